@@ -1,0 +1,1 @@
+"""Command line (Typer + Rich): composes features' services, holds no domain logic."""

@@ -1,0 +1,51 @@
+"""One typed settings object, read from ``SMART365_*`` environment variables (and ``.env``)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Locale = Literal["ko", "en"]
+
+
+class Settings(BaseSettings):
+    """Smart365 settings. Embedded defaults: everything lives under ``data_dir``.
+
+    >>> Settings(data_dir=Path("/tmp/x")).records_url
+    'sqlite:////tmp/x/records.db'
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SMART365_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path(".smart365")
+    database_url: str | None = None
+    secret_key: str | None = None
+    default_locale: Locale = "ko"
+    host: str = "127.0.0.1"
+    port: int = 8365
+    session_max_age_s: int = 12 * 3600
+    token_ttl_s: int = 24 * 3600
+    max_upload_bytes: int = 20 * 1024 * 1024
+
+    @property
+    def records_url(self) -> str:
+        """The records database: ``database_url`` when set, else a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir.absolute() / 'records.db'}"
+
+    @cached_property
+    def signing_key(self) -> str:
+        """The cookie signing key: the setting, else one generated once and kept in the data directory."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()

@@ -1,0 +1,4 @@
+"""Company registry: firms and their ISA-95 hierarchy (site → line → equipment → tag).
+
+Owns companies, sites, lines, equipment and tags, their import/export and pages. Imports only ``core``.
+"""

@@ -1,0 +1,131 @@
+"""Registry pages: company list with live search and filters, company detail and edit, import."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, UploadFile
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+from starlette.responses import RedirectResponse, Response
+
+from smart365.core.errors import Invalid, field_reason
+from smart365.core.i18n import N_, _
+from smart365.core.tenancy import Role
+from smart365.registry import service
+from smart365.registry.importer import import_companies
+from smart365.registry.models import Company, Line, Site
+from smart365.registry.schemas import CompanyPatch
+from smart365.web.deps import Csrf, PagePrincipal, PageSession, get_settings
+from smart365.web.templating import render
+
+pages = APIRouter(include_in_schema=False)
+PAGE_SIZE = 25
+
+
+def _filter(request: Request) -> service.CompanyFilter:
+    q = request.query_params
+    sobujang = {"1": True, "0": False}.get(q.get("sobujang", ""))
+    return service.CompanyFilter(
+        q=q.get("q") or None, region=q.get("region") or None, sobujang=sobujang, system=q.get("system") or None
+    )
+
+
+def _page_number(request: Request) -> int:
+    try:
+        return max(1, int(request.query_params.get("page", "1")))
+    except ValueError:
+        return 1
+
+
+@pages.get("/companies")
+def company_list(request: Request, _principal: PagePrincipal, session: PageSession) -> Response:
+    """The company list; an HTMX request gets only the refreshed table."""
+    page = _page_number(request)
+    rows, total = service.list_companies(session, _filter(request), page, PAGE_SIZE)
+    template = "registry/_company_table.html" if request.headers.get("hx-request") else "registry/companies.html"
+    pages_total = max(1, -(-total // PAGE_SIZE))
+    return render(
+        request, template, active="companies", rows=rows, total=total, page=page, pages_total=pages_total,
+        query=request.query_params,
+    )
+
+
+@pages.get("/companies/import")
+def import_form(request: Request, principal: PagePrincipal) -> Response:
+    principal.require(Role.CENTRE_ADMIN)
+    return render(request, "registry/import.html", active="import", report=None, token=None)
+
+
+@pages.post("/companies/import", dependencies=[Csrf])
+async def import_check(
+    request: Request, principal: PagePrincipal, session: PageSession,
+    file: UploadFile | None = None, token: Annotated[str | None, Form()] = None,
+) -> Response:
+    """First post: check the uploaded file and keep it. Second post (with its token): import good rows."""
+    principal.require(Role.CENTRE_ADMIN)
+    uploads = get_settings(request).data_dir / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    if token:
+        name = request.session.get("import_file")
+        if not name or not secrets.compare_digest(name.split(".")[0], token):
+            raise Invalid(N_("The checked file is no longer available. Please upload it again."))
+        path = uploads / name
+        report = import_companies(session, path.read_bytes(), name, commit=True)
+        path.unlink(missing_ok=True)
+        request.session.pop("import_file", None)
+        return render(request, "registry/import.html", active="import", report=report, token=None)
+    if file is None or not file.filename:
+        raise Invalid(N_("Choose a file to upload."))
+    content = await file.read()
+    if len(content) > get_settings(request).max_upload_bytes:
+        raise Invalid(N_("The file is too large."))
+    report = import_companies(session, content, file.filename, commit=False)
+    new_token = secrets.token_hex(12)
+    suffix = ".xlsx" if file.filename.lower().endswith((".xlsx", ".xlsm")) else ".csv"
+    (uploads / f"{new_token}{suffix}").write_bytes(content)
+    request.session["import_file"] = f"{new_token}{suffix}"
+    return render(request, "registry/import.html", active="import", report=report, token=new_token)
+
+
+@pages.get("/companies/{company_id}")
+def company_detail(request: Request, company_id: int, principal: PagePrincipal, session: PageSession) -> Response:
+    company = service.get(session, Company, company_id)
+    return render(
+        request, "registry/company.html", active="companies", company=company, sites=_sites(session, company_id),
+        counts=service.hierarchy_counts(session, company_id), can_edit=principal.can_change(company_id),
+        flash=_("Saved.") if request.query_params.get("saved") else None, errors={},
+    )
+
+
+def _sites(session: Session, company_id: int) -> list[Site]:
+    query = (
+        select(Site).where(Site.company_id == company_id).order_by(Site.name)
+        .options(selectinload(Site.lines).selectinload(Line.equipment))
+    )
+    return list(session.scalars(query))
+
+
+@pages.post("/companies/{company_id}", dependencies=[Csrf])
+async def company_update(
+    request: Request, company_id: int, principal: PagePrincipal, session: PageSession
+) -> Response:
+    """Save the edit form; invalid fields come back with their reasons next to them."""
+    company = service.get(session, Company, company_id)
+    form = await request.form()
+    data = {k: form.get(k) for k in ("name", "region", "address", "employees", "revenue_band", "smart_factory_year")}
+    data = {k: (v if v not in ("", None) else None) for k, v in data.items()}
+    data["systems"] = form.getlist("systems")
+    try:
+        patch = CompanyPatch.model_validate({k: v for k, v in data.items() if v is not None or k == "address"})
+    except ValidationError as exc:
+        errors = {str(e["loc"][0]): field_reason(e) for e in exc.errors()}
+        return render(
+            request, "registry/company.html", status_code=422, active="companies", company=company,
+            sites=_sites(session, company_id), counts=service.hierarchy_counts(session, company_id),
+            can_edit=principal.can_change(company_id), flash=None, errors=errors,
+        )
+    service.update_company(session, company, patch)
+    return RedirectResponse(f"/companies/{company_id}?saved=1", status_code=303)

@@ -1,0 +1,47 @@
+"""Jinja2 environment shared by every feature's pages: i18n, vocabularies and helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader
+from starlette.responses import HTMLResponse
+
+from smart365.core.i18n import N_, current_locale, gettext, ngettext
+from smart365.registry import vocab
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _feature_template_dirs() -> list[str]:
+    """Every ``templates/`` folder of the package: web's own first, then each feature's."""
+    own = PACKAGE_DIR / "web" / "templates"
+    others = sorted(p for p in PACKAGE_DIR.glob("*/templates") if p != own)
+    return [str(own), *map(str, others)]
+
+
+_env = Environment(
+    loader=FileSystemLoader(_feature_template_dirs()), extensions=["jinja2.ext.i18n"], autoescape=True
+)
+_env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
+templates = Jinja2Templates(env=_env)
+templates.env.globals["locale"] = current_locale.get
+templates.env.policies["ext.i18n.trimmed"] = True
+templates.env.globals["vocab"] = vocab
+templates.env.globals["role_labels"] = {
+    "centre_admin": N_("Centre administrator"),
+    "consultant": N_("Consultant"),
+    "company_member": N_("Company member"),
+    "data_partner": N_("Data partner"),
+}
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """Render a page with the user, locale and CSRF token every template expects."""
+    context.setdefault("principal", getattr(request.state, "principal", None))
+    context.setdefault("user", getattr(request.state, "user", None))
+    context["csrf_token"] = request.session.get("csrf", "") if "session" in request.scope else ""
+    return templates.TemplateResponse(request, name, context, status_code=status_code)

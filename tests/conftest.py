@@ -1,0 +1,155 @@
+"""Shared fixtures: the records database on SQLite and on the real PostgreSQL, apps and a two-firm world.
+
+PostgreSQL (127.0.0.1:5432, trust auth) is a real server: in CI (``CI=true``) its absence fails the
+run; on a laptop without it the PostgreSQL half is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from smart365.core import migrate
+from smart365.core.accounts import ConsultantAssignment, create_user
+from smart365.core.db import Database
+from smart365.core.settings import Settings
+from smart365.core.tenancy import SYSTEM, Role
+from smart365.registry.models import Company, Equipment, Line, Site, Tag
+from smart365.registry.schemas import CompanyIn
+from smart365.registry.service import create_company
+from smart365.web.app import create_app
+
+PG_ADMIN = os.environ.get("SMART365_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+PASSWORD = "correct horse 365"
+SENTINEL = "SENTINEL-A"
+
+
+def postgres_available() -> bool:
+    try:
+        psycopg.connect(PG_ADMIN, connect_timeout=3).close()
+        return True
+    except psycopg.OperationalError:
+        return False
+
+
+def require_postgres() -> None:
+    if postgres_available():
+        return
+    message = f"PostgreSQL is not reachable at {PG_ADMIN}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message}; CI needs the real server")
+    pytest.skip(message)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def records_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated records database on each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'records.db'}"
+        migrate.upgrade(url)
+        yield url
+        return
+    require_postgres()
+    name = f"smart365_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db(records_url: str) -> Iterator[Database]:
+    database = Database(records_url)
+    yield database
+    database.dispose()
+
+
+@dataclass
+class World:
+    """Two firms and one user per role. Firm A's rows all carry :data:`SENTINEL` in their names."""
+
+    db: Database
+    firm_a: int
+    firm_b: int
+    ids_a: dict[str, int]
+    emails: dict[str, str]
+
+
+FIRM_A = CompanyIn(name=f"{SENTINEL} 정밀", brn="1018600011", ksic_code="29229", region="경기", employees=50)
+FIRM_B = CompanyIn(name="비교 금속", brn="2028700024", ksic_code="25911", region="경남", employees=120)
+
+
+def _plant(session: object, company: Company, label: str) -> dict[str, int]:
+    from sqlalchemy.orm import Session
+
+    assert isinstance(session, Session)
+    site = Site(company_id=company.id, name=f"{label} 공장")
+    session.add(site)
+    session.flush()
+    line = Line(company_id=company.id, site_id=site.id, name=f"{label} 라인")
+    session.add(line)
+    session.flush()
+    equipment = Equipment(company_id=company.id, line_id=line.id, name=f"{label} MCT", kind="cnc")
+    session.add(equipment)
+    session.flush()
+    tag = Tag(company_id=company.id, equipment_id=equipment.id, name=f"{label} spindle", unit="%")
+    session.add(tag)
+    session.flush()
+    return {"company_id": company.id, "site_id": site.id, "line_id": line.id,
+            "equipment_id": equipment.id, "tag_id": tag.id}
+
+
+@pytest.fixture
+def world(db: Database) -> World:
+    with db.session(SYSTEM) as session:
+        a, b = create_company(session, FIRM_A), create_company(session, FIRM_B)
+        ids_a = _plant(session, a, SENTINEL)
+        _plant(session, b, "B")
+        emails = {
+            "admin": "admin@test.kr", "consultant_a": "ca@test.kr", "consultant_b": "cb@test.kr",
+            "member_a": "ma@test.kr", "member_b": "mb@test.kr", "partner": "dp@test.kr",
+        }
+        roles = {"admin": Role.CENTRE_ADMIN, "consultant_a": Role.CONSULTANT, "consultant_b": Role.CONSULTANT,
+                 "member_a": Role.COMPANY_MEMBER, "member_b": Role.COMPANY_MEMBER, "partner": Role.DATA_PARTNER}
+        firm_of = {"member_a": a.id, "member_b": b.id}
+        users = {k: create_user(session, emails[k], k, PASSWORD, roles[k], firm_of.get(k)) for k in emails}
+        session.add_all([
+            ConsultantAssignment(consultant_id=users["consultant_a"].id, company_id=a.id),
+            ConsultantAssignment(consultant_id=users["consultant_b"].id, company_id=b.id),
+        ])
+    return World(db=db, firm_a=a.id, firm_b=b.id, ids_a=ids_a, emails=emails)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", secret_key="test-secret")
+
+
+@pytest.fixture
+def app(settings: Settings, world: World):  # type: ignore[no-untyped-def]
+    return create_app(settings, world.db)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def bearer(client: TestClient, email: str) -> dict[str, str]:
+    """Authorization header for ``email`` via the OAuth2 password flow."""
+    response = client.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
