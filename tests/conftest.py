@@ -107,8 +107,13 @@ def _plant(session: object, company: Company, label: str) -> dict[str, int]:
     tag = Tag(company_id=company.id, equipment_id=equipment.id, name=f"{label} spindle", unit="%")
     session.add(tag)
     session.flush()
-    return {"company_id": company.id, "site_id": site.id, "line_id": line.id,
-            "equipment_id": equipment.id, "tag_id": tag.id}
+    return {
+        "company_id": company.id,
+        "site_id": site.id,
+        "line_id": line.id,
+        "equipment_id": equipment.id,
+        "tag_id": tag.id,
+    }
 
 
 @pytest.fixture
@@ -118,17 +123,29 @@ def world(db: Database) -> World:
         ids_a = _plant(session, a, SENTINEL)
         _plant(session, b, "B")
         emails = {
-            "admin": "admin@test.kr", "consultant_a": "ca@test.kr", "consultant_b": "cb@test.kr",
-            "member_a": "ma@test.kr", "member_b": "mb@test.kr", "partner": "dp@test.kr",
+            "admin": "admin@test.kr",
+            "consultant_a": "ca@test.kr",
+            "consultant_b": "cb@test.kr",
+            "member_a": "ma@test.kr",
+            "member_b": "mb@test.kr",
+            "partner": "dp@test.kr",
         }
-        roles = {"admin": Role.CENTRE_ADMIN, "consultant_a": Role.CONSULTANT, "consultant_b": Role.CONSULTANT,
-                 "member_a": Role.COMPANY_MEMBER, "member_b": Role.COMPANY_MEMBER, "partner": Role.DATA_PARTNER}
+        roles = {
+            "admin": Role.CENTRE_ADMIN,
+            "consultant_a": Role.CONSULTANT,
+            "consultant_b": Role.CONSULTANT,
+            "member_a": Role.COMPANY_MEMBER,
+            "member_b": Role.COMPANY_MEMBER,
+            "partner": Role.DATA_PARTNER,
+        }
         firm_of = {"member_a": a.id, "member_b": b.id}
         users = {k: create_user(session, emails[k], k, PASSWORD, roles[k], firm_of.get(k)) for k in emails}
-        session.add_all([
-            ConsultantAssignment(consultant_id=users["consultant_a"].id, company_id=a.id),
-            ConsultantAssignment(consultant_id=users["consultant_b"].id, company_id=b.id),
-        ])
+        session.add_all(
+            [
+                ConsultantAssignment(consultant_id=users["consultant_a"].id, company_id=a.id),
+                ConsultantAssignment(consultant_id=users["consultant_b"].id, company_id=b.id),
+            ]
+        )
     return World(db=db, firm_a=a.id, firm_b=b.id, ids_a=ids_a, emails=emails)
 
 

@@ -23,10 +23,10 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import select
 from starlette.routing import Mount, Route
+from tests.conftest import PASSWORD, SENTINEL, World, bearer
 
 from smart365.core.db import Base, TenantScoped
 from smart365.core.tenancy import SYSTEM
-from tests.conftest import PASSWORD, SENTINEL, World, bearer
 
 OUTSIDERS = ("member_b", "consultant_b", "partner")
 INSIDERS = ("admin", "consultant_a", "member_a")
@@ -121,8 +121,9 @@ def _text_of(response: Any) -> str:
 def _page_client(app: Any, email: str) -> TestClient:
     client = TestClient(app)
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)  # type: ignore[union-attr]
-    response = client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token},
-                           follow_redirects=False)
+    response = client.post(
+        "/login", data={"email": email, "password": PASSWORD, "csrf_token": token}, follow_redirects=False
+    )
     assert response.status_code == 303, response.text
     return client
 

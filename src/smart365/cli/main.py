@@ -35,6 +35,8 @@ Port = Annotated[int | None, typer.Option(help="포트 / port")]
 
 
 def _database(settings: Settings) -> Database:
+    """The records database, created and migrated when needed."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.records_url)
     return Database(settings.records_url)
 
@@ -56,7 +58,8 @@ def serve(host: Host = None, port: Port = None) -> None:
 
 @app.command()
 def demo(
-    host: Host = None, port: Port = None,
+    host: Host = None,
+    port: Port = None,
     firms: Annotated[int, typer.Option(help="합성 기업 수 / synthetic firms to seed")] = 320,
 ) -> None:
     """데모 실행: 내장 DB, 합성 기업군, 웹 UI / Run the demo: embedded data, synthetic firms, web UI."""
@@ -64,12 +67,13 @@ def demo(
     from smart365.web.app import create_app
 
     settings = Settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = _database(settings)
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("합성 기업 생성 / seeding firms", total=firms)
         seeded = seed_demo(db, firms, progress=lambda done, _total: bar.update(task, completed=done))
-    console.print("기존 데이터를 사용합니다 / reusing existing data" if not seeded else f"{firms + 1} 기업 생성 / firms seeded")
+    console.print(
+        "기존 데이터를 사용합니다 / reusing existing data" if not seeded else f"{firms + 1} 기업 생성 / firms seeded"
+    )
     url = f"http://{host or settings.host}:{port or settings.port}"
     table = Table(title=f"Smart365 데모 / demo — {url}")
     for column in ("역할 / role", "이메일 / email", "비밀번호 / password"):
@@ -85,7 +89,7 @@ def demo(
 def db_upgrade() -> None:
     """스키마 최신화 / Migrate the records database to the latest schema."""
     settings = Settings()
-    migrate.upgrade(settings.records_url)
+    _database(settings).dispose()
     console.print(f"최신 스키마 / up to date: {settings.records_url}")
 
 
@@ -95,7 +99,9 @@ def user_add(
     name: Annotated[str, typer.Option(help="이름 / display name")],
     role: Annotated[Role, typer.Option(help="역할 / role")],
     company_id: Annotated[int | None, typer.Option(help="소속 기업 (기업 회원) / firm of a company member")] = None,
-    password: Annotated[str | None, typer.Option(help="비밀번호 (생략 시 입력) / password (prompted if omitted)")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="비밀번호 (생략 시 입력) / password (prompted if omitted)")
+    ] = None,
 ) -> None:
     """사용자 추가 / Add a user."""
     secret = password or getpass.getpass("비밀번호 / password: ")
@@ -112,7 +118,7 @@ def companies_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV 또는 Excel / CSV or Excel")],
     commit: Annotated[bool, typer.Option(help="올바른 행을 가져오기 / import the good rows")] = False,
 ) -> None:
-    """기업 가져오기: 먼저 검사, --commit 시 올바른 행만 반영 / Import firms: check first; --commit imports good rows."""
+    """기업 가져오기: 검사 후 --commit 시 올바른 행만 반영 / Import firms: check, then --commit imports good rows."""
     try:
         with _database(Settings()).session(SYSTEM) as session:
             report = import_companies(session, file.read_bytes(), file.name, commit=commit)
@@ -128,7 +134,9 @@ def companies_import(
         console.print(table)
     console.print(f"{report.rows}행 중 {report.valid}행 정상 / {report.valid} of {report.rows} rows valid")
     if commit:
-        console.print(f"추가 {report.created}, 갱신 {report.updated} / created {report.created}, updated {report.updated}")
+        console.print(
+            f"추가 {report.created}, 갱신 {report.updated} / created {report.created}, updated {report.updated}"
+        )
     elif report.valid:
         console.print("변경 없음. 반영하려면 --commit / nothing changed; add --commit to import the good rows")
     raise typer.Exit(code=1 if report.errors and not commit else 0)

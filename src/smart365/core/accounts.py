@@ -87,7 +87,10 @@ def create_user(
     if role is Role.SYSTEM:
         raise Invalid(N_("The system role cannot log in."))
     user = User(
-        email=email.strip().lower(), name=name, password_hash=hash_password(password), role=role,
+        email=email.strip().lower(),
+        name=name,
+        password_hash=hash_password(password),
+        role=role,
         company_id=company_id,
     )
     session.add(user)

@@ -93,8 +93,14 @@ def delete_company(session: ApiSession, company_id: int) -> None:
 
 
 def _hierarchy_routes(
-    model: type[Base], path: str, parent_path: str, parent_param: str, item_param: str,
-    schema_in: type[BaseModel], schema_patch: type[BaseModel], schema_out: type[BaseModel],
+    model: type[Base],
+    path: str,
+    parent_path: str,
+    parent_param: str,
+    item_param: str,
+    schema_in: type[BaseModel],
+    schema_patch: type[BaseModel],
+    schema_out: type[BaseModel],
 ) -> None:
     """List/create under the parent, get/patch/delete by id: the same five routes for each level.
 
@@ -136,4 +142,3 @@ _hierarchy_routes(Site, "sites", "companies", "company_id", "site_id", SiteIn, S
 _hierarchy_routes(Line, "lines", "sites", "site_id", "line_id", LineIn, LinePatch, LineOut)
 _hierarchy_routes(Equipment, "equipment", "lines", "line_id", "equipment_id", EquipmentIn, EquipmentPatch, EquipmentOut)
 _hierarchy_routes(Tag, "tags", "equipment", "equipment_id", "tag_id", TagIn, TagPatch, TagOut)
-

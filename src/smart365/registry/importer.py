@@ -42,7 +42,6 @@ REQUIRED = ("name", "brn", "ksic_code", "region")
 READ_ONLY = {"sobujang_flag": ("소부장 판정", "sobujang_flag")}
 
 
-
 class CellError(BaseModel):
     row: int
     column: str
@@ -103,15 +102,12 @@ def check_rows(header: list[str], rows: Iterable[list[Any]]) -> tuple[list[tuple
     keys = [_header_key(h) for h in header]
     keys = [None if k in READ_ONLY else k for k in keys]
     shown = {k: h for k, h in zip(keys, header, strict=True) if k}
-    errors = [
-        CellError(row=1, column=h, reason=_("Unknown column."))
-        for h in header
-        if h and _header_key(h) is None
-    ]
+    errors = [CellError(row=1, column=h, reason=_("Unknown column.")) for h in header if h and _header_key(h) is None]
     if missing := [COLUMNS[k][0] for k in REQUIRED if k not in shown]:
         errors.append(CellError(row=1, column=", ".join(missing), reason=_("Required column is missing.")))
         return [], errors
-    good, seen_brn = [], {}
+    good: list[tuple[int, CompanyIn]] = []
+    seen_brn: dict[str, int] = {}
     for offset, values in enumerate(rows):
         row_no = offset + 2  # the header is row 1, as in a spreadsheet
         record = {k: v for k, v in zip(keys, values, strict=False) if k and v not in (None, "")}
@@ -155,10 +151,21 @@ def export_companies(session: Session, flt: CompanyFilter) -> bytes:
     sheet.append([f"{ko} ({en})" for ko, en in (COLUMNS | READ_ONLY).values()])
     for c in session.scalars(company_query(flt).order_by(Company.name)):
         override = ("Y" if c.sobujang else "N") if c.sobujang_manual else None
-        sheet.append([
-            c.name, c.brn, c.ksic_code, c.region, c.address, c.employees, c.revenue_band,
-            ";".join(c.systems), c.smart_factory_year, override, "Y" if c.sobujang else "N",
-        ])
+        sheet.append(
+            [
+                c.name,
+                c.brn,
+                c.ksic_code,
+                c.region,
+                c.address,
+                c.employees,
+                c.revenue_band,
+                ";".join(c.systems),
+                c.smart_factory_year,
+                override,
+                "Y" if c.sobujang else "N",
+            ]
+        )
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

@@ -43,9 +43,7 @@ class Site(CompanyOwned, Timestamped, Base):
     address: Mapped[str | None] = mapped_column(String(300))
 
     company: Mapped[Company] = relationship(back_populates="sites")
-    lines: Mapped[list[Line]] = relationship(
-        back_populates="site", cascade="all, delete-orphan", order_by="Line.name"
-    )
+    lines: Mapped[list[Line]] = relationship(back_populates="site", cascade="all, delete-orphan", order_by="Line.name")
 
 
 class Line(CompanyOwned, Timestamped, Base):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, UploadFile
 from pydantic import ValidationError
@@ -48,7 +48,13 @@ def company_list(request: Request, _principal: PagePrincipal, session: PageSessi
     template = "registry/_company_table.html" if request.headers.get("hx-request") else "registry/companies.html"
     pages_total = max(1, -(-total // PAGE_SIZE))
     return render(
-        request, template, active="companies", rows=rows, total=total, page=page, pages_total=pages_total,
+        request,
+        template,
+        active="companies",
+        rows=rows,
+        total=total,
+        page=page,
+        pages_total=pages_total,
         query=request.query_params,
     )
 
@@ -61,8 +67,11 @@ def import_form(request: Request, principal: PagePrincipal) -> Response:
 
 @pages.post("/companies/import", dependencies=[Csrf])
 async def import_check(
-    request: Request, principal: PagePrincipal, session: PageSession,
-    file: UploadFile | None = None, token: Annotated[str | None, Form()] = None,
+    request: Request,
+    principal: PagePrincipal,
+    session: PageSession,
+    file: UploadFile | None = None,
+    token: Annotated[str | None, Form()] = None,
 ) -> Response:
     """First post: check the uploaded file and keep it. Second post (with its token): import good rows."""
     principal.require(Role.CENTRE_ADMIN)
@@ -94,28 +103,34 @@ async def import_check(
 def company_detail(request: Request, company_id: int, principal: PagePrincipal, session: PageSession) -> Response:
     company = service.get(session, Company, company_id)
     return render(
-        request, "registry/company.html", active="companies", company=company, sites=_sites(session, company_id),
-        counts=service.hierarchy_counts(session, company_id), can_edit=principal.can_change(company_id),
-        flash=_("Saved.") if request.query_params.get("saved") else None, errors={},
+        request,
+        "registry/company.html",
+        active="companies",
+        company=company,
+        sites=_sites(session, company_id),
+        counts=service.hierarchy_counts(session, company_id),
+        can_edit=principal.can_change(company_id),
+        flash=_("Saved.") if request.query_params.get("saved") else None,
+        errors={},
     )
 
 
 def _sites(session: Session, company_id: int) -> list[Site]:
     query = (
-        select(Site).where(Site.company_id == company_id).order_by(Site.name)
+        select(Site)
+        .where(Site.company_id == company_id)
+        .order_by(Site.name)
         .options(selectinload(Site.lines).selectinload(Line.equipment))
     )
     return list(session.scalars(query))
 
 
 @pages.post("/companies/{company_id}", dependencies=[Csrf])
-async def company_update(
-    request: Request, company_id: int, principal: PagePrincipal, session: PageSession
-) -> Response:
+async def company_update(request: Request, company_id: int, principal: PagePrincipal, session: PageSession) -> Response:
     """Save the edit form; invalid fields come back with their reasons next to them."""
     company = service.get(session, Company, company_id)
     form = await request.form()
-    data = {k: form.get(k) for k in ("name", "region", "address", "employees", "revenue_band", "smart_factory_year")}
+    data: dict[str, Any] = {k: form.get(k) for k in ("name", "region", "address", "employees", "revenue_band", "smart_factory_year")}
     data = {k: (v if v not in ("", None) else None) for k, v in data.items()}
     data["systems"] = form.getlist("systems")
     try:
@@ -123,9 +138,16 @@ async def company_update(
     except ValidationError as exc:
         errors = {str(e["loc"][0]): field_reason(e) for e in exc.errors()}
         return render(
-            request, "registry/company.html", status_code=422, active="companies", company=company,
-            sites=_sites(session, company_id), counts=service.hierarchy_counts(session, company_id),
-            can_edit=principal.can_change(company_id), flash=None, errors=errors,
+            request,
+            "registry/company.html",
+            status_code=422,
+            active="companies",
+            company=company,
+            sites=_sites(session, company_id),
+            counts=service.hierarchy_counts(session, company_id),
+            can_edit=principal.can_change(company_id),
+            flash=None,
+            errors=errors,
         )
     service.update_company(session, company, patch)
     return RedirectResponse(f"/companies/{company_id}?saved=1", status_code=303)

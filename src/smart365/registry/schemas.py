@@ -84,11 +84,18 @@ class CompanyIn(BaseModel):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{
-                "name": "대성정밀 주식회사", "brn": "220-81-62517", "ksic_code": "29280", "region": "경기",
-                "employees": 85, "revenue_band": "10b-50b", "systems": ["ERP", "MES"],
-                "smart_factory_year": 2021,
-            }]
+            "examples": [
+                {
+                    "name": "대성정밀 주식회사",
+                    "brn": "220-81-62517",
+                    "ksic_code": "29280",
+                    "region": "경기",
+                    "employees": 85,
+                    "revenue_band": "10b-50b",
+                    "systems": ["ERP", "MES"],
+                    "smart_factory_year": 2021,
+                }
+            ]
         }
     )
 
@@ -196,10 +203,19 @@ DataType = Annotated[str, _member_of(DATA_TYPES, N_("Unknown data type."))]
 
 class EquipmentIn(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{
-            "name": "MCT-01", "kind": "cnc", "maker": "두산공작기계", "model": "DNM 5700", "year": 2019,
-            "protocol": "opcua", "endpoint": "opc.tcp://127.0.0.1:4840",
-        }]}
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "MCT-01",
+                    "kind": "cnc",
+                    "maker": "두산공작기계",
+                    "model": "DNM 5700",
+                    "year": 2019,
+                    "protocol": "opcua",
+                    "endpoint": "opc.tcp://127.0.0.1:4840",
+                }
+            ]
+        }
     )
 
     name: Name
@@ -233,10 +249,18 @@ class EquipmentOut(EquipmentIn):
 
 class TagIn(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{
-            "name": "spindle_load", "unit": "%", "data_type": "float", "address": "ns=2;s=MCT01.SpindleLoad",
-            "min_value": 0, "max_value": 150,
-        }]}
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "spindle_load",
+                    "unit": "%",
+                    "data_type": "float",
+                    "address": "ns=2;s=MCT01.SpindleLoad",
+                    "min_value": 0,
+                    "max_value": 150,
+                }
+            ]
+        }
     )
 
     name: Name

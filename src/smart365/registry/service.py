@@ -36,7 +36,7 @@ HIERARCHY: dict[type[Base], tuple[type[Base], str]] = {
 
 def get(session: Session, model: type[M], ident: int) -> M:
     """The row ``ident`` of ``model`` if the principal may see it, else :class:`NotFound`."""
-    row = session.scalar(select(model).where(model.id == ident))  # type: ignore[attr-defined]
+    row = session.get(model, ident)  # scoped like any query: another firm's row is simply not found
     if row is None:
         raise NotFound()
     return row
@@ -69,13 +69,11 @@ class CompanyFilter:
         return conds
 
 
-def company_query(flt: CompanyFilter) -> Select[tuple[Company]]:
+def company_query(flt: CompanyFilter) -> Select[Company]:
     return select(Company).where(*flt.conditions())
 
 
-def list_companies(
-    session: Session, flt: CompanyFilter, page: int = 1, size: int = 50
-) -> tuple[list[Company], int]:
+def list_companies(session: Session, flt: CompanyFilter, page: int = 1, size: int = 50) -> tuple[list[Company], int]:
     """One page of companies matching ``flt`` (by name), and the total count."""
     query = company_query(flt)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
@@ -129,7 +127,7 @@ def create_child(session: Session, model: type[M], parent_id: int, data: BaseMod
     parent_model, fk = HIERARCHY[model]
     parent = get(session, parent_model, parent_id)
     company_id = parent.id if isinstance(parent, Company) else parent.company_id  # type: ignore[attr-defined]
-    row = model(**data.model_dump(), company_id=company_id, **{fk: parent_id})
+    row = model(**data.model_dump(), **{"company_id": company_id, fk: parent_id})
     session.add(row)
     _flush_unique(session)
     return row
@@ -187,7 +185,9 @@ def population_summary(session: Session) -> PopulationSummary:
     employees = sorted(r.employees for r in rows if r.employees is not None)
     median = float(employees[len(employees) // 2]) if employees else None
     return PopulationSummary(
-        companies=len(rows), sobujang=sum(1 for r in rows if r.sobujang),
+        companies=len(rows),
+        sobujang=sum(1 for r in rows if r.sobujang),
         by_region=dict(sorted(by_region.items(), key=lambda kv: -kv[1])),
-        by_system=dict(sorted(by_system.items(), key=lambda kv: -kv[1])), median_employees=median,
+        by_system=dict(sorted(by_system.items(), key=lambda kv: -kv[1])),
+        median_employees=median,
     )

@@ -6,21 +6,50 @@ from smart365.core.i18n import N_
 
 #: 17 시·도 (metropolitan and provincial governments), code → English msgid.
 REGIONS: dict[str, str] = {
-    "seoul": N_("Seoul"), "busan": N_("Busan"), "daegu": N_("Daegu"), "incheon": N_("Incheon"),
-    "gwangju": N_("Gwangju"), "daejeon": N_("Daejeon"), "ulsan": N_("Ulsan"), "sejong": N_("Sejong"),
-    "gyeonggi": N_("Gyeonggi"), "gangwon": N_("Gangwon"), "chungbuk": N_("Chungbuk"),
-    "chungnam": N_("Chungnam"), "jeonbuk": N_("Jeonbuk"), "jeonnam": N_("Jeonnam"),
-    "gyeongbuk": N_("Gyeongbuk"), "gyeongnam": N_("Gyeongnam"), "jeju": N_("Jeju"),
+    "seoul": N_("Seoul"),
+    "busan": N_("Busan"),
+    "daegu": N_("Daegu"),
+    "incheon": N_("Incheon"),
+    "gwangju": N_("Gwangju"),
+    "daejeon": N_("Daejeon"),
+    "ulsan": N_("Ulsan"),
+    "sejong": N_("Sejong"),
+    "gyeonggi": N_("Gyeonggi"),
+    "gangwon": N_("Gangwon"),
+    "chungbuk": N_("Chungbuk"),
+    "chungnam": N_("Chungnam"),
+    "jeonbuk": N_("Jeonbuk"),
+    "jeonnam": N_("Jeonnam"),
+    "gyeongbuk": N_("Gyeongbuk"),
+    "gyeongnam": N_("Gyeongnam"),
+    "jeju": N_("Jeju"),
 }
 
 #: Korean short names users type in import files, mapped to region codes.
 REGION_ALIASES: dict[str, str] = {
-    "서울": "seoul", "부산": "busan", "대구": "daegu", "인천": "incheon", "광주": "gwangju",
-    "대전": "daejeon", "울산": "ulsan", "세종": "sejong", "경기": "gyeonggi", "강원": "gangwon",
-    "충북": "chungbuk", "충남": "chungnam", "전북": "jeonbuk", "전남": "jeonnam", "경북": "gyeongbuk",
-    "경남": "gyeongnam", "제주": "jeju",
-    "충청북도": "chungbuk", "충청남도": "chungnam", "전라북도": "jeonbuk", "전라남도": "jeonnam",
-    "경상북도": "gyeongbuk", "경상남도": "gyeongnam",
+    "서울": "seoul",
+    "부산": "busan",
+    "대구": "daegu",
+    "인천": "incheon",
+    "광주": "gwangju",
+    "대전": "daejeon",
+    "울산": "ulsan",
+    "세종": "sejong",
+    "경기": "gyeonggi",
+    "강원": "gangwon",
+    "충북": "chungbuk",
+    "충남": "chungnam",
+    "전북": "jeonbuk",
+    "전남": "jeonnam",
+    "경북": "gyeongbuk",
+    "경남": "gyeongnam",
+    "제주": "jeju",
+    "충청북도": "chungbuk",
+    "충청남도": "chungnam",
+    "전라북도": "jeonbuk",
+    "전라남도": "jeonnam",
+    "경상북도": "gyeongbuk",
+    "경상남도": "gyeongnam",
 }
 
 
@@ -37,6 +66,7 @@ def region_code(text: str) -> str | None:
         if text.startswith(alias):
             return REGION_ALIASES[alias]
     return None
+
 
 #: Information systems a factory may already run.
 SYSTEMS: dict[str, str] = {
@@ -75,8 +105,13 @@ EQUIPMENT_KINDS: dict[str, str] = {
 }
 
 PROTOCOLS: dict[str, str] = {
-    "opcua": "OPC UA", "mqtt": "MQTT (JSON)", "sparkplug": "MQTT Sparkplug B", "modbus": "Modbus TCP",
-    "file": N_("File upload"), "http": N_("HTTP ingest"), "none": N_("Not connected"),
+    "opcua": "OPC UA",
+    "mqtt": "MQTT (JSON)",
+    "sparkplug": "MQTT Sparkplug B",
+    "modbus": "Modbus TCP",
+    "file": N_("File upload"),
+    "http": N_("HTTP ingest"),
+    "none": N_("Not connected"),
 }
 
 DATA_TYPES: dict[str, str] = {"float": N_("Number"), "int": N_("Integer"), "bool": N_("On/off"), "str": N_("Text")}

@@ -22,14 +22,23 @@ from smart365.sim.population import MAKERS, TAGS_BY_KIND, SyntheticFirm, generat
 DEMO_PASSWORD = "smart365!"
 SHOWCASE = SyntheticFirm(
     company=CompanyIn(
-        name="(주)한빛정밀", brn="1348152358", ksic_code="29229", region="gyeonggi", address="경기도 안산시 단원구 성곡동",
-        employees=86, revenue_band="10b-50b", systems=["ERP", "MES"], smart_factory_year=2021,
+        name="(주)한빛정밀",
+        brn="1348152358",
+        ksic_code="29229",
+        region="gyeonggi",
+        address="경기도 안산시 단원구 성곡동",
+        employees=86,
+        revenue_band="10b-50b",
+        systems=["ERP", "MES"],
+        smart_factory_year=2021,
     ),
-    sites={"안산 본공장": {
-        "가공라인": [("cnc", f"MCT-{i:02d}") for i in range(1, 5)],
-        "사출라인": [("injection", f"IMM-{i:02d}") for i in range(1, 4)],
-        "프레스라인": [("press", f"PRS-{i:02d}") for i in range(1, 3)],
-    }},
+    sites={
+        "안산 본공장": {
+            "가공라인": [("cnc", f"MCT-{i:02d}") for i in range(1, 5)],
+            "사출라인": [("injection", f"IMM-{i:02d}") for i in range(1, 4)],
+            "프레스라인": [("press", f"PRS-{i:02d}") for i in range(1, 3)],
+        }
+    },
 )
 PROTOCOL_BY_KIND = {"cnc": "opcua", "lathe": "opcua", "injection": "sparkplug", "press": "modbus", "robot": "mqtt"}
 
@@ -42,7 +51,7 @@ class DemoLogin:
 
 
 DEMO_LOGINS = (
-    DemoLogin(Role.CENTRE_ADMIN, "admin@smart365.kr", "센터 관리자"),
+    DemoLogin(Role.CENTRE_ADMIN, "admin@smart365.kr", "박센터 팀장"),
     DemoLogin(Role.CONSULTANT, "consultant@smart365.kr", "김전문 컨설턴트"),
     DemoLogin(Role.COMPANY_MEMBER, "member@hanbit.example", "이한빛 과장"),
     DemoLogin(Role.DATA_PARTNER, "partner@smart365.kr", "데이터 파트너"),
@@ -57,19 +66,29 @@ def add_firm(session: Session, firm: SyntheticFirm) -> Company:
         session.add(site)
         session.flush()
         for line_name, machines in lines.items():
-            line = Line(company_id=company.id, site_id=site.id, name=line_name, process=machines[0][0])
+            line = Line(company_id=company.id, site_id=site.id, name=line_name)
             session.add(line)
             session.flush()
             for kind, name in machines:
                 equipment = Equipment(
-                    company_id=company.id, line_id=line.id, name=name, kind=kind, maker=MAKERS[kind],
+                    company_id=company.id,
+                    line_id=line.id,
+                    name=name,
+                    kind=kind,
+                    maker=MAKERS[kind],
                     protocol=PROTOCOL_BY_KIND.get(kind, "none"),
                 )
                 session.add(equipment)
                 session.flush()
                 session.add_all(
-                    Tag(company_id=company.id, equipment_id=equipment.id, name=tag, unit=unit or None,
-                        min_value=low, max_value=high)
+                    Tag(
+                        company_id=company.id,
+                        equipment_id=equipment.id,
+                        name=tag,
+                        unit=unit or None,
+                        min_value=low,
+                        max_value=high,
+                    )
                     for tag, unit, low, high in TAGS_BY_KIND[kind]
                 )
     return company
@@ -88,7 +107,11 @@ def seed_demo(db: Database, firms: int = 320, progress: Callable[[int, int], Non
                 progress(i, len(population))
         users = {
             login.role: create_user(
-                session, login.email, login.name, DEMO_PASSWORD, login.role,
+                session,
+                login.email,
+                login.name,
+                DEMO_PASSWORD,
+                login.role,
                 company_id=showcase.id if login.role is Role.COMPANY_MEMBER else None,
             )
             for login in DEMO_LOGINS
@@ -100,7 +123,9 @@ def seed_demo(db: Database, firms: int = 320, progress: Callable[[int, int], Non
 def _assign_consultant(session: Session, consultant: User, showcase_id: int) -> None:
     """The demo consultant looks after the showcase firm and 24 소부장 firms in 경기."""
     ids = session.scalars(
-        select(Company.id).where(Company.sobujang.is_(True), Company.region == "gyeonggi", Company.id != showcase_id)
-        .order_by(Company.id).limit(24)
+        select(Company.id)
+        .where(Company.sobujang.is_(True), Company.region == "gyeonggi", Company.id != showcase_id)
+        .order_by(Company.id)
+        .limit(24)
     )
     session.add_all(ConsultantAssignment(consultant_id=consultant.id, company_id=cid) for cid in [showcase_id, *ids])

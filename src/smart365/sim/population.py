@@ -19,9 +19,23 @@ from smart365.registry.brn import with_check_digit
 from smart365.registry.schemas import CompanyIn
 
 REGION_WEIGHTS = {
-    "gyeonggi": 0.32, "gyeongnam": 0.11, "gyeongbuk": 0.08, "incheon": 0.07, "chungnam": 0.07,
-    "chungbuk": 0.06, "busan": 0.06, "daegu": 0.06, "seoul": 0.04, "ulsan": 0.03, "gwangju": 0.03,
-    "jeonbuk": 0.03, "jeonnam": 0.02, "daejeon": 0.02, "gangwon": 0.01, "sejong": 0.005, "jeju": 0.005,
+    "gyeonggi": 0.32,
+    "gyeongnam": 0.11,
+    "gyeongbuk": 0.08,
+    "incheon": 0.07,
+    "chungnam": 0.07,
+    "chungbuk": 0.06,
+    "busan": 0.06,
+    "daegu": 0.06,
+    "seoul": 0.04,
+    "ulsan": 0.03,
+    "gwangju": 0.03,
+    "jeonbuk": 0.03,
+    "jeonnam": 0.02,
+    "daejeon": 0.02,
+    "gangwon": 0.01,
+    "sejong": 0.005,
+    "jeju": 0.005,
 }
 
 # KSIC code → (name word for the firm, machine kinds on its lines). About half are 소부장.
@@ -49,21 +63,79 @@ INDUSTRIES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 SOBUJANG_SHARE = 0.52
 
-PREFIXES = (
-    "대성 한일 동양 세진 우진 한빛 삼영 대한 성원 신화 동아 태광 영신 한성 금강 대원 일진 서진 진영 동신 "
-    "한국 세원 유성 청우 정우 현대 미래 새한 삼진 성진 태성 광명 용산 영진 보성 해성 화신 명진 동일 서원"
-).split()
+PREFIXES = [
+    "대성",
+    "한일",
+    "동양",
+    "세진",
+    "우진",
+    "한빛",
+    "삼영",
+    "대한",
+    "성원",
+    "신화",
+    "동아",
+    "태광",
+    "영신",
+    "한성",
+    "금강",
+    "대원",
+    "일진",
+    "서진",
+    "진영",
+    "동신",
+    "한국",
+    "세원",
+    "유성",
+    "청우",
+    "정우",
+    "현대",
+    "미래",
+    "새한",
+    "삼진",
+    "성진",
+    "태성",
+    "광명",
+    "용산",
+    "영진",
+    "보성",
+    "해성",
+    "화신",
+    "명진",
+    "동일",
+    "서원",
+]
 LEGAL_FORMS = ("주식회사 {}", "(주){}", "{} 주식회사", "{}")
 
-SYSTEM_BASE_P = {"ERP": 0.78, "MES": 0.42, "QMS": 0.22, "SCADA": 0.14, "WMS": 0.13, "PLM": 0.09,
-                 "CMMS": 0.07, "SCM": 0.07, "EMS": 0.06, "APS": 0.05}
+SYSTEM_BASE_P = {
+    "ERP": 0.78,
+    "MES": 0.42,
+    "QMS": 0.22,
+    "SCADA": 0.14,
+    "WMS": 0.13,
+    "PLM": 0.09,
+    "CMMS": 0.07,
+    "SCM": 0.07,
+    "EMS": 0.06,
+    "APS": 0.05,
+}
 
 TAGS_BY_KIND: dict[str, tuple[tuple[str, str, float, float], ...]] = {
-    "cnc": (("spindle_load", "%", 0, 150), ("spindle_temp", "°C", 10, 90), ("spindle_speed", "rpm", 0, 12000),
-            ("cycle_time", "s", 0, 600), ("part_count", "ea", 0, 1e9)),
+    "cnc": (
+        ("spindle_load", "%", 0, 150),
+        ("spindle_temp", "°C", 10, 90),
+        ("spindle_speed", "rpm", 0, 12000),
+        ("cycle_time", "s", 0, 600),
+        ("part_count", "ea", 0, 1e9),
+    ),
     "lathe": (("spindle_load", "%", 0, 150), ("spindle_speed", "rpm", 0, 6000), ("cycle_time", "s", 0, 600)),
-    "injection": (("mould_temp", "°C", 20, 120), ("injection_pressure", "bar", 0, 2500),
-                  ("barrel_temp", "°C", 150, 320), ("cycle_time", "s", 0, 120), ("shot_count", "ea", 0, 1e9)),
+    "injection": (
+        ("mould_temp", "°C", 20, 120),
+        ("injection_pressure", "bar", 0, 2500),
+        ("barrel_temp", "°C", 150, 320),
+        ("cycle_time", "s", 0, 120),
+        ("shot_count", "ea", 0, 1e9),
+    ),
     "press": (("tonnage", "t", 0, 400), ("stroke_rate", "spm", 0, 80), ("die_temp", "°C", 10, 120)),
     "furnace": (("zone_temp", "°C", 0, 1200), ("gas_flow", "m3/h", 0, 100)),
     "robot": (("cycle_time", "s", 0, 120), ("motor_current", "A", 0, 40)),
@@ -72,9 +144,18 @@ TAGS_BY_KIND: dict[str, tuple[tuple[str, str, float, float], ...]] = {
     "compressor": (("pressure", "bar", 0, 12), ("power", "kW", 0, 200)),
     "other": (("state", "", 0, 5),),
 }
-MAKERS = {"cnc": "두산공작기계", "lathe": "화천기계", "injection": "LS엠트론", "press": "심팩", "furnace": "한국열처리",
-          "robot": "현대로보틱스", "inspection": "미쓰도요", "conveyor": "대한컨베이어", "compressor": "한신",
-          "other": "기타"}
+MAKERS = {
+    "cnc": "두산공작기계",
+    "lathe": "화천기계",
+    "injection": "LS엠트론",
+    "press": "심팩",
+    "furnace": "한국열처리",
+    "robot": "현대로보틱스",
+    "inspection": "미쓰도요",
+    "conveyor": "대한컨베이어",
+    "compressor": "한신",
+    "other": "기타",
+}
 
 
 @dataclass
@@ -107,7 +188,9 @@ def _revenue_band(employees: int, rng: np.random.Generator) -> str:
     return "ge300b"
 
 
-def _plant(rng: np.random.Generator, kinds: tuple[str, ...], employees: int) -> dict[str, dict[str, list[tuple[str, str]]]]:
+def _plant(
+    rng: np.random.Generator, kinds: tuple[str, ...], employees: int
+) -> dict[str, dict[str, list[tuple[str, str]]]]:
     n_sites = 1 + int(employees > 150 and rng.random() < 0.5)
     sites: dict[str, dict[str, list[tuple[str, str]]]] = {}
     for s in range(n_sites):
@@ -143,8 +226,13 @@ def generate_population(n: int = 320, seed: int = 365) -> list[SyntheticFirm]:
         used_names.add(name)
         employees = int(np.clip(rng.lognormal(np.log(45), 0.85), 5, 950))
         company = CompanyIn(
-            name=name, brn=_brn(rng, used_brn), ksic_code=ksic, region=str(rng.choice(regions, p=probs)),
-            employees=employees, revenue_band=_revenue_band(employees, rng), systems=_systems(rng, employees),
+            name=name,
+            brn=_brn(rng, used_brn),
+            ksic_code=ksic,
+            region=str(rng.choice(regions, p=probs)),
+            employees=employees,
+            revenue_band=_revenue_band(employees, rng),
+            systems=_systems(rng, employees),
             smart_factory_year=int(np.clip(rng.normal(2020, 2.6), 2015, 2025)),
         )
         firms.append(SyntheticFirm(company=company, sites=_plant(rng, kinds, employees)))

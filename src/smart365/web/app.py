@@ -66,8 +66,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     """422 with a readable reason per field, in the user's language and in English."""
     assert isinstance(exc, RequestValidationError)
     fields = [
-        {"field": ".".join(str(p) for p in err["loc"][1:]) or str(err["loc"][0]),
-         "reason": field_reason(err)}
+        {"field": ".".join(str(p) for p in err["loc"][1:]) or str(err["loc"][0]), "reason": field_reason(err)}
         for err in exc.errors()
     ]
     body = Invalid(N_("The input is not valid.")).to_dict() | {"fields": fields}
@@ -79,15 +78,20 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = FastAPI(
-        title="Smart365", version=smart365.__version__,
+        title="Smart365",
+        version=smart365.__version__,
         description="스마트공장 고도화 플랫폼 API / Smart-factory advancement platform API",
     )
     app.state.settings = settings
     app.state.db = db or Database(settings.records_url)
 
     app.add_middleware(
-        SessionMiddleware, secret_key=settings.signing_key, session_cookie="smart365_session",
-        max_age=settings.session_max_age_s, same_site="lax", https_only=False,
+        SessionMiddleware,
+        secret_key=settings.signing_key,
+        session_cookie="smart365_session",
+        max_age=settings.session_max_age_s,
+        same_site="lax",
+        https_only=False,
     )
     app.add_middleware(LocaleMiddleware)
     app.add_middleware(MetricsMiddleware)

@@ -94,6 +94,8 @@ def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()
 def me(principal: ApiPrincipal) -> Me:
     """Who the token or session belongs to, and which firms it reaches."""
     return Me(
-        id=principal.user_id, role=principal.role.value, company_id=principal.company_id,
+        id=principal.user_id,
+        role=principal.role.value,
+        company_id=principal.company_id,
         assigned_companies=sorted(principal.assigned),
     )

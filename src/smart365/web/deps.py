@@ -42,6 +42,7 @@ def _resolve(request: Request, token: str | None) -> tuple[User, Principal]:
     """Find the caller from a bearer token or the session cookie, in a SYSTEM session."""
     db = get_db(request)
     with db.session(SYSTEM) as session:
+        user: User | None
         if token:
             user = user_for_token(session, token)
         else:

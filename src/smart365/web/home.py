@@ -21,7 +21,10 @@ def dashboard(request: Request, principal: PagePrincipal, session: PageSession) 
         return RedirectResponse(f"/companies/{principal.company_id}", status_code=303)
     summary = population_summary(session)
     charts = {
-        "regions": {"labels": [gettext(REGIONS[r]) for r in summary.by_region], "values": list(summary.by_region.values())},
+        "regions": {
+            "labels": [gettext(REGIONS[r]) for r in summary.by_region],
+            "values": list(summary.by_region.values()),
+        },
         "systems": {"labels": list(summary.by_system), "values": list(summary.by_system.values())},
     }
     return render(request, "home.html", active="home", summary=summary, charts=charts)

@@ -23,9 +23,7 @@ def _feature_template_dirs() -> list[str]:
     return [str(own), *map(str, others)]
 
 
-_env = Environment(
-    loader=FileSystemLoader(_feature_template_dirs()), extensions=["jinja2.ext.i18n"], autoescape=True
-)
+_env = Environment(loader=FileSystemLoader(_feature_template_dirs()), extensions=["jinja2.ext.i18n"], autoescape=True)
 _env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
 templates = Jinja2Templates(env=_env)
 templates.env.globals["locale"] = current_locale.get

@@ -1,0 +1,69 @@
+"""A person in a browser: log in, see firms in Korean, switch language, search, open a firm."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from tests.web.conftest import shot
+
+from smart365.sim.demo import DEMO_PASSWORD
+
+pytestmark = pytest.mark.browser
+
+
+def test_centre_admin_logs_in_searches_and_opens_a_firm(live_server: str, browser) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    page = browser.new_page(locale="ko-KR", viewport={"width": 1360, "height": 900})
+    page.goto(f"{live_server}/companies")
+    expect(page).to_have_url(re.compile(r"/login\?next=/companies"))
+    expect(page.get_by_role("heading", name="Smart365 로그인")).to_be_visible()
+    shot(page, "01-login")
+
+    page.get_by_label("이메일").fill("admin@smart365.kr")
+    page.get_by_label("비밀번호").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="로그인").click()
+    expect(page.get_by_role("heading", name="기업")).to_be_visible()
+    expect(page.get_by_test_id("result-count")).to_have_text("61개 기업")
+    page.goto(f"{live_server}/")
+    expect(page.get_by_test_id("companies-count")).to_have_text("61")
+    page.wait_for_timeout(1500)  # let the charts finish animating before the screenshot
+    shot(page, "02-dashboard-ko")
+
+    page.goto(f"{live_server}/companies")
+    page.get_by_test_id("company-search").fill("한빛정밀")
+    expect(page.get_by_test_id("result-count")).to_have_text("1개 기업")
+    expect(page).to_have_url(re.compile(r"q=%ED%95%9C%EB%B9%9B%EC%A0%95%EB%B0%80|q=한빛정밀"))
+    shot(page, "03-search")
+    page.get_by_role("link", name="(주)한빛정밀").click()
+    expect(page.get_by_test_id("company-name")).to_contain_text("(주)한빛정밀")
+    expect(page.get_by_text("MCT-01")).to_be_visible()
+    shot(page, "04-company-ko")
+
+    page.get_by_role("link", name="English").click()
+    expect(page.get_by_role("heading", name="Plant structure")).to_be_visible()
+    expect(page.get_by_text("CNC machining centre").first).to_be_visible()
+    shot(page, "05-company-en")
+    page.close()
+
+
+def test_company_member_edits_own_profile_with_a_clear_error_first(live_server: str, browser) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    page = browser.new_page(locale="ko-KR")
+    page.goto(f"{live_server}/login")
+    page.get_by_label("이메일").fill("member@hanbit.example")
+    page.get_by_label("비밀번호").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="로그인").click()
+    expect(page.get_by_test_id("company-name")).to_contain_text("(주)한빛정밀")
+    page.get_by_text("기업 정보 수정").click()
+    page.get_by_label("스마트공장 구축 연도").fill("1800")
+    page.get_by_role("button", name="저장").click()
+    expect(page.get_by_text("1990 이상이어야 합니다.")).to_be_visible()
+    shot(page, "06-edit-error")
+    page.get_by_label("스마트공장 구축 연도").fill("2022")
+    page.get_by_role("button", name="저장").click()
+    expect(page.get_by_text("저장했습니다.")).to_be_visible()
+    expect(page.locator("dl.profile")).to_contain_text("2022")
+    page.close()
