@@ -6,12 +6,12 @@ import io
 
 from openpyxl import Workbook
 from sqlalchemy import func, select
-from tests.conftest import World
 
 from smart365.core.tenancy import SYSTEM
 from smart365.registry.importer import export_companies, import_companies
 from smart365.registry.models import Company
 from smart365.registry.service import CompanyFilter
+from tests.conftest import World
 
 BAD_FILE = (
     "회사명,사업자등록번호,업종코드,지역,종업원수,보유시스템,비고\n"

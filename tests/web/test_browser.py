@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.web.conftest import shot
 
 from smart365.sim.demo import DEMO_PASSWORD
+from tests.web.conftest import shot
 
 pytestmark = pytest.mark.browser
 
@@ -66,4 +66,29 @@ def test_company_member_edits_own_profile_with_a_clear_error_first(live_server: 
     page.get_by_role("button", name="저장").click()
     expect(page.get_by_text("저장했습니다.")).to_be_visible()
     expect(page.locator("dl.profile")).to_contain_text("2022")
+    page.close()
+
+
+def test_member_adds_a_machine_and_a_tag(live_server: str, browser) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    page = browser.new_page(locale="ko-KR", viewport={"width": 1360, "height": 900})
+    page.goto(f"{live_server}/login")
+    page.get_by_label("이메일").fill("member@hanbit.example")
+    page.get_by_label("비밀번호").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="로그인").click()
+    page.get_by_text("+ 설비 추가").first.click()
+    form = page.locator("details.add[open] form")
+    form.get_by_label("이름").fill("MCT-05")
+    form.get_by_label("통신 방식").select_option("opcua")
+    form.get_by_label("접속 주소").fill("opc.tcp://127.0.0.1:4840")
+    form.get_by_role("button", name="추가").click()
+    page.get_by_role("link", name="MCT-05").click()
+    expect(page.get_by_test_id("equipment-name")).to_contain_text("MCT-05")
+    page.get_by_label("이름").fill("spindle_load")
+    page.get_by_label("단위").fill("%")
+    page.get_by_label("최댓값").fill("150")
+    page.get_by_role("button", name="태그 추가").click()
+    expect(page.get_by_role("cell", name="spindle_load")).to_be_visible()
+    shot(page, "07-equipment")
     page.close()

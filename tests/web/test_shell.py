@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from fastapi.testclient import TestClient
+
 from tests.conftest import PASSWORD, World
 
 

@@ -23,10 +23,10 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import select
 from starlette.routing import Mount, Route
-from tests.conftest import PASSWORD, SENTINEL, World, bearer
 
 from smart365.core.db import Base, TenantScoped
 from smart365.core.tenancy import SYSTEM
+from tests.conftest import PASSWORD, SENTINEL, World, bearer
 
 OUTSIDERS = ("member_b", "consultant_b", "partner")
 INSIDERS = ("admin", "consultant_a", "member_a")

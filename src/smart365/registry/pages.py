@@ -111,6 +111,7 @@ def company_detail(request: Request, company_id: int, principal: PagePrincipal, 
         counts=service.hierarchy_counts(session, company_id),
         can_edit=principal.can_change(company_id),
         flash=_("Saved.") if request.query_params.get("saved") else None,
+        flash_error=request.session.pop("flash_error", None),
         errors={},
     )
 
@@ -130,7 +131,9 @@ async def company_update(request: Request, company_id: int, principal: PagePrinc
     """Save the edit form; invalid fields come back with their reasons next to them."""
     company = service.get(session, Company, company_id)
     form = await request.form()
-    data: dict[str, Any] = {k: form.get(k) for k in ("name", "region", "address", "employees", "revenue_band", "smart_factory_year")}
+    data: dict[str, Any] = {
+        k: form.get(k) for k in ("name", "region", "address", "employees", "revenue_band", "smart_factory_year")
+    }
     data = {k: (v if v not in ("", None) else None) for k, v in data.items()}
     data["systems"] = form.getlist("systems")
     try:

@@ -20,6 +20,7 @@ from smart365.core.i18n import N_, current_locale, negotiate
 from smart365.core.settings import Settings
 from smart365.registry import api as registry_api
 from smart365.registry import pages as registry_pages
+from smart365.registry import plant_pages
 from smart365.web import auth, home
 from smart365.web.deps import LoginRequired
 from smart365.web.metrics import MetricsMiddleware, metrics_endpoint
@@ -101,6 +102,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_api_route("/healthz", lambda: {"status": "ok"}, include_in_schema=False)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
-    for router in (auth.pages, auth.api, home.pages, registry_api.router, registry_pages.pages):
+    for router in (auth.pages, auth.api, home.pages, registry_api.router, registry_pages.pages, plant_pages.pages):
         app.include_router(router)
     return app

@@ -1,0 +1,105 @@
+"""Pages that build a firm's plant: add and remove sites, lines, machines and tags; a machine's tag page.
+
+Each hierarchy level gets the same two form posts (add under the parent, delete by id), made by one
+factory. Annotations are evaluated eagerly here (no ``from __future__ import annotations``) so the
+path aliases built per level reach FastAPI.
+"""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+from starlette.responses import RedirectResponse, Response
+
+from smart365.core.db import Base
+from smart365.core.errors import field_reason
+from smart365.core.i18n import N_, _
+from smart365.registry import service
+from smart365.registry.models import Company, Equipment, Line, Site, Tag
+from smart365.registry.schemas import EquipmentIn, LineIn, SiteIn, TagIn
+from smart365.web.deps import Csrf, PagePrincipal, PageSession
+from smart365.web.templating import render
+
+pages = APIRouter(include_in_schema=False)
+
+#: Form field → label msgid, shared by the forms and their error messages.
+FIELD_LABELS = {
+    "name": N_("Name"),
+    "process": N_("Process"),
+    "address": N_("Address"),
+    "kind": N_("Type"),
+    "maker": N_("Maker"),
+    "model": N_("Model"),
+    "year": N_("Year"),
+    "protocol": N_("Protocol"),
+    "endpoint": N_("Endpoint"),
+    "unit": N_("Unit"),
+    "data_type": N_("Data type"),
+    "min_value": N_("Minimum"),
+    "max_value": N_("Maximum"),
+}
+
+
+def form_page(parent: Base) -> str:
+    """The page whose forms add children to ``parent``: a machine's own page for tags, else the firm's."""
+    if isinstance(parent, Equipment):
+        return f"/equipment/{parent.id}"
+    return f"/companies/{parent.id if isinstance(parent, Company) else parent.company_id}"  # type: ignore[attr-defined]
+
+
+def _form_errors(exc: ValidationError) -> str:
+    return " ".join(
+        f"{_(FIELD_LABELS.get(str(e['loc'][0]), str(e['loc'][0])))}: {field_reason(e)}" for e in exc.errors()
+    )
+
+
+def _plant_routes(
+    model: type[Base], path: str, parent_path: str, parent_param: str, item_param: str, schema: type[BaseModel]
+) -> None:
+    """``POST /{parent}/{id}/{path}`` adds a row from a form; ``POST /{path}/{id}/delete`` removes one."""
+    ParentId = Annotated[int, Path(alias=parent_param)]  # noqa: N806 - a type alias
+    ItemId = Annotated[int, Path(alias=item_param)]  # noqa: N806
+    parent_model = service.HIERARCHY[model][0]
+
+    async def add(request: Request, parent_id: ParentId, session: PageSession) -> Response:
+        parent = service.get(session, parent_model, parent_id)
+        form = {k: v for k, v in (await request.form()).items() if k != "csrf_token" and v != ""}
+        try:
+            service.create_child(session, model, parent_id, schema.model_validate(form))
+        except ValidationError as exc:
+            request.session["flash_error"] = _form_errors(exc)
+        return RedirectResponse(form_page(parent), status_code=303)
+
+    def delete(ident: ItemId, session: PageSession) -> Response:
+        row = service.get(session, model, ident)
+        target = form_page(service.get(session, parent_model, getattr(row, service.HIERARCHY[model][1])))
+        service.delete_row(session, row)
+        return RedirectResponse(target, status_code=303)
+
+    pages.add_api_route(f"/{parent_path}/{{{parent_param}}}/{path}", add, methods=["POST"], dependencies=[Csrf])
+    pages.add_api_route(f"/{path}/{{{item_param}}}/delete", delete, methods=["POST"], dependencies=[Csrf])
+
+
+_plant_routes(Site, "sites", "companies", "company_id", "site_id", SiteIn)
+_plant_routes(Line, "lines", "sites", "site_id", "line_id", LineIn)
+_plant_routes(Equipment, "equipment", "lines", "line_id", "equipment_id", EquipmentIn)
+_plant_routes(Tag, "tags", "equipment", "equipment_id", "tag_id", TagIn)
+
+
+@pages.get("/equipment/{equipment_id}")
+def equipment_page(request: Request, equipment_id: int, principal: PagePrincipal, session: PageSession) -> Response:
+    """A machine: its connection and its tags, with a form to add tags."""
+    machine = service.get(session, Equipment, equipment_id)
+    tags = session.scalars(select(Tag).where(Tag.equipment_id == equipment_id).order_by(Tag.name)).all()
+    return render(
+        request,
+        "registry/equipment.html",
+        active="companies",
+        machine=machine,
+        line=machine.line,
+        tags=tags,
+        can_edit=principal.can_change(machine.company_id),
+        labels=FIELD_LABELS,
+        flash_error=request.session.pop("flash_error", None),
+    )
