@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from smart365.assessment import cli as assessment_cli
 from smart365.core import migrate
 from smart365.core.accounts import create_user
 from smart365.core.db import Database
@@ -28,6 +29,7 @@ companies_app = typer.Typer(help="기업 등록부 / company registry", no_args_
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(companies_app, name="companies")
+app.add_typer(assessment_cli.app, name="assess")
 console = Console()
 
 Host = Annotated[str | None, typer.Option(help="주소 / address to listen on")]
