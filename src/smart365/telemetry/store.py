@@ -1,0 +1,697 @@
+"""The time-series store: one interface, an embedded DuckDB file and a PostgreSQL server behind it.
+
+Tables (the same in both databases): ``ts_points`` (raw points), ``ts_rollup_1m`` and ``ts_rollup_1h``
+(min, max, sum, count, first and last timestamp per tag and bucket), ``ts_latest`` (newest point per tag)
+and ``ts_dead_letter`` (rejected rows with their reason).
+
+- **Idempotent appends.** :meth:`TimeSeriesStore.append` stores only the (tag_id, ts) pairs it does not hold
+  yet and returns how many it stored, so a batch delivered twice is stored once; the first stored value wins.
+- **Rollups** are merged from the newly stored rows inside the same transaction, so they always match the
+  raw table for the affected buckets; :meth:`~TimeSeriesStore.retention` rebuilds the bucket it cuts through.
+- **Downsampled ranges** never return more than ``max_points`` buckets per tag and keep the true minimum and
+  maximum: full buckets come from the coarsest rollup that tiles them, the ragged edges from finer levels.
+- **Durability.** An ``append`` that returned has committed: DuckDB has written and synced its write-ahead
+  log, PostgreSQL runs with ``synchronous_commit = on``.
+
+>>> store = DuckDBStore(":memory:")
+>>> store.append(Batch.from_columns(1, ["2024-01-01T00:00:00Z", "2024-01-01T00:00:01Z"], [1.0, 3.0]))
+2
+>>> store.append(Batch.from_columns(1, ["2024-01-01T00:00:00Z"], [9.0]))  # already held: ignored
+0
+>>> store.range(1, "2024-01-01", "2024-01-02", max_points=10).column("avg").to_pylist()
+[2.0]
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Protocol, Self
+
+import duckdb
+import numpy as np
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+from numpy.typing import NDArray
+
+from smart365.telemetry.batch import DEAD_LETTER_SCHEMA, NAT_US, TS_TYPE, Batch, to_epoch_us
+
+MINUTE_US = 60_000_000
+HOUR_US = 60 * MINUTE_US
+
+RANGE_SCHEMA = pa.schema(
+    [
+        ("tag_id", pa.int64()),
+        ("bucket", TS_TYPE),
+        ("min", pa.float64()),
+        ("max", pa.float64()),
+        ("avg", pa.float64()),
+        ("count", pa.int64()),
+        ("first_ts", TS_TYPE),
+        ("last_ts", TS_TYPE),
+    ]
+)
+"""One row per tag and bucket; ``bucket`` is the bucket's start, ``first_ts``/``last_ts`` the real points."""
+LATEST_SCHEMA = pa.schema([("tag_id", pa.int64()), ("ts", TS_TYPE), ("value", pa.float64()), ("quality", pa.int16())])
+DEAD_LETTER_OUT_SCHEMA = pa.schema([("received_at", TS_TYPE), *DEAD_LETTER_SCHEMA])
+
+
+class SupportsArrow(Protocol):
+    """Anything that converts itself to an Arrow table (e.g. the pipeline's ``DeadLetters``)."""
+
+    def to_arrow(self) -> pa.Table: ...
+
+
+# -- bucket planning (pure) ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """A resolution the store keeps: raw points or a rollup table with a fixed bucket width."""
+
+    name: str
+    table: str
+    width_us: int
+
+
+RAW = Level("raw", "ts_points", 1)
+ROLLUP_1M = Level("1m", "ts_rollup_1m", MINUTE_US)
+ROLLUP_1H = Level("1h", "ts_rollup_1h", HOUR_US)
+LEVELS = (RAW, ROLLUP_1M, ROLLUP_1H)
+
+Segment = tuple[Level, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class BucketPlan:
+    """How a downsampled range is computed: buckets ``[origin + k·width, origin + (k+1)·width)``."""
+
+    origin_us: int
+    width_us: int
+    segments: tuple[Segment, ...]
+
+    def bucket_count(self, end_us: int) -> int:
+        """How many buckets reach from the origin to ``end_us`` (an upper bound on result rows per tag)."""
+        return _ceil_div(end_us - self.origin_us, self.width_us)
+
+
+def plan_buckets(start_us: int, end_us: int, max_points: int) -> BucketPlan:
+    """Choose a bucket width for ``[start, end)`` giving at most ``max_points`` buckets, and the sources.
+
+    A rollup level is used when its whole-unit width is at most twice the narrowest width that fits,
+    trading up to half the requested points for reading one row per rollup bucket instead of raw points.
+
+    >>> day = 24 * HOUR_US
+    >>> plan = plan_buckets(0, 30 * day, 1000)
+    >>> plan.width_us // HOUR_US, plan.bucket_count(30 * day), [s[0].name for s in plan.segments]
+    (1, 720, ['1h'])
+    >>> [(s[0].name, s[1], s[2]) for s in plan_buckets(90, 10 * MINUTE_US + 5, 4).segments]
+    [('raw', 90, 60000000), ('1m', 60000000, 600000000), ('raw', 600000000, 600000005)]
+    """
+    if end_us <= start_us or max_points < 1:
+        raise ValueError("need start < end and max_points >= 1")
+    narrowest = _ceil_div(end_us - start_us, max_points)
+    for index in (2, 1):
+        unit = LEVELS[index].width_us
+        origin = start_us // unit * unit
+        width = _ceil_div(_ceil_div(end_us - origin, max_points), unit) * unit
+        if width <= 2 * narrowest:
+            return BucketPlan(origin, width, tuple(_segments(start_us, end_us, index)))
+    return BucketPlan(start_us, narrowest, ((RAW, start_us, end_us),))
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _segments(lo: int, hi: int, index: int) -> list[Segment]:
+    """Tile ``[lo, hi)``: whole buckets of level ``index`` in the middle, finer levels at the edges."""
+    if lo >= hi:
+        return []
+    if index == 0:
+        return [(RAW, lo, hi)]
+    unit = LEVELS[index].width_us
+    first, last = _ceil_div(lo, unit) * unit, hi // unit * unit
+    if first >= last:
+        return _segments(lo, hi, index - 1)
+    return [*_segments(lo, first, index - 1), (LEVELS[index], first, last), *_segments(last, hi, index - 1)]
+
+
+# -- SQL shared by both databases ----------------------------------------------------------------------
+
+_ROLLUP_COLUMNS = (
+    "tag_id BIGINT NOT NULL, bucket TIMESTAMPTZ NOT NULL, vmin FLOAT8 NOT NULL, vmax FLOAT8 NOT NULL, "
+    "vsum FLOAT8 NOT NULL, n BIGINT NOT NULL, first_ts TIMESTAMPTZ NOT NULL, last_ts TIMESTAMPTZ NOT NULL, "
+    "PRIMARY KEY (tag_id, bucket)"
+)
+_DDL = (
+    f"CREATE TABLE IF NOT EXISTS ts_rollup_1m ({_ROLLUP_COLUMNS})",
+    f"CREATE TABLE IF NOT EXISTS ts_rollup_1h ({_ROLLUP_COLUMNS})",
+    "CREATE TABLE IF NOT EXISTS ts_latest (tag_id BIGINT PRIMARY KEY, ts TIMESTAMPTZ NOT NULL, "
+    "value FLOAT8 NOT NULL, quality SMALLINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS ts_dead_letter (received_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp, "
+    "tag_id BIGINT NOT NULL, ts TIMESTAMPTZ, value FLOAT8, quality SMALLINT, reason VARCHAR NOT NULL, "
+    "message_en VARCHAR NOT NULL, message_ko VARCHAR NOT NULL)",
+)
+_POINTS_COLUMNS = "tag_id BIGINT NOT NULL, ts TIMESTAMPTZ NOT NULL, value FLOAT8 NOT NULL, quality SMALLINT NOT NULL"
+_MERGE_LATEST = """
+INSERT INTO ts_latest (tag_id, ts, value, quality)
+SELECT tag_id, ts, value, quality FROM _ts_new
+JOIN (SELECT tag_id, max(ts) AS ts FROM _ts_new GROUP BY tag_id) AS newest USING (tag_id, ts)
+ON CONFLICT (tag_id) DO UPDATE SET ts = excluded.ts, value = excluded.value, quality = excluded.quality
+WHERE excluded.ts > ts_latest.ts
+"""
+_AGGREGATES = "min(vmin), max(vmax), sum(vsum), CAST(sum(n) AS BIGINT), min(first_ts), max(last_ts)"
+
+
+def _ts_sql(epoch_us: int) -> str:
+    """A TIMESTAMPTZ literal both databases read (and fold, so zone maps and indexes apply)."""
+    return f"TIMESTAMPTZ '{np.datetime64(epoch_us, 'us')}+00:00'"
+
+
+def _in_list(tag_ids: Iterable[int]) -> str:
+    return ", ".join(str(int(t)) for t in tag_ids)
+
+
+def _parts_sql(segment: Segment, tag_filter: str) -> str:
+    """One level's rows over ``[lo, hi)`` as partial aggregates (t, vmin, vmax, vsum, n, first/last ts)."""
+    level, lo, hi = segment
+    if level is RAW:
+        return (
+            "SELECT tag_id, ts AS t, value AS vmin, value AS vmax, value AS vsum, CAST(1 AS BIGINT) AS n, "
+            f"ts AS first_ts, ts AS last_ts FROM ts_points WHERE {tag_filter} "
+            f"AND ts >= {_ts_sql(lo)} AND ts < {_ts_sql(hi)}"
+        )
+    return (
+        f"SELECT tag_id, bucket AS t, vmin, vmax, vsum, n, first_ts, last_ts FROM {level.table} "
+        f"WHERE {tag_filter} AND bucket >= {_ts_sql(lo)} AND bucket < {_ts_sql(hi)}"
+    )
+
+
+def _as_epoch_us(moment: Any) -> int:
+    value = int(to_epoch_us([moment])[0])
+    if value == NAT_US:
+        raise ValueError(f"not a timestamp: {moment!r}")
+    return value
+
+
+def _tag_list(tag_ids: int | Iterable[int]) -> list[int]:
+    return [int(tag_ids)] if isinstance(tag_ids, int | np.integer) else [int(t) for t in tag_ids]
+
+
+# -- the interface -------------------------------------------------------------------------------------
+
+
+class TimeSeriesStore(ABC):
+    """Points by (tag_id, ts), rollups, latest values and dead letters; thread-safe, one writer at a time.
+
+    The public methods are written once in SQL both databases understand; a subclass supplies the
+    connection, the bulk load of a batch and a few dialect pieces.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+
+    # public API -------------------------------------------------------------------------------------
+
+    def append(self, batch: Batch) -> int:
+        """Store the batch's points not stored yet; returns how many were new. Committed on return.
+
+        Duplicates inside the batch are resolved first (last row wins); a pair already stored is kept
+        as it is, so re-sending a batch changes nothing.
+        """
+        batch = batch.deduplicated()
+        if not len(batch):
+            return 0
+        if np.any(batch.ts_us == NAT_US):
+            raise ValueError("a batch to store has rows without a timestamp; run it through the pipeline")
+        with self._lock, self._transaction():
+            new = self._stage_new(batch)
+            if new:
+                self._fill_temp("_ts_m", self._minute_partials_sql())
+                for level in (ROLLUP_1M, ROLLUP_1H):
+                    self._execute(self._merge_rollup_sql(level))
+                self._execute(_MERGE_LATEST)
+        return new
+
+    def dead_letter(self, rows: SupportsArrow | pa.Table) -> int:
+        """Keep rejected rows (``DeadLetters`` or a table in ``DEAD_LETTER_SCHEMA``); returns the count.
+
+        >>> from smart365.telemetry.pipeline import Pipeline
+        >>> s = DuckDBStore(":memory:")
+        >>> s.dead_letter(Pipeline().process(Batch.from_columns(1, [0], [float("nan")])).dead)
+        1
+        >>> s.dead_letters().column("reason").to_pylist()
+        ['ts_too_old']
+        """
+        table = rows if isinstance(rows, pa.Table) else rows.to_arrow()
+        table = table.select(DEAD_LETTER_SCHEMA.names).cast(DEAD_LETTER_SCHEMA)
+        if table.num_rows:
+            with self._lock, self._transaction():
+                self._insert_dead_letters(table)
+        return int(table.num_rows)
+
+    def latest(self, tag_ids: int | Iterable[int] | None = None) -> pa.Table:
+        """The newest point of each tag (all tags when ``None``), in ``LATEST_SCHEMA``, by tag id.
+
+        >>> s = DuckDBStore(":memory:"); _ = s.append(Batch.from_columns(4, [0, 5], [1.0, 2.0]))
+        >>> s.latest([4]).column("value").to_pylist()
+        [2.0]
+        """
+        where = "" if tag_ids is None else f" WHERE tag_id IN ({_in_list(_tag_list(tag_ids)) or 'NULL'})"
+        sql = f"SELECT tag_id, ts, value, quality FROM ts_latest{where} ORDER BY tag_id"
+        return self._query(sql, LATEST_SCHEMA)
+
+    def range(self, tag_ids: int | Iterable[int], start: Any, end: Any, max_points: int = 1000) -> pa.Table:
+        """Downsampled points of ``[start, end)``: at most ``max_points`` buckets per tag (``RANGE_SCHEMA``).
+
+        Each bucket carries the true min, max, mean, count and first/last timestamp of its points; empty
+        buckets are left out. ``start``/``end`` take datetimes, ISO strings or epoch microseconds.
+
+        >>> s = DuckDBStore(":memory:"); _ = s.append(Batch.from_columns(1, np.arange(100), np.arange(100.0)))
+        >>> t = s.range(1, 0, 100, max_points=3)
+        >>> t.num_rows, t.column("min").to_pylist(), t.column("max").to_pylist()
+        (3, [0.0, 34.0, 68.0], [33.0, 67.0, 99.0])
+        """
+        start_us, end_us = _as_epoch_us(start), _as_epoch_us(end)
+        tags = _tag_list(tag_ids)
+        if not tags:
+            return RANGE_SCHEMA.empty_table()
+        plan = plan_buckets(start_us, end_us, max_points)
+        tag_filter = f"tag_id IN ({_in_list(tags)})"
+        parts = " UNION ALL ".join(_parts_sql(s, tag_filter) for s in plan.segments)
+        bucket = self._bucket_sql("t", plan.width_us, plan.origin_us)
+        sql = (
+            f"SELECT tag_id, {bucket} AS bucket, min(vmin), max(vmax), sum(vsum) / CAST(sum(n) AS FLOAT8), "
+            f"CAST(sum(n) AS BIGINT), min(first_ts), max(last_ts) FROM ({parts}) AS parts "
+            "GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+        return self._query(sql, RANGE_SCHEMA)
+
+    def rollup(self, tag_ids: int | Iterable[int], start: Any, end: Any, width: Literal["1m", "1h"] = "1m") -> pa.Table:
+        """The stored 1-minute or 1-hour rollup buckets starting in ``[start, end)`` (``RANGE_SCHEMA``).
+
+        >>> s = DuckDBStore(":memory:")
+        >>> _ = s.append(Batch.from_columns(1, [0, 59_999_999, 60_000_000], [1.0, 3.0, 5.0]))
+        >>> s.rollup(1, 0, HOUR_US).column("avg").to_pylist()
+        [2.0, 5.0]
+        """
+        level = ROLLUP_1M if width == "1m" else ROLLUP_1H
+        tag_filter = f"tag_id IN ({_in_list(_tag_list(tag_ids)) or 'NULL'})"
+        sql = (
+            f"SELECT tag_id, bucket, vmin, vmax, vsum / n, n, first_ts, last_ts FROM {level.table} "
+            f"WHERE {tag_filter} AND bucket >= {_ts_sql(_as_epoch_us(start))} "
+            f"AND bucket < {_ts_sql(_as_epoch_us(end))} ORDER BY 1, 2"
+        )
+        return self._query(sql, RANGE_SCHEMA)
+
+    def read(self, tag_ids: int | Iterable[int], start: Any, end: Any) -> Batch:
+        """Every raw point of ``[start, end)`` for the tags, ordered by tag and time.
+
+        >>> s = DuckDBStore(":memory:"); _ = s.append(Batch.from_columns(1, [0, 10, 20], [1.0, 2.0, 3.0]))
+        >>> s.read(1, 5, 30).value.tolist()
+        [2.0, 3.0]
+        """
+        tag_filter = f"tag_id IN ({_in_list(_tag_list(tag_ids)) or 'NULL'})"
+        sql = (
+            f"SELECT tag_id, ts, value, quality FROM ts_points WHERE {tag_filter} "
+            f"AND ts >= {_ts_sql(_as_epoch_us(start))} AND ts < {_ts_sql(_as_epoch_us(end))} ORDER BY 1, 2"
+        )
+        return Batch.from_arrow(self._query(sql, LATEST_SCHEMA))
+
+    def count(self, tag_ids: int | Iterable[int] | None = None) -> int:
+        """How many raw points are stored (for the tags, when given).
+
+        >>> s = DuckDBStore(":memory:"); _ = s.append(Batch.from_columns([1, 2], [0, 0], [1.0, 2.0]))
+        >>> s.count(), s.count([2])
+        (2, 1)
+        """
+        where = "" if tag_ids is None else f" WHERE tag_id IN ({_in_list(_tag_list(tag_ids)) or 'NULL'})"
+        table = self._query(f"SELECT CAST(count(*) AS BIGINT) FROM ts_points{where}", _COUNT_SCHEMA)
+        return int(table.column(0)[0].as_py())
+
+    def dead_letters(self, limit: int = 1000) -> pa.Table:
+        """The newest dead-letter rows (``DEAD_LETTER_OUT_SCHEMA``), newest first."""
+        columns = ", ".join(DEAD_LETTER_OUT_SCHEMA.names)
+        sql = f"SELECT {columns} FROM ts_dead_letter ORDER BY received_at DESC LIMIT {int(limit)}"
+        return self._query_rows(sql, DEAD_LETTER_OUT_SCHEMA)
+
+    def retention(self, older_than: Any) -> int:
+        """Delete points (and dead letters received) before ``older_than``; returns raw points deleted.
+
+        Rollup buckets wholly before the cut are deleted; the one the cut runs through is rebuilt from
+        what remains, so rollups keep matching the raw table. ``latest`` rows before the cut go too.
+
+        >>> s = DuckDBStore(":memory:"); _ = s.append(Batch.from_columns(1, [0, 90_000_000], [1.0, 2.0]))
+        >>> s.retention(60_000_000), s.rollup(1, 0, HOUR_US).column("count").to_pylist()
+        (1, [1])
+        """
+        cut = _as_epoch_us(older_than)
+        with self._lock, self._transaction():
+            deleted = self._execute(f"DELETE FROM ts_points WHERE ts < {_ts_sql(cut)}")
+            for index in (1, 2):
+                self._cut_rollup(index, cut)
+            self._execute(f"DELETE FROM ts_latest WHERE ts < {_ts_sql(cut)}")
+            self._execute(f"DELETE FROM ts_dead_letter WHERE received_at < {_ts_sql(cut)}")
+        return deleted
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the connection."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # shared SQL -------------------------------------------------------------------------------------
+
+    def _minute_partials_sql(self) -> str:
+        """The rows in ``_ts_new`` aggregated per tag and minute: what every rollup is merged from."""
+        return (
+            f"SELECT tag_id, {self._bucket_sql('ts', MINUTE_US, 0)} AS bucket, min(value) AS vmin, "
+            "max(value) AS vmax, sum(value) AS vsum, count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts "
+            "FROM _ts_new GROUP BY 1, 2"
+        )
+
+    def _merge_rollup_sql(self, level: Level) -> str:
+        """Fold the partials in ``_ts_m`` into ``level``'s buckets (they come from new rows only)."""
+        t = level.table
+        return (
+            f"INSERT INTO {t} (tag_id, bucket, vmin, vmax, vsum, n, first_ts, last_ts) "
+            f"SELECT tag_id, {self._bucket_sql('bucket', level.width_us, 0)}, {_AGGREGATES} "
+            "FROM _ts_m GROUP BY 1, 2 ON CONFLICT (tag_id, bucket) DO UPDATE SET "
+            f"vmin = least({t}.vmin, excluded.vmin), vmax = greatest({t}.vmax, excluded.vmax), "
+            f"vsum = {t}.vsum + excluded.vsum, n = {t}.n + excluded.n, "
+            f"first_ts = least({t}.first_ts, excluded.first_ts), "
+            f"last_ts = greatest({t}.last_ts, excluded.last_ts)"
+        )
+
+    def _cut_rollup(self, index: int, cut: int) -> None:
+        """Drop ``LEVELS[index]`` buckets before ``cut``; rebuild the one holding it from the finer level."""
+        level, finer = LEVELS[index], LEVELS[index - 1]
+        edge = cut // level.width_us * level.width_us
+        if edge == cut:
+            self._execute(f"DELETE FROM {level.table} WHERE bucket < {_ts_sql(cut)}")
+            return
+        self._execute(f"DELETE FROM {level.table} WHERE bucket <= {_ts_sql(edge)}")
+        # The finer level already holds only what remains at or after the cut.
+        finer_start = cut // finer.width_us * finer.width_us
+        parts = _parts_sql((finer, finer_start, edge + level.width_us), "TRUE")
+        self._execute(
+            f"INSERT INTO {level.table} (tag_id, bucket, vmin, vmax, vsum, n, first_ts, last_ts) "
+            f"SELECT tag_id, {_ts_sql(edge)}, {_AGGREGATES} FROM ({parts}) AS parts GROUP BY tag_id"
+        )
+
+    # what a database supplies -----------------------------------------------------------------------
+
+    @abstractmethod
+    def _transaction(self) -> AbstractContextManager[Any]:
+        """A context that commits (durably) on exit and rolls back on error."""
+
+    @abstractmethod
+    def _execute(self, sql: str) -> int:
+        """Run a statement in the current transaction; returns the rows it changed."""
+
+    @abstractmethod
+    def _query(self, sql: str, schema: pa.Schema) -> pa.Table:
+        """Rows of a query whose columns are fixed-width and never null, as a table in ``schema``."""
+
+    @abstractmethod
+    def _query_rows(self, sql: str, schema: pa.Schema) -> pa.Table:
+        """Rows of any query (few of them), as a table in ``schema``."""
+
+    @abstractmethod
+    def _stage_new(self, batch: Batch) -> int:
+        """Insert the batch's (unique) points that ``ts_points`` lacks, leaving them in ``_ts_new``."""
+
+    @abstractmethod
+    def _fill_temp(self, name: str, select_sql: str) -> None:
+        """Make the transaction's temporary table ``name`` hold exactly the rows of ``select_sql``."""
+
+    @abstractmethod
+    def _insert_dead_letters(self, table: pa.Table) -> None:
+        """Bulk-insert rows in ``DEAD_LETTER_SCHEMA``."""
+
+    @abstractmethod
+    def _bucket_sql(self, column: str, width_us: int, origin_us: int) -> str:
+        """SQL for the TIMESTAMPTZ start of the ``width_us`` bucket (aligned to ``origin_us``) of a column."""
+
+
+_COUNT_SCHEMA = pa.schema([("count", pa.int64())])
+
+
+def _time_bounds(batch: Batch) -> str:
+    """A filter on ``ts_points`` that covers the batch's tags and times (for pruning, not for exactness)."""
+    lo, hi = batch.time_range()
+    return (
+        f"tag_id BETWEEN {int(batch.tag_id.min())} AND {int(batch.tag_id.max())} "
+        f"AND ts BETWEEN {_ts_sql(lo)} AND {_ts_sql(hi)}"
+    )
+
+
+# -- DuckDB --------------------------------------------------------------------------------------------
+
+
+class DuckDBStore(TimeSeriesStore):
+    """The embedded store: one DuckDB file (``":memory:"`` for a throwaway one).
+
+    Raw points carry no index: an append anti-joins the batch against the stored rows of its own tag and
+    time span, which DuckDB prunes with its per-row-group min/max, so ingest stays fast as the file grows.
+    Reads use their own cursor and never wait for a write.
+    """
+
+    def __init__(self, path: str | Path, *, threads: int | None = None, memory_limit: str | None = None) -> None:
+        super().__init__()
+        config: dict[str, Any] = {}
+        if threads:
+            config["threads"] = threads
+        if memory_limit:
+            config["memory_limit"] = memory_limit
+        self.path = str(path)
+        self._con = duckdb.connect(self.path, config=config)
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._con.execute(f"CREATE TABLE IF NOT EXISTS ts_points ({_POINTS_COLUMNS})")
+        for ddl in _DDL:
+            self._con.execute(ddl)
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._con.begin()
+        try:
+            yield
+        except BaseException:
+            self._con.rollback()
+            raise
+        self._con.commit()
+
+    def _execute(self, sql: str) -> int:
+        row = self._con.execute(sql).fetchone()
+        return int(row[0]) if row and isinstance(row[0], int) else 0
+
+    def _query(self, sql: str, schema: pa.Schema) -> pa.Table:
+        cursor = self._con.cursor()
+        try:
+            table = cursor.sql(sql).to_arrow_table()
+        finally:
+            cursor.close()
+        return table.rename_columns(schema.names).cast(schema)
+
+    def _query_rows(self, sql: str, schema: pa.Schema) -> pa.Table:
+        return self._query(sql, schema)
+
+    def _stage_new(self, batch: Batch) -> int:
+        self._con.register("_ts_in", batch.to_arrow())
+        try:
+            self._fill_temp(
+                "_ts_new",
+                "SELECT i.* FROM _ts_in AS i ANTI JOIN "
+                f"(SELECT tag_id, ts FROM ts_points WHERE {_time_bounds(batch)}) AS p USING (tag_id, ts)",
+            )
+        finally:
+            self._con.unregister("_ts_in")
+        return self._execute("INSERT INTO ts_points SELECT * FROM _ts_new")
+
+    def _fill_temp(self, name: str, select_sql: str) -> None:
+        self._con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select_sql}")
+
+    def _insert_dead_letters(self, table: pa.Table) -> None:
+        self._con.register("_ts_dead", table)
+        try:
+            columns = ", ".join(DEAD_LETTER_SCHEMA.names)
+            self._con.execute(f"INSERT INTO ts_dead_letter ({columns}) SELECT {columns} FROM _ts_dead")
+        finally:
+            self._con.unregister("_ts_dead")
+
+    def _bucket_sql(self, column: str, width_us: int, origin_us: int) -> str:
+        offset = f"(epoch_us({column}) - {origin_us})"
+        # A floor that also holds before the origin (DuckDB's % keeps the sign of the dividend).
+        floor = f"{offset} - (({offset} % {width_us}) + {width_us}) % {width_us}"
+        return f"make_timestamptz({origin_us} + {floor})"
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------------------
+
+_PG_EPOCH_US = 946_684_800_000_000  # PostgreSQL's binary timestamps count from 2000-01-01
+_PG_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+_PG_FIELD = {"i8": ">i8", "f8": ">f8", "i2": ">i2", "ts": ">i8"}
+_POINT_KINDS = ("i8", "ts", "f8", "i2")
+_COPY_CHUNK_ROWS = 262_144
+
+
+def _pg_row_dtype(kinds: tuple[str, ...]) -> np.dtype[Any]:
+    """One row of PostgreSQL's binary COPY format for fixed-width, non-null columns."""
+    fields: list[tuple[str, str]] = [("count", ">i2")]
+    for i, kind in enumerate(kinds):
+        fields += [(f"len{i}", ">i4"), (f"c{i}", _PG_FIELD[kind])]
+    return np.dtype(fields)
+
+
+def _pg_kinds(schema: pa.Schema) -> tuple[str, ...]:
+    kinds = {pa.int64(): "i8", pa.float64(): "f8", pa.int16(): "i2", TS_TYPE: "ts"}
+    return tuple(kinds[field.type] for field in schema)
+
+
+def encode_pg_binary(columns: list[NDArray[Any]], kinds: tuple[str, ...]) -> bytes:
+    """Rows (no header) of PostgreSQL binary COPY for fixed-width columns; ``ts`` columns are epoch µs.
+
+    >>> len(encode_pg_binary([np.array([1]), np.array([0])], ("i8", "ts")))
+    26
+    """
+    dtype = _pg_row_dtype(kinds)
+    rows = np.empty(len(columns[0]), dtype=dtype)
+    rows["count"] = len(kinds)
+    for i, (column, kind) in enumerate(zip(columns, kinds, strict=True)):
+        rows[f"len{i}"] = np.dtype(_PG_FIELD[kind]).itemsize
+        rows[f"c{i}"] = column - _PG_EPOCH_US if kind == "ts" else column
+    return rows.tobytes()
+
+
+def decode_pg_binary(data: bytes, schema: pa.Schema) -> pa.Table:
+    """A table from PostgreSQL binary COPY output whose columns are fixed-width and never null."""
+    if not data.startswith(_PG_SIGNATURE):
+        raise ValueError("not PostgreSQL binary COPY data")
+    extension = int.from_bytes(data[15:19], "big")
+    kinds = _pg_kinds(schema)
+    rows = np.frombuffer(data[19 + extension : -2], dtype=_pg_row_dtype(kinds))
+    arrays = []
+    for i, kind in enumerate(kinds):
+        if np.any(rows[f"len{i}"] != np.dtype(_PG_FIELD[kind]).itemsize):
+            raise ValueError(f"column {schema.names[i]} has nulls or an unexpected width")
+        column = rows[f"c{i}"].astype(_PG_FIELD[kind].replace(">", "="))
+        arrays.append(pa.array(column + _PG_EPOCH_US, type=TS_TYPE) if kind == "ts" else pa.array(column))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+class PostgresStore(TimeSeriesStore):
+    """The server store: plain PostgreSQL tables (TimescaleDB not needed), bulk-loaded with binary COPY.
+
+    ``conninfo`` is a libpq string or URL (``postgresql://user@host/db``; a SQLAlchemy ``+psycopg`` suffix
+    is accepted). Raw points are keyed by (tag_id, ts), with a BRIN index on ts for retention. Reads go
+    through a second connection, so they never wait for a write.
+    """
+
+    def __init__(self, conninfo: str) -> None:
+        super().__init__()
+        conninfo = conninfo.replace("postgresql+psycopg://", "postgresql://")
+        self._conn = _pg_connect(conninfo)
+        self._conn.execute("SET synchronous_commit TO on")
+        self._reader, self._read_lock = _pg_connect(conninfo), threading.Lock()
+        with self._conn.transaction():
+            self._conn.execute(f"CREATE TABLE IF NOT EXISTS ts_points ({_POINTS_COLUMNS}, PRIMARY KEY (tag_id, ts))")
+            self._conn.execute("CREATE INDEX IF NOT EXISTS ts_points_ts_brin ON ts_points USING brin (ts)")
+            for ddl in _DDL:
+                self._conn.execute(ddl)
+        for name, columns in (("_ts_in", _POINTS_COLUMNS), ("_ts_new", _POINTS_COLUMNS), ("_ts_m", _ROLLUP_COLUMNS)):
+            self._conn.execute(f"CREATE TEMP TABLE {name} ({columns}) ON COMMIT DELETE ROWS")
+
+    def close(self) -> None:
+        with self._lock, self._read_lock:
+            self._conn.close()
+            self._reader.close()
+
+    def _transaction(self) -> AbstractContextManager[Any]:
+        return self._conn.transaction()
+
+    def _execute(self, sql: str) -> int:
+        with self._conn.cursor() as cursor:
+            cursor.execute(sql.encode())
+            return max(cursor.rowcount, 0)
+
+    def _query(self, sql: str, schema: pa.Schema) -> pa.Table:
+        with (
+            self._read_lock,
+            self._reader.cursor() as cursor,
+            cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT binary)".encode()) as copy,
+        ):
+            data = b"".join(bytes(chunk) for chunk in copy)
+        return decode_pg_binary(data, schema)
+
+    def _query_rows(self, sql: str, schema: pa.Schema) -> pa.Table:
+        with self._read_lock, self._reader.cursor() as cursor:
+            rows = cursor.execute(sql.encode()).fetchall()
+        return pa.Table.from_pylist([dict(zip(schema.names, row, strict=True)) for row in rows], schema=schema)
+
+    def _stage_new(self, batch: Batch) -> int:
+        columns: list[NDArray[Any]] = [batch.tag_id, batch.ts_us, batch.value, batch.quality]
+        with self._conn.cursor() as cursor:
+            with cursor.copy(b"COPY _ts_in FROM STDIN (FORMAT binary)") as copy:
+                copy.write(_PG_SIGNATURE + bytes(8))
+                for lo in range(0, len(batch), _COPY_CHUNK_ROWS):
+                    copy.write(encode_pg_binary([c[lo : lo + _COPY_CHUNK_ROWS] for c in columns], _POINT_KINDS))
+                copy.write(b"\xff\xff")
+            cursor.execute(
+                b"WITH ins AS (INSERT INTO ts_points SELECT * FROM _ts_in ON CONFLICT DO NOTHING "
+                b"RETURNING tag_id, ts, value, quality) INSERT INTO _ts_new SELECT * FROM ins"
+            )
+            return max(cursor.rowcount, 0)
+
+    def _fill_temp(self, name: str, select_sql: str) -> None:
+        # Temporary tables here are emptied at every commit, and each is filled once per transaction.
+        self._execute(f"INSERT INTO {name} {select_sql}")
+
+    def _insert_dead_letters(self, table: pa.Table) -> None:
+        buffer = io.BytesIO()
+        options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+        pa_csv.write_csv(table, buffer, write_options=options)
+        columns = ", ".join(DEAD_LETTER_SCHEMA.names)
+        with (
+            self._conn.cursor() as cursor,
+            cursor.copy(f"COPY ts_dead_letter ({columns}) FROM STDIN (FORMAT csv)".encode()) as copy,
+        ):
+            copy.write(buffer.getvalue())
+
+    def _bucket_sql(self, column: str, width_us: int, origin_us: int) -> str:
+        return f"date_bin(interval '{width_us} microseconds', {column}, {_ts_sql(origin_us)})"
+
+
+def _pg_connect(conninfo: str) -> psycopg.Connection[Any]:
+    conn = psycopg.connect(conninfo, autocommit=True)
+    conn.execute("SET TIME ZONE 'UTC'")
+    return conn
+
+
+def open_store(target: str | Path, **options: Any) -> TimeSeriesStore:
+    """A PostgreSQL store for a ``postgresql://`` URL, else a DuckDB store at the path.
+
+    >>> open_store(":memory:").count()
+    0
+    """
+    text = str(target)
+    if text.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+        return PostgresStore(text, **options)
+    return DuckDBStore(target, **options)

@@ -1,0 +1,17 @@
+"""The examples in the telemetry docstrings run and print what they say."""
+
+from __future__ import annotations
+
+import doctest
+from types import ModuleType
+
+import pytest
+
+from smart365.telemetry import batch, pipeline, store
+
+
+@pytest.mark.parametrize("module", [batch, pipeline, store], ids=lambda m: m.__name__)
+def test_docstring_examples(module: ModuleType) -> None:
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0
