@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Path, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Path, Query, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
@@ -34,19 +34,28 @@ router = APIRouter(prefix="/api/v1", tags=["registry"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-@router.get("/companies", response_model=CompanyPage)
-def list_companies(
-    session: ApiSession,
+def company_filter(
     q: str | None = None,
     region: str | None = None,
     sobujang: bool | None = None,
     ksic: str | None = None,
     system: str | None = None,
+) -> service.CompanyFilter:
+    """The company filters, as query parameters: name or BRN, region, 소부장, KSIC prefix, system."""
+    return service.CompanyFilter(q=q, region=region, sobujang=sobujang, ksic=ksic, system=system)
+
+
+Filter = Annotated[service.CompanyFilter, Depends(company_filter)]
+
+
+@router.get("/companies", response_model=CompanyPage)
+def list_companies(
+    session: ApiSession,
+    flt: Filter,
     page: Annotated[int, Query(ge=1)] = 1,
     size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> CompanyPage:
     """Companies the caller may see, filtered and paged."""
-    flt = service.CompanyFilter(q=q, region=region, sobujang=sobujang, ksic=ksic, system=system)
     rows, total = service.list_companies(session, flt, page, size)
     return CompanyPage(items=[CompanyOut.model_validate(r) for r in rows], total=total, page=page, size=size)
 
@@ -58,11 +67,9 @@ def create_company(session: ApiSession, data: CompanyIn) -> CompanyOut:
 
 
 @router.get("/companies/export", response_class=StreamingResponse, responses={200: {"content": {XLSX: {}}}})
-def export(
-    session: ApiSession, q: str | None = None, region: str | None = None, sobujang: bool | None = None
-) -> StreamingResponse:
+def export(session: ApiSession, flt: Filter) -> StreamingResponse:
     """The visible companies matching the filters, as an Excel workbook."""
-    data = export_companies(session, service.CompanyFilter(q=q, region=region, sobujang=sobujang))
+    data = export_companies(session, flt)
     headers = {"Content-Disposition": 'attachment; filename="smart365-companies.xlsx"'}
     return StreamingResponse(iter([data]), media_type=XLSX, headers=headers)
 

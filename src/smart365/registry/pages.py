@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from smart365.core.errors import Invalid, field_reason
 from smart365.core.i18n import N_, _
-from smart365.core.tenancy import Role
+from smart365.core.tenancy import Principal, Role
 from smart365.registry import service
 from smart365.registry.importer import import_companies
 from smart365.registry.models import Company, Line, Site
@@ -101,29 +101,39 @@ async def import_check(
 
 @pages.get("/companies/{company_id}")
 def company_detail(request: Request, company_id: int, principal: PagePrincipal, session: PageSession) -> Response:
-    company = service.get(session, Company, company_id)
-    return render(
-        request,
-        "registry/company.html",
-        active="companies",
-        company=company,
-        sites=_sites(session, company_id),
-        counts=service.hierarchy_counts(session, company_id),
-        can_edit=principal.can_change(company_id),
-        flash=_("Saved.") if request.query_params.get("saved") else None,
-        flash_error=request.session.pop("flash_error", None),
-        errors={},
-    )
+    flash = _("Saved.") if request.query_params.get("saved") else None
+    return _company_page(request, session, principal, service.get(session, Company, company_id), flash=flash)
 
 
-def _sites(session: Session, company_id: int) -> list[Site]:
-    query = (
+def _company_page(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    company: Company,
+    *,
+    flash: str | None = None,
+    errors: dict[str, str] | None = None,
+) -> Response:
+    """The firm page: profile, plant tree and, for those who may change it, the edit forms."""
+    sites = session.scalars(
         select(Site)
-        .where(Site.company_id == company_id)
+        .where(Site.company_id == company.id)
         .order_by(Site.name)
         .options(selectinload(Site.lines).selectinload(Line.equipment))
     )
-    return list(session.scalars(query))
+    return render(
+        request,
+        "registry/company.html",
+        status_code=422 if errors else 200,
+        active="companies",
+        company=company,
+        sites=list(sites),
+        counts=service.hierarchy_counts(session, company.id),
+        can_edit=principal.can_change(company.id),
+        flash=flash,
+        flash_error=request.session.pop("flash_error", None),
+        errors=errors or {},
+    )
 
 
 @pages.post("/companies/{company_id}", dependencies=[Csrf])
@@ -131,26 +141,13 @@ async def company_update(request: Request, company_id: int, principal: PagePrinc
     """Save the edit form; invalid fields come back with their reasons next to them."""
     company = service.get(session, Company, company_id)
     form = await request.form()
-    data: dict[str, Any] = {
-        k: form.get(k) for k in ("name", "region", "address", "employees", "revenue_band", "smart_factory_year")
-    }
-    data = {k: (v if v not in ("", None) else None) for k, v in data.items()}
+    fields = ("name", "region", "address", "employees", "revenue_band", "smart_factory_year")
+    data: dict[str, Any] = {k: form.get(k) or None for k in fields}
     data["systems"] = form.getlist("systems")
     try:
         patch = CompanyPatch.model_validate({k: v for k, v in data.items() if v is not None or k == "address"})
     except ValidationError as exc:
         errors = {str(e["loc"][0]): field_reason(e) for e in exc.errors()}
-        return render(
-            request,
-            "registry/company.html",
-            status_code=422,
-            active="companies",
-            company=company,
-            sites=_sites(session, company_id),
-            counts=service.hierarchy_counts(session, company_id),
-            can_edit=principal.can_change(company_id),
-            flash=None,
-            errors=errors,
-        )
+        return _company_page(request, session, principal, company, errors=errors)
     service.update_company(session, company, patch)
     return RedirectResponse(f"/companies/{company_id}?saved=1", status_code=303)
