@@ -21,6 +21,7 @@ from smart365.core.settings import Settings
 from smart365.core.tenancy import SYSTEM, Role
 from smart365.registry import service as registry
 from smart365.registry.importer import export_companies, import_companies
+from smart365.sim.factory import cli as sim_cli
 
 app = typer.Typer(help="Smart365 스마트공장 고도화 플랫폼 / smart-factory advancement platform", no_args_is_help=True)
 db_app = typer.Typer(help="기록 데이터베이스 / records database", no_args_is_help=True)
@@ -30,6 +31,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(companies_app, name="companies")
 app.add_typer(assessment_cli.app, name="assess")
+app.add_typer(sim_cli.app, name="sim")
 console = Console()
 
 Host = Annotated[str | None, typer.Option(help="주소 / address to listen on")]

@@ -1,0 +1,87 @@
+"""``smart365 sim``: run the factory simulator from the command line (공장 시뮬레이터).
+
+Mount it in the main command line with ``app.add_typer(sim_cli.app, name="sim")``, then::
+
+    smart365 sim run --speed 60 --labels labels.csv
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from smart365.core.i18n import _
+from smart365.sim.factory.modbus_server import register_map
+from smart365.sim.factory.runner import Endpoints, FactoryConfig, run_factory
+
+app = typer.Typer(name="sim", help="공장 시뮬레이터 / factory simulator", no_args_is_help=True, add_completion=False)
+console = Console()
+
+
+def print_endpoints(endpoints: Endpoints, config: FactoryConfig) -> None:
+    """Print where the simulator listens."""
+    table = Table(title=_("Factory simulator endpoints"))
+    table.add_column(_("Protocol"))
+    table.add_column(_("Endpoint"))
+    table.add_column(_("Machines"))
+    users = ", ".join(config.users)
+    table.add_row("OPC UA", endpoints.opcua, f"MCT-01..04 ({_('anonymous or user')}: {users})")
+    table.add_row("Modbus TCP", endpoints.modbus, f"PRS-01..02 (device id 1..2, {len(register_map())} {_('entries')})")
+    broker = _("embedded broker") if endpoints.embedded_broker else _("external broker")
+    table.add_row("MQTT / Sparkplug B", f"{endpoints.mqtt} ({broker})", "IMM-01..03")
+    console.print(table)
+    if config.labels is not None:
+        console.print(f"{_('Fault labels')}: {config.labels}")
+
+
+@app.command()
+def run(
+    opcua_port: Annotated[int, typer.Option(help="OPC UA 포트 / OPC UA port")] = 4840,
+    modbus_port: Annotated[int, typer.Option(help="Modbus TCP 포트 / Modbus TCP port")] = 5020,
+    mqtt_url: Annotated[
+        str | None,
+        typer.Option(help="MQTT 브로커 (없으면 내장 브로커) / MQTT broker URL (default: embedded broker)"),
+    ] = None,
+    speed: Annotated[float, typer.Option(help="실제 1초당 시뮬레이션 초 / simulated seconds per real second")] = 1.0,
+    seed: Annotated[int, typer.Option(help="난수 시드 / random seed")] = 365,
+    labels: Annotated[
+        Path | None, typer.Option(help="고장 라벨 파일 (.csv/.parquet) / fault label file (.csv or .parquet)")
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="실행 시간(초, 기본 무한) / run time in seconds (default: forever)")
+    ] = None,
+    faults: Annotated[bool, typer.Option(help="고장 주입 / inject faults")] = True,
+) -> None:
+    """시뮬레이터 실행 / Run the simulated plant (OPC UA, Modbus TCP, MQTT Sparkplug B)."""
+    config = FactoryConfig(
+        opcua_port=opcua_port,
+        modbus_port=modbus_port,
+        mqtt_url=mqtt_url,
+        speed=speed,
+        seed=seed,
+        labels=labels,
+        duration=duration,
+        faults=faults,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_factory(config, on_start=lambda endpoints: print_endpoints(endpoints, config)))
+    console.print(_("Simulator stopped."))
+
+
+@app.command()
+def registers() -> None:
+    """Modbus 레지스터 맵 출력 / Print the presses' Modbus register map."""
+    table = Table(title=_("Press Modbus register map (per device id)"))
+    for column in ("table", "address", "count", "tag", "dtype", "scale", "unit", "word_order"):
+        table.add_column(column)
+    for entry in register_map():
+        table.add_row(
+            *(str(entry[c]) for c in ("table", "address", "count", "tag", "dtype", "scale", "unit", "word_order"))
+        )
+    console.print(table)
