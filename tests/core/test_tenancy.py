@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select, update
-from tests.conftest import World
 
 from smart365.core.db import Database
 from smart365.core.errors import Forbidden
 from smart365.core.tenancy import SYSTEM, Principal, Role
 from smart365.registry.models import Company, Equipment, Site, Tag
+from tests.conftest import World
 
 
 def member(company_id: int) -> Principal:
