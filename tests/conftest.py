@@ -104,7 +104,7 @@ def _plant(session: object, company: Company, label: str) -> dict[str, int]:
     equipment = Equipment(company_id=company.id, line_id=line.id, name=f"{label} MCT", kind="cnc")
     session.add(equipment)
     session.flush()
-    tag = Tag(company_id=company.id, equipment_id=equipment.id, name=f"{label} spindle", unit="%")
+    tag = Tag(company_id=company.id, equipment_id=equipment.id, name=f"{label} spindle", unit="%", max_value=150)
     session.add(tag)
     session.flush()
     return {

@@ -71,7 +71,16 @@ def _url(path: str, ids: dict[str, int]) -> str:
     return re.sub(r"\{(\w+)(?::\w+)?\}", value, path)
 
 
-def _body(app: Any, method: str, path: str) -> dict[str, Any]:
+def _aim_at_a(example: Any, ids: dict[str, int]) -> Any:
+    """The example with every id field that names one of firm A's rows pointed at A."""
+    if isinstance(example, dict):
+        return {k: ids[k] if k in ids else _aim_at_a(v, ids) for k, v in example.items()}
+    if isinstance(example, list):
+        return [_aim_at_a(v, ids) for v in example]
+    return example
+
+
+def _body(app: Any, method: str, path: str, ids: dict[str, int]) -> dict[str, Any]:
     """Request kwargs from the OpenAPI description: an example JSON body or a CSV aimed at firm A.
 
     Pages (not in the schema) get a form that tries to rename firm A.
@@ -88,19 +97,22 @@ def _body(app: Any, method: str, path: str) -> dict[str, Any]:
         return {"files": {"file": ("a.csv", csv.encode(), "text/csv")}, "params": {"commit": "true"}}
     if "application/x-www-form-urlencoded" in content:
         return {"data": {"username": "x", "password": "y"}}
-    ref = content["application/json"]["schema"].get("$ref", "")
-    schema = spec["components"]["schemas"].get(ref.rsplit("/", 1)[-1], {})
+    schema = content["application/json"]["schema"]
+    if ref := schema.get("$ref", ""):
+        schema = spec["components"]["schemas"].get(ref.rsplit("/", 1)[-1], {})
     if not schema.get("examples"):
         pytest.fail(f"{method} {path}: request body {ref} has no example; add json_schema_extra examples")
-    example = dict(schema["examples"][0])
+    example = _aim_at_a(dict(schema["examples"][0]), ids)
     if "name" in example:
         example["name"] = f"{SENTINEL} HACKED"
     return {"json": example}
 
 
-def _snapshot(world: World) -> str:
-    """A digest of every tenant-scoped row belonging to firm A."""
+def _snapshot(world: World, app: Any) -> str:
+    """A digest of every tenant-scoped row belonging to firm A, and of its time series."""
     digest = hashlib.sha256()
+    series = app.state.store.read(world.ids_a["tag_id"], "2000-01-01", "2100-01-01")
+    digest.update(repr(series.to_arrow().to_pylist()).encode())
     with world.db.session(SYSTEM) as session:
         for mapper in sorted(Base.registry.mappers, key=lambda m: m.class_.__name__):
             cls = mapper.class_
@@ -135,7 +147,7 @@ def _csrf(client: TestClient) -> str:
 
 
 def _call(app: Any, client: TestClient, method: str, path: str, ids: dict[str, int], headers: dict[str, str]) -> Any:
-    kwargs = _body(app, method, path)
+    kwargs = _body(app, method, path, ids)
     if not path.startswith("/api/"):
         kwargs["data"]["csrf_token"] = headers.get("X-CSRF-Token", "")
     return client.request(method, _url(path, ids), headers=headers, follow_redirects=False, **kwargs)
@@ -144,7 +156,7 @@ def _call(app: Any, client: TestClient, method: str, path: str, ids: dict[str, i
 def test_every_route_is_scoped_for_every_role(app: Any, client: TestClient, world: World) -> None:
     routes = [(m, p, r) for m, p, r in _routes(app) if (m, p) not in PUBLIC]
     assert len(routes) > 25, "the walk must see the whole app"
-    before = _snapshot(world)
+    before = _snapshot(world, app)
     api_headers = {who: bearer(client, world.emails[who]) for who in OUTSIDERS + INSIDERS}
     page_clients = {who: _page_client(app, world.emails[who]) for who in OUTSIDERS + INSIDERS}
     page_headers = {who: {"X-CSRF-Token": _csrf(c)} for who, c in page_clients.items()}
@@ -162,7 +174,7 @@ def test_every_route_is_scoped_for_every_role(app: Any, client: TestClient, worl
                 assert response.status_code in (403, 404), f"{where}: {response.status_code} {response.text[:200]}"
             else:
                 assert SENTINEL not in _text_of(response), f"{where} leaked firm A"
-            assert _snapshot(world) == before, f"{where} changed firm A"
+            assert _snapshot(world, app) == before, f"{where} changed firm A"
         if method == "GET":  # the positive control: whoever may see A does, through the same route
             for who in INSIDERS if targets_a else ("admin",):
                 c = client if is_api else page_clients[who]

@@ -23,6 +23,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".smart365")
     database_url: str | None = None
+    timeseries_url: str | None = None
     secret_key: str | None = None
     default_locale: Locale = "ko"
     host: str = "127.0.0.1"
@@ -37,6 +38,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir.absolute() / 'records.db'}"
+
+    @property
+    def timeseries_target(self) -> str:
+        """The time-series store: ``timeseries_url`` (PostgreSQL) when set, else a DuckDB file in the data directory."""
+        return self.timeseries_url or str(self.data_dir.absolute() / "timeseries.duckdb")
 
     @cached_property
     def signing_key(self) -> str:

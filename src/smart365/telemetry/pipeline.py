@@ -20,7 +20,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar
 
@@ -142,10 +142,12 @@ def _column(values: Iterable[float] | F64 | None, order: I64, default: float) ->
 
 @dataclass(frozen=True, slots=True)
 class DeadLetters:
-    """Rejected rows as received, each with a reason: an index into :data:`REASON_CODES`."""
+    """Rejected rows as received, each with a reason (an index into :data:`REASON_CODES`) and its position."""
 
     rows: Batch
     reason: NDArray[np.int8]
+    position: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    """Where each row stood in the batch given to :meth:`Pipeline.process` (empty when not known)."""
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -227,7 +229,7 @@ class Pipeline:
         accepted, kept = Batch(batch.tag_id[ok], batch.ts_us[ok], scaled[ok], batch.quality[ok]).split_duplicates()
         reason[np.flatnonzero(ok)[~kept]] = _DUPLICATE
         rejected = reason >= 0
-        return PipelineResult(accepted, DeadLetters(batch.take(rejected), reason[rejected]))
+        return PipelineResult(accepted, DeadLetters(batch.take(rejected), reason[rejected], np.flatnonzero(rejected)))
 
     def _spec_rows(self, tag_ids: I64) -> I64:
         if self.tags is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -21,6 +23,8 @@ from smart365.core.settings import Settings
 from smart365.registry import api as registry_api
 from smart365.registry import pages as registry_pages
 from smart365.registry import plant_pages
+from smart365.telemetry import api as telemetry_api
+from smart365.telemetry.store import open_store
 from smart365.web import auth, home
 from smart365.web.deps import LoginRequired
 from smart365.web.metrics import MetricsMiddleware, metrics_endpoint
@@ -78,13 +82,21 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     """Build the Smart365 web app. Tests pass their own settings and database."""
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.store.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Smart365",
         version=smart365.__version__,
         description="스마트공장 고도화 플랫폼 API / Smart-factory advancement platform API",
     )
     app.state.settings = settings
     app.state.db = db or Database(settings.records_url)
+    app.state.store = open_store(settings.timeseries_target)
 
     app.add_middleware(
         SessionMiddleware,
@@ -102,6 +114,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_api_route("/healthz", lambda: {"status": "ok"}, include_in_schema=False)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
-    for router in (auth.pages, auth.api, home.pages, registry_api.router, registry_pages.pages, plant_pages.pages):
+    routers = (auth.pages, auth.api, home.pages, registry_api.router, registry_pages.pages, plant_pages.pages)
+    for router in (*routers, telemetry_api.router):
         app.include_router(router)
     return app
