@@ -1,0 +1,15 @@
+"""Analytics: SPC, anomaly detection, quality prediction, predictive maintenance and the AI test-bed.
+
+Every model follows one small contract (:mod:`smart365.analytics.contract`): ``fit(history)``,
+``score(batch)`` or ``predict(batch)``, ``state()`` / ``from_state()``, and an evaluation routine that runs
+it the way its benchmark's standard protocol says.
+
+- :mod:`~smart365.analytics.spc`: control charts (I-MR, X̄-R, X̄-S, EWMA, CUSUM), Western Electric and
+  Nelson rules, process capability (Cp, Cpk, Pp, Ppk with confidence intervals).
+- :mod:`~smart365.analytics.metrics`: the benchmarks' standard metrics (NASA C-MAPSS score, SKAB F1/FAR/MAR
+  and NAB, SECOM balanced error rate).
+- :mod:`~smart365.analytics.datasets`: loaders for the public benchmarks in ``../shared/datasets``.
+- :mod:`~smart365.analytics.rul`: remaining-useful-life model (C-MAPSS protocol).
+
+May import :mod:`smart365.core` only.
+"""
