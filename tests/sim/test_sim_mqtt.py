@@ -19,7 +19,7 @@ from smart365.sim.factory.cli import app
 from smart365.sim.factory.mqtt_publisher import MqttPublisher
 from smart365.sim.factory.physics import Plant
 from smart365.sim.factory.runner import FactoryConfig, run_factory
-from smart365.sim.factory.sparkplug import DataType, decode, metric_value
+from smart365.telemetry.sparkplug_b import DataType, decode, metric_value
 
 BROKER = ("127.0.0.1", 1883)
 GUARD_S = 20  # a hang guard, not a timing assertion

@@ -31,7 +31,8 @@ from urllib.parse import urlparse
 import aiomqtt
 
 from smart365.sim.factory.physics import TAGS, Reading
-from smart365.sim.factory.sparkplug import DataType, EdgeNode, topic
+from smart365.sim.factory.sparkplug import EdgeNode
+from smart365.telemetry.sparkplug_b import DataType, topic
 
 LINE_SLUGS = {"가공라인": "machining", "사출라인": "injection", "프레스라인": "press"}
 _COUNTERS = {"shot_count", "bad_count", "part_count", "stroke_count"}

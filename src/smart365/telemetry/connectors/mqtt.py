@@ -1,0 +1,154 @@
+"""MQTT JSON connector (aiomqtt): topic filter + JSON path per tag, QoS 1, persistent session.
+
+The connector keeps a fixed client id and ``clean_session=False``, so the broker holds QoS 1 messages
+published while it is down and delivers them after a restart. A message is acknowledged (PUBACK) only after
+``emit`` returned, i.e. once its batch is stored: a crash before that makes the broker deliver it again.
+
+>>> extract({"values": {"mould_temp": 60.5}}, "values.mould_temp"), extract({"a": [1, 2]}, "a.1")
+(60.5, 2)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import aiomqtt
+from pydantic import Field
+
+from smart365.telemetry.batch import NAT_US, Batch, to_epoch_us
+from smart365.telemetry.connectors.base import Connector, ConnectorConfig, TagPoint
+
+_MISSING = object()
+
+
+class MqttTag(TagPoint):
+    """One value in JSON messages: the topic filter it arrives on and its path in the message body."""
+
+    topic: str = Field(min_length=1)
+    path: str = Field(min_length=1)
+
+
+class MqttConfig(ConnectorConfig):
+    """Broker, session and the topic → tag mapping."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    client_id: str = Field(min_length=1, max_length=64)
+    username: str | None = None
+    password: str | None = None
+    qos: int = Field(default=1, ge=0, le=2)
+    keepalive_s: int = Field(default=30, ge=5)
+    ts_path: str | None = "ts"
+    tags: list[MqttTag] = Field(min_length=1)
+
+
+def extract(document: Any, path: str) -> Any:
+    """The value at a dotted ``path`` (list items by index); ``_MISSING`` when absent.
+
+    >>> extract({"a": {"b": 1}}, "a.c") is _MISSING
+    True
+    """
+    node = document
+    for part in path.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _MISSING
+    return node
+
+
+def as_number(value: Any) -> float | None:
+    """A JSON value as a float (booleans as 0/1, numeric strings parsed); ``None`` when it is not a number.
+
+    >>> as_number(True), as_number("1.5"), as_number("run")
+    (1.0, 1.5, None)
+    """
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+class MqttJsonConnector(Connector[MqttConfig]):
+    """Subscribes to the tags' topic filters and emits one batch per message."""
+
+    kind: ClassVar[str] = "mqtt"
+    config_model: ClassVar[type[ConnectorConfig]] = MqttConfig
+
+    async def _run_once(self) -> None:
+        cfg = self.config
+        client = aiomqtt.Client(
+            cfg.host,
+            cfg.port,
+            identifier=cfg.client_id,
+            username=cfg.username,
+            password=cfg.password,
+            clean_session=False,
+            keepalive=cfg.keepalive_s,
+        )
+        client._client.manual_ack_set(True)
+        async with client:
+            for topic_filter in sorted({t.topic for t in cfg.tags}):
+                await client.subscribe(topic_filter, qos=cfg.qos)
+            self._connected()
+            async for message in client.messages:
+                await self.handle(str(message.topic), _payload_bytes(message.payload))
+                if message.qos > 0:
+                    client._client.ack(message.mid, message.qos)
+
+    async def handle(self, topic: str, payload: bytes) -> None:
+        """Turn one message into a batch of the tags mapped to ``topic`` (dead letters for what cannot be read)."""
+        tags = [t for t in self.config.tags if aiomqtt.Topic(topic).matches(t.topic)]
+        if not tags:
+            return
+        try:
+            document = json.loads(payload)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            await self._dead_letter(topic, "malformed_payload", payload, str(error))
+            return
+        ts = await self._timestamp(topic, payload, document)
+        if ts is not None:
+            await self._emit(await self._points(topic, payload, document, tags, ts))
+
+    async def _timestamp(self, topic: str, payload: bytes, document: Any) -> int | None:
+        raw = extract(document, self.config.ts_path) if self.config.ts_path else _MISSING
+        if raw is _MISSING or raw is None:
+            return time.time_ns() // 1000
+        ts = int(to_epoch_us([raw])[0]) if isinstance(raw, str) else NAT_US
+        if ts == NAT_US:
+            await self._dead_letter(topic, "bad_timestamp", payload, f"{self.config.ts_path}={raw!r}")
+            return None
+        return ts
+
+    async def _points(self, topic: str, payload: bytes, document: Any, tags: Sequence[MqttTag], ts: int) -> Batch:
+        ids: list[int] = []
+        values: list[float] = []
+        for tag in tags:
+            raw = extract(document, tag.path)
+            if raw is _MISSING:
+                await self._dead_letter(topic, "missing_value", payload, tag.path)
+                continue
+            value = as_number(raw)
+            if value is None:
+                await self._dead_letter(topic, "not_numeric", payload, f"{tag.path}={raw!r}")
+                continue
+            ids.append(tag.tag_id)
+            values.append(value * tag.scale + tag.offset)
+        return Batch.from_columns(ids, [ts] * len(ids), values) if ids else Batch.empty()
+
+
+def _payload_bytes(payload: Any) -> bytes:
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    return b"" if payload is None else str(payload).encode()

@@ -1,0 +1,93 @@
+"""Helpers for the connector tests: a recorder for what connectors hand out, waiting, and the broker check."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import aiomqtt
+import pytest
+
+from smart365.telemetry.batch import Batch
+from smart365.telemetry.connectors import ConnectorEvent, DeadLetter
+
+MOSQUITTO = ("127.0.0.1", 1883)
+
+
+@dataclass
+class Recorder:
+    """Collects batches, dead letters and events; pass its bound methods as a connector's callbacks."""
+
+    batches: list[Batch] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    events: list[ConnectorEvent] = field(default_factory=list)
+
+    async def emit(self, batch: Batch) -> None:
+        self.batches.append(batch)
+
+    async def on_dead_letter(self, letter: DeadLetter) -> None:
+        self.dead.append(letter)
+
+    async def on_event(self, event: ConnectorEvent) -> None:
+        self.events.append(event)
+
+    def callbacks(self) -> dict[str, Callable[..., Awaitable[None]]]:
+        return {"on_dead_letter": self.on_dead_letter, "on_event": self.on_event}
+
+    def values(self, tag_id: int) -> list[float]:
+        """Every value received for ``tag_id``, in arrival order."""
+        return [float(v) for b in self.batches for v in b.value[b.tag_id == tag_id]]
+
+    def points(self) -> int:
+        return sum(len(b) for b in self.batches)
+
+    def latest(self) -> dict[int, float]:
+        """The last value of each tag."""
+        out: dict[int, float] = {}
+        for b in self.batches:
+            for tag, value in zip(b.tag_id.tolist(), b.value.tolist(), strict=True):
+                out[tag] = value
+        return out
+
+    def events_of(self, kind: str) -> list[ConnectorEvent]:
+        return [e for e in self.events if e.kind == kind]
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
+    """Poll ``predicate`` until it holds; fail the test with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def run(scenario: Awaitable[None], timeout: float = 40.0) -> None:
+    """Run an async test scenario with an overall safety timeout."""
+
+    async def guarded() -> None:
+        await asyncio.wait_for(scenario, timeout)
+
+    asyncio.run(guarded())
+
+
+def require_mosquitto() -> tuple[str, int]:
+    """The local Mosquitto's address; fail under ``CI=true`` and skip elsewhere when it is unreachable."""
+    try:
+        with socket.create_connection(MOSQUITTO, timeout=2):
+            return MOSQUITTO
+    except OSError as error:
+        reason = f"Mosquitto at {MOSQUITTO[0]}:{MOSQUITTO[1]} is unreachable ({error})"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+async def forget_session(port: int, client_id: str) -> None:
+    """Drop the broker's persistent session of ``client_id`` (a clean-session connect), so tests leave none."""
+    async with aiomqtt.Client("127.0.0.1", port, identifier=client_id, clean_session=True):
+        pass
