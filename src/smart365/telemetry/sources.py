@@ -1,0 +1,151 @@
+"""Where a machine's data comes from: registry rows (protocol, endpoint, tag address) → connector configs.
+
+The registry says how each machine is connected (``Equipment.protocol``, ``Equipment.endpoint``) and where
+each tag is read (``Tag.address``). One connector serves all tags behind one endpoint. The conventions:
+
+==========  ===============================  ================================================================
+protocol    machine endpoint                 tag address
+==========  ===============================  ================================================================
+opcua       ``opc.tcp://host:4840/path``     node id: ``ns=2;s=Plant/가공라인/MCT-01/SpindleLoad``
+modbus      ``modbus://host:502/1`` (unit)   ``table:address:type[:word order]``: ``holding:10:float32:big``
+mqtt        ``mqtt://host:1883``             ``topic#json.path``: ``smart365/ansan/injection/IMM-01#values.x``
+sparkplug   ``mqtt://host:1883/group``       ``edge/device/metric``: ``hanbit-ansan/IMM-01/mould_temp``
+==========  ===============================  ================================================================
+
+A row that breaks its convention is reported with the tag and the reason, and the other tags still run.
+
+>>> configs, problems = connector_configs([
+...     SourceRow("modbus", "modbus://127.0.0.1:5020/1", 7, "holding:10:float32:big"),
+...     SourceRow("modbus", "modbus://127.0.0.1:5020/1", 8, "coil:x"),
+... ])
+>>> configs[0].kind, configs[0].config["tags"], problems[0].tag_id
+('modbus', [{'tag_id': 7, 'table': 'holding', 'address': 10, 'dtype': 'float32', 'word_order': 'big'}], 8)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from smart365.core.i18n import N_
+from smart365.registry.models import Equipment, Tag
+
+
+class SourceRow(NamedTuple):
+    """One tag as the registry describes its source."""
+
+    protocol: str
+    endpoint: str
+    tag_id: int
+    address: str
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    """A connector to start: its kind, a name for people, and its config (validated when created)."""
+
+    kind: str
+    name: str
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SourceProblem:
+    tag_id: int
+    message: str  # msgid
+
+
+class _BadAddress(ValueError):
+    pass
+
+
+def _modbus_tag(tag_id: int, address: str) -> dict[str, Any]:
+    parts = address.split(":")
+    if len(parts) not in (2, 3, 4) or not parts[1].isdigit():
+        raise _BadAddress(N_("A Modbus address reads table:address:type[:word order], e.g. holding:10:float32:big."))
+    tag: dict[str, Any] = {"tag_id": tag_id, "table": parts[0], "address": int(parts[1])}
+    if len(parts) > 2:
+        tag["dtype"] = parts[2]
+    if len(parts) > 3:
+        tag["word_order"] = parts[3]
+    return tag
+
+
+def _mqtt_tag(tag_id: int, address: str) -> dict[str, Any]:
+    topic, sep, path = address.partition("#")
+    if not sep or not topic or not path:
+        raise _BadAddress(N_("An MQTT address reads topic#json.path."))
+    return {"tag_id": tag_id, "topic": topic, "path": path}
+
+
+def _sparkplug_tag(tag_id: int, address: str) -> dict[str, Any]:
+    parts = address.split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise _BadAddress(N_("A Sparkplug address reads edge/device/metric (or edge/metric for the node)."))
+    edge, device, metric = (parts[0], None, parts[1]) if len(parts) == 2 else parts
+    return {"tag_id": tag_id, "edge": edge, "device": device, "metric": metric}
+
+
+def _client_id(endpoint: str) -> str:
+    return "smart365-" + hashlib.sha1(endpoint.encode()).hexdigest()[:12]
+
+
+def _base_config(protocol: str, endpoint: str) -> dict[str, Any]:
+    """The connector settings implied by a machine endpoint."""
+    url = urlsplit(endpoint)
+    if protocol == "opcua":
+        return {"endpoint": endpoint}
+    if protocol == "modbus" and url.hostname:
+        unit = url.path.strip("/") or "1"
+        return {"host": url.hostname, "port": url.port or 502, "device_id": int(unit)}
+    if protocol == "mqtt" and url.hostname:
+        return {"host": url.hostname, "port": url.port or 1883, "client_id": _client_id(endpoint)}
+    if protocol == "sparkplug" and url.hostname and url.path.strip("/"):
+        group = url.path.strip("/")
+        return {"host": url.hostname, "port": url.port or 1883, "client_id": _client_id(endpoint), "group": group}
+    raise _BadAddress(N_("The machine's endpoint does not fit its protocol."))
+
+
+_TAG_BUILDERS = {
+    "opcua": lambda tag_id, address: {"tag_id": tag_id, "node_id": address},
+    "modbus": _modbus_tag,
+    "mqtt": _mqtt_tag,
+    "sparkplug": _sparkplug_tag,
+}
+
+
+def connector_configs(rows: Iterable[SourceRow]) -> tuple[list[ConnectorSpec], list[SourceProblem]]:
+    """Group source rows into one connector config per (protocol, endpoint); report the rows that break rules."""
+    configs: dict[tuple[str, str], ConnectorSpec] = {}
+    problems: list[SourceProblem] = []
+    for row in rows:
+        try:
+            key = (row.protocol, row.endpoint)
+            if key not in configs:
+                config = _base_config(row.protocol, row.endpoint) | {"tags": []}
+                configs[key] = ConnectorSpec(row.protocol, f"{row.protocol} {row.endpoint}", config)
+            configs[key].config["tags"].append(_TAG_BUILDERS[row.protocol](row.tag_id, row.address))
+        except (_BadAddress, ValueError) as exc:
+            problems.append(SourceProblem(row.tag_id, str(exc.args[0])))
+    return [c for c in configs.values() if c.config["tags"]], problems
+
+
+def registry_sources(session: Session) -> list[SourceRow]:
+    """Every tag in the session's scope whose machine has a connector protocol, an endpoint and an address."""
+    query = (
+        select(Equipment.protocol, Equipment.endpoint, Tag.id, Tag.address)
+        .join(Tag, Tag.equipment_id == Equipment.id)
+        .where(Equipment.protocol.in_(_TAG_BUILDERS), Equipment.endpoint.is_not(None), Tag.address.is_not(None))
+        .order_by(Tag.id)
+    )
+    return [
+        SourceRow(protocol, endpoint, tag_id, address)
+        for protocol, endpoint, tag_id, address in session.execute(query)
+        if endpoint and address
+    ]
