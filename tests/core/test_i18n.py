@@ -23,3 +23,23 @@ def test_cookie_beats_browser_language_and_korean_is_default() -> None:
     assert negotiate("en-US", cookie="ko") == "ko"
     assert negotiate("fr-FR, de") == "ko"
     assert negotiate("fr, en;q=0.5") == "en"
+
+
+def test_catalogs_never_translate_one_message_two_ways() -> None:
+    """Feature catalogs are merged; the same msgid must read the same everywhere (one wins silently otherwise)."""
+    from babel.messages.pofile import read_po
+
+    from smart365.core.i18n import LOCALE_DIR
+
+    seen: dict[str, tuple[str, str]] = {}
+    clashes = []
+    for po_file in sorted((LOCALE_DIR / "ko" / "LC_MESSAGES").glob("*.po")):
+        with po_file.open("rb") as fh:
+            for message in read_po(fh, locale="ko"):
+                if not message.id or not message.string:
+                    continue
+                msgid, text = str(message.id), str(message.string)
+                if msgid in seen and seen[msgid][1] != text:
+                    clashes.append(f"{msgid!r}: {seen[msgid][0]}={seen[msgid][1]!r} vs {po_file.name}={text!r}")
+                seen.setdefault(msgid, (po_file.name, text))
+    assert not clashes, clashes

@@ -1,0 +1,180 @@
+"""Survey pages: the questionnaire a firm answers in the browser (전수조사 자가진단) and its diagnosis.
+
+Company members answer for their own firm and consultants for the firms assigned to them (recorded as
+on the firm's behalf); the centre may look at both pages; data partners see neither.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+from starlette.responses import RedirectResponse, Response
+
+from smart365.assessment import service
+from smart365.assessment.instrument import Instrument
+from smart365.assessment.models import SurveyResponse
+from smart365.assessment.scoring import Explanation
+from smart365.core.errors import Invalid
+from smart365.core.i18n import N_, _, current_locale
+from smart365.core.tenancy import Principal, Role
+from smart365.registry import service as registry_service
+from smart365.registry.models import Company
+from smart365.web.deps import Csrf, PagePrincipal, PageSession
+from smart365.web.templating import render
+
+pages = APIRouter(include_in_schema=False)
+
+NOT_APPLICABLE = "na"
+
+#: Why a firm is not at the next level, per level rule (msgids; ``{value}``, ``{required}``, ``{level}``).
+RULE_TEXTS = {
+    "threshold": N_("The total score {value} is below the {required} points that Level {level} needs."),
+    "systems_area": N_(
+        "The systems & automation stage {value} is below the {required} that Level {level} needs: "
+        "machines and systems must be connected first."
+    ),
+    "domain_lag": N_("These domains lag more than one stage behind Level {level}: {domains}."),
+}
+
+
+def _company(session: Session, principal: Principal, company_id: int) -> Company:
+    """The firm whose survey is asked for: 404 when not visible, 403 for data partners."""
+    company = registry_service.get(session, Company, company_id)
+    principal.require(Role.CENTRE_ADMIN, Role.CONSULTANT, Role.COMPANY_MEMBER)
+    return company
+
+
+def _answers_from(form: FormData, instrument: Instrument) -> dict[str, int | None]:
+    """Form fields ``item-<id>`` → stage (``na`` = N/A); items without a choice stay unanswered."""
+    answers: dict[str, int | None] = {}
+    for item_id in instrument.item_ids:
+        value = form.get(f"item-{item_id}")
+        if value == NOT_APPLICABLE:
+            answers[item_id] = None
+        elif isinstance(value, str) and value.isdigit():
+            answers[item_id] = int(value)
+    return answers
+
+
+def _survey_page(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    company: Company,
+    *,
+    error: str | None = None,
+    flash: str | None = None,
+) -> Response:
+    draft = service.get_draft(session, company.id)
+    instrument = service.instrument_for(draft.instrument_version if draft else None)
+    answers = draft.answers if draft else {}
+    return render(
+        request,
+        "assessment/survey.html",
+        status_code=422 if error else 200,
+        active="companies",
+        company=company,
+        instrument=instrument,
+        answers=answers,
+        priority_kpis=draft.priority_kpis if draft else [],
+        answered=len(answers),
+        can_answer=service.may_answer(principal, company.id),
+        has_result=service.latest_result(session, company.id) is not None,
+        error=error,
+        flash=flash,
+    )
+
+
+@pages.get("/companies/{company_id}/survey")
+def survey_form(request: Request, company_id: int, principal: PagePrincipal, session: PageSession) -> Response:
+    """The questionnaire, grouped by domain, with the firm's saved draft filled in."""
+    company = _company(session, principal, company_id)
+    flash = _("Saved. You can continue later.") if request.query_params.get("saved") else None
+    return _survey_page(request, session, principal, company, flash=flash)
+
+
+@pages.post("/companies/{company_id}/survey", dependencies=[Csrf])
+async def survey_save(request: Request, company_id: int, principal: PagePrincipal, session: PageSession) -> Response:
+    """Save the answers; with the ``submit`` button also submit them (refused while items are missing)."""
+    company = _company(session, principal, company_id)
+    service.require_answerer(session, company.id)
+    form = await request.form()
+    instrument = service.instrument_for(getattr(service.get_draft(session, company.id), "instrument_version", None))
+    kpis = [str(k) for k in form.getlist("priority_kpis")]
+    service.save_answers(session, company.id, _answers_from(form, instrument), kpis)
+    if not form.get("submit"):
+        return RedirectResponse(f"/companies/{company.id}/survey?saved=1", status_code=303)
+    try:
+        service.submit(session, company.id)
+    except Invalid as exc:  # the answers are saved all the same: the page says what is missing
+        return _survey_page(request, session, principal, company, error=exc.localized())
+    return RedirectResponse(f"/companies/{company.id}/diagnosis", status_code=303)
+
+
+@pages.get("/companies/{company_id}/diagnosis")
+def diagnosis(request: Request, company_id: int, principal: PagePrincipal, session: PageSession) -> Response:
+    """The latest submitted result: level, total, domain radar, the rule that stops the next level, roadmap."""
+    company = _company(session, principal, company_id)
+    response = service.latest_result(session, company.id)
+    context: dict[str, Any] = {"company": company, "result": None, "active": "companies"}
+    if response is not None:
+        context |= _diagnosis_context(response)
+    context["can_answer"] = service.may_answer(principal, company.id)
+    return render(request, "assessment/diagnosis.html", **context)
+
+
+def _diagnosis_context(response: SurveyResponse) -> dict[str, Any]:
+    found = service.diagnose(response)
+    locale = current_locale.get()
+    level = response.level if response.level is not None else found.explanation["level"]
+    return {
+        "result": response,
+        "level": level,
+        "level_name": found.instrument.level_name(level).in_(locale),
+        "total": response.total if response.total is not None else found.explanation["total"],
+        "blocking": _blocking_reasons(found.explanation, found.instrument, locale),
+        "roadmap": found.roadmap,
+        "target": found.target,
+        "target_name": found.instrument.level_name(found.target).in_(locale),
+        "chart": _radar(found.explanation, found.target, locale),
+    }
+
+
+def _blocking_reasons(explanation: Explanation, instrument: Instrument, locale: str) -> list[str]:
+    """One sentence per rule that stops the next level, in the current language."""
+    next_level = explanation["next_level"]
+    if next_level is None:
+        return []
+    checks = explanation["levels"][next_level - 1]["checks"]
+    names = {d.id: d.name.in_(locale) for d in instrument.domains}
+    reasons = []
+    for check in checks:
+        if check["passed"]:
+            continue
+        reasons.append(
+            _(RULE_TEXTS[check["rule"]]).format(
+                value=_number(check["value"]),
+                required=_number(check["required"]),
+                level=next_level,
+                domains=", ".join(names[d] for d in check["domains"]),
+            )
+        )
+    return reasons
+
+
+def _number(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.1f}"
+
+
+def _radar(explanation: Explanation, target: int, locale: str) -> dict[str, Any]:
+    """ECharts radar data: each domain's stage (N/A as 0) against the target stage."""
+    domains = explanation["domains"]
+    return {
+        "indicators": [{"name": d["name"]["en" if locale == "en" else "ko"], "max": 5} for d in domains],
+        "stages": [round(d["stage"] or 0.0, 2) for d in domains],
+        "target": [target] * len(domains),
+        "labels": {"firm": _("This firm"), "target": _("Target: Level {level}").format(level=target)},
+    }

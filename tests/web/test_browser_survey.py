@@ -1,0 +1,49 @@
+"""A firm's member answers the maturity survey in the browser, submits it and reads the diagnosis."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from smart365.sim.demo import DEMO_PASSWORD
+from tests.web.conftest import shot
+
+pytestmark = pytest.mark.browser
+
+NOT_APPLICABLE = ("DEV.3", "KPI.5")
+
+
+def test_member_answers_the_survey_and_sees_level_two(live_server: str, browser) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    page = browser.new_page(locale="ko-KR", viewport={"width": 1360, "height": 900})
+    page.goto(f"{live_server}/login")
+    page.get_by_label("이메일").fill("member@hanbit.example")
+    page.get_by_label("비밀번호").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="로그인").click()
+    expect(page.get_by_test_id("company-name")).to_contain_text("(주)한빛정밀")
+
+    page.get_by_test_id("survey-link").click()
+    expect(page).to_have_url(re.compile(r"/companies/\d+/survey$"))
+    expect(page.get_by_test_id("progress")).to_have_text("0 / 42 응답")
+
+    stage_two = page.locator('input[type=radio][value="2"]')
+    expect(stage_two).to_have_count(42)
+    for i in range(42):
+        stage_two.nth(i).check()
+    for item in NOT_APPLICABLE:
+        page.locator(f'input[name="item-{item}"][value="na"]').check()
+    expect(page.get_by_test_id("progress")).to_have_text("42 / 42 응답")
+    shot(page, "20-survey-answered")
+
+    page.get_by_role("button", name="설문 제출").click()
+    expect(page).to_have_url(re.compile(r"/companies/\d+/diagnosis$"))
+    expect(page.get_by_test_id("level")).to_have_text("레벨 2 · 중간1")
+    expect(page.get_by_test_id("total")).to_contain_text("400.0")
+    expect(page.locator("#chart-radar canvas")).to_be_visible()
+    expect(page.get_by_test_id("blocking-rule").first).to_contain_text("레벨 3에 필요한 550.0점")
+    expect(page.get_by_test_id("roadmap-step").first).to_contain_text("2→3")
+    page.wait_for_timeout(800)  # let the radar finish animating before the screenshot
+    shot(page, "21-diagnosis")
+    page.close()
