@@ -97,10 +97,10 @@ def test_balanced_error_rate_by_hand() -> None:
 
 
 def test_skab_loader_counts_and_perfect_detector() -> None:
-    from smart365.analytics.datasets import datasets_root, load_skab
+    from smart365.analytics.datasets import load_skab
+    from tests.analytics.conftest import require_dataset
 
-    if not (datasets_root() / "skab" / "valve1" / "0.csv").is_file():
-        pytest.skip("shared SKAB data not present")
+    require_dataset("skab/valve1/0.csv")
     experiments = load_skab()
     assert len(experiments) == 34
     assert sum(len(e.frame) for e in experiments) == 37401

@@ -15,12 +15,12 @@ from smart365.analytics.datasets import (
     CMAPSS_COLUMNS,
     SENSORS,
     CmapssData,
-    datasets_root,
     last_cycles,
     load_cmapss,
     rul_targets,
 )
 from smart365.analytics.metrics import rmse
+from tests.analytics.conftest import require_dataset
 
 SMALL = rul.RulConfig(window=10, num_leaves=7, min_child_samples=10, max_trees=150, threads=1)
 
@@ -190,8 +190,7 @@ def test_rul_targets_and_last_cycles(fleet: pd.DataFrame) -> None:
 
 @pytest.fixture()
 def real_cmapss() -> Iterator[None]:
-    if not (datasets_root() / "cmapss" / "train_FD001.txt").is_file():
-        pytest.skip("shared C-MAPSS data not present")
+    require_dataset("cmapss/train_FD001.txt")
     yield
 
 
