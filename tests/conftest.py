@@ -146,7 +146,34 @@ def world(db: Database) -> World:
                 ConsultantAssignment(consultant_id=users["consultant_b"].id, company_id=b.id),
             ]
         )
+        ids_a |= _ticket(session, a, ids_a)
     return World(db=db, firm_a=a.id, firm_b=b.id, ids_a=ids_a, emails=emails)
+
+
+def _ticket(session: object, company: Company, ids: dict[str, int]) -> dict[str, int]:
+    """One helpdesk ticket of firm A (with an internal note and an attachment), and an expert for routing."""
+    from sqlalchemy.orm import Session
+
+    from smart365.centre.models import Expert, Ticket, TicketAttachment, TicketComment
+
+    assert isinstance(session, Session)
+    expert = Expert(name="김전문", region="gyeonggi", skills={"legacy_data": 4, "quality": 3}, equipment=["cnc"])
+    session.add(expert)
+    session.flush()
+    ticket = Ticket(
+        company_id=company.id, title=f"{SENTINEL} 데이터 수집", body=f"{SENTINEL} 구형 설비", category="legacy_data",
+        category_confidence=0.9, equipment_id=ids["equipment_id"], expert_id=expert.id,
+    )  # fmt: skip
+    session.add(ticket)
+    session.flush()
+    session.add(TicketComment(company_id=company.id, ticket_id=ticket.id, author_name="x", body=f"{SENTINEL} note"))
+    attachment = TicketAttachment(
+        company_id=company.id, ticket_id=ticket.id, filename="a.txt", content_type="text/plain", size=10,
+        sha256="0" * 64, content=SENTINEL.encode(),
+    )  # fmt: skip
+    session.add(attachment)
+    session.flush()
+    return {"ticket_id": ticket.id, "attachment_id": attachment.id}
 
 
 @pytest.fixture

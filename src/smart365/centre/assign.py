@@ -557,6 +557,7 @@ def best_expert(
     *,
     region: str | None = None,
     language: str = "ko",
+    equipment: frozenset[str] = frozenset(),
     dedicated_expert: str | None = None,
 ) -> RouteCandidate:
     """The top candidate of :func:`route_ticket`, or :class:`NotFound` when nobody can take the ticket.
@@ -564,7 +565,9 @@ def best_expert(
     >>> best_expert("security", [Expert("e", {"security": 3}, "jeju")]).expert_id
     'e'
     """
-    ranked = route_ticket(category, experts, region=region, language=language, dedicated_expert=dedicated_expert)
+    ranked = route_ticket(
+        category, experts, region=region, language=language, equipment=equipment, dedicated_expert=dedicated_expert
+    )
     if not ranked:
         raise NotFound(N_("No available expert for {category}."), category=_category_label(category, "en"))
     return ranked[0]

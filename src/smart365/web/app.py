@@ -17,6 +17,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 import smart365
 from smart365.assessment import pages as assessment_pages
+from smart365.centre import api as centre_api
+from smart365.centre import pages as centre_pages
 from smart365.core.db import Database
 from smart365.core.errors import AppError, Invalid, field_reason
 from smart365.core.i18n import N_, current_locale, negotiate
@@ -116,6 +118,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.add_api_route("/healthz", lambda: {"status": "ok"}, include_in_schema=False)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     routers = (auth.pages, auth.api, home.pages, registry_api.router, registry_pages.pages, plant_pages.pages)
-    for router in (*routers, assessment_pages.pages, telemetry_api.router):
+    for router in (*routers, assessment_pages.pages, telemetry_api.router, centre_api.router, centre_pages.pages):
         app.include_router(router)
     return app

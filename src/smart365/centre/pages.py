@@ -1,0 +1,288 @@
+"""Centre pages: the helpdesk (file, follow and answer tickets), the programme dashboard, experts and
+priorities. Firms see their own tickets; consultants those of the firms assigned to them; the centre all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+
+from smart365.centre import dashboard, support, tickets
+from smart365.centre.api import attachment_response, model_of
+from smart365.centre.categories import PRIORITIES, load_categories
+from smart365.centre.models import Expert, Ticket, TicketStatus
+from smart365.core.accounts import User
+from smart365.core.errors import AppError, Invalid
+from smart365.core.i18n import N_, _, current_locale
+from smart365.core.tenancy import SYSTEM, Principal, Role
+from smart365.registry.models import Company, Equipment
+from smart365.web.deps import Csrf, PagePrincipal, PageSession, get_db
+from smart365.web.templating import render
+
+pages = APIRouter(include_in_schema=False)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PRIORITY_LABELS = {"urgent": N_("Urgent"), "high": N_("High"), "normal": N_("Normal"), "low": N_("Low")}
+
+
+def _common() -> dict[str, Any]:
+    locale = current_locale.get()
+    return {
+        "active": "tickets",
+        "category_labels": {c.id: c.label(locale) for c in load_categories()},
+        "status_labels": {s.value: _(s.label) for s in TicketStatus},
+        "priority_labels": {p: _(PRIORITY_LABELS[p]) for p in PRIORITIES},
+        "sla_of": tickets.sla_of,
+    }
+
+
+def _require_staff(principal: Principal) -> None:
+    principal.require(Role.CENTRE_ADMIN, Role.CONSULTANT)
+
+
+@pages.get("/tickets")
+def ticket_list(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
+    """Visible tickets with status, category, expert and SLA state; filter by status and category."""
+    status = request.query_params.get("status") or None
+    category = request.query_params.get("category") or None
+    found = tickets.list_tickets(session, status, category)
+    names = dict(session.execute(select(Company.id, Company.name)).all())
+    return render(request, "centre/tickets.html", tickets=found, names=names, status=status, category=category, **_common())
+
+
+def _form_page(request: Request, session: Session, principal: Principal, *, error: str | None = None, values: Any = None) -> Response:
+    companies = list(session.scalars(select(Company).order_by(Company.name).limit(1000)))
+    chosen = (values or {}).get("company_id") or request.query_params.get("company_id") or principal.company_id
+    equipment = list(session.scalars(select(Equipment).where(Equipment.company_id == int(chosen)))) if chosen else []
+    return render(
+        request,
+        "centre/ticket_new.html",
+        status_code=422 if error else 200,
+        companies=companies,
+        chosen=int(chosen) if chosen else None,
+        equipment=equipment,
+        error=error,
+        values=values or {},
+        **_common(),
+    )
+
+
+@pages.get("/tickets/new")
+def ticket_form(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
+    """The form to file a pain point: firm (for consultants and the centre), title, text, priority, equipment."""
+    if principal.role is Role.DATA_PARTNER:
+        tickets._require_filer(principal, -1)
+    return _form_page(request, session, principal)
+
+
+@pages.post("/tickets/new", dependencies=[Csrf])
+async def ticket_create(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
+    """File the ticket, attach the file if one came, and show it triaged and routed."""
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    try:
+        new = tickets.NewTicket(
+            company_id=_int(values.get("company_id")) or principal.company_id or 0,
+            title=values.get("title", ""),
+            body=values.get("body", ""),
+            priority=values.get("priority", "normal"),  # type: ignore[arg-type]
+            equipment_id=_int(values.get("equipment_id")),
+        )
+        ticket = tickets.file_ticket(session, get_db(request), model_of(request), new)
+        upload = form.get("attachment")
+        if isinstance(upload, UploadFile) and upload.filename:
+            content = await upload.read(tickets.MAX_ATTACHMENT_BYTES + 1)
+            tickets.attach(session, ticket, _user(request), upload.filename, content)
+    except AppError as exc:
+        session.rollback()
+        if exc.status in (401, 403):
+            raise
+        return _form_page(request, session, principal, error=exc.localized(), values=values)
+    return RedirectResponse(f"/tickets/{ticket.id}?filed=1", status_code=303)
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError as exc:
+        raise Invalid(N_("Must be a whole number.")) from exc
+
+
+def _user(request: Request) -> User:
+    user: User = request.state.user
+    return user
+
+
+@pages.get("/tickets/{ticket_id}")
+def ticket_page(request: Request, ticket_id: int, principal: PagePrincipal, session: PageSession) -> Response:
+    """One ticket: category with confidence, similar cases, expert and why, SLA clocks, conversation."""
+    ticket = tickets.get_ticket(session, ticket_id)
+    return _ticket_page(request, session, principal, ticket)
+
+
+def _ticket_page(
+    request: Request, session: Session, principal: Principal, ticket: Ticket, error: str | None = None
+) -> Response:
+    locale = current_locale.get()
+    staff = tickets.is_staff(principal)
+    experts = list(session.scalars(select(Expert).order_by(Expert.name))) if principal.role is Role.CENTRE_ADMIN else []
+    moves = [to for (old, to), who in tickets.TRANSITIONS.items() if old == ticket.status and (staff or who == "anyone")]
+    flash = _("Your ticket has been filed.") if request.query_params.get("filed") else None
+    return render(
+        request,
+        "centre/ticket.html",
+        status_code=422 if error else 200,
+        ticket=ticket,
+        company=session.get(Company, ticket.company_id),
+        comments=tickets.visible_comments(session, ticket),
+        sla=tickets.sla_of(ticket),
+        reason=ticket.assignment_reason.get(locale) or ticket.assignment_reason.get("ko", ""),
+        staff=staff,
+        can_write=principal.can_change(ticket.company_id) and principal.role is not Role.DATA_PARTNER,
+        moves=moves,
+        experts=experts,
+        error=error,
+        flash=flash,
+        **_common(),
+    )
+
+
+@pages.get("/tickets/{ticket_id}/sla")
+def ticket_sla(request: Request, ticket_id: int, session: PageSession) -> Response:
+    """The SLA clocks alone: the ticket page refreshes them while it is open."""
+    ticket = tickets.get_ticket(session, ticket_id)
+    return render(request, "centre/_sla.html", ticket=ticket, sla=tickets.sla_of(ticket), **_common())
+
+
+async def _act(request: Request, session: Session, principal: Principal, ticket_id: int, action: Any) -> Response:
+    """Run one change on a ticket from a form; a refused change shows the page with the reason."""
+    ticket = tickets.get_ticket(session, ticket_id)
+    form = await request.form()
+    try:
+        await action(ticket, form)
+    except AppError as exc:
+        if exc.status in (401, 403, 404):
+            raise
+        session.rollback()
+        return _ticket_page(request, session, principal, tickets.get_ticket(session, ticket_id), exc.localized())
+    return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
+
+
+@pages.post("/tickets/{ticket_id}/comments", dependencies=[Csrf])
+async def ticket_comment(request: Request, ticket_id: int, principal: PagePrincipal, session: PageSession) -> Response:
+    """Add an answer, a question or (staff) an internal note."""
+
+    async def act(ticket: Ticket, form: Any) -> None:
+        internal = bool(form.get("internal"))
+        tickets.add_comment(session, ticket, _user(request), str(form.get("body") or ""), internal=internal)
+
+    return await _act(request, session, principal, ticket_id, act)
+
+
+@pages.post("/tickets/{ticket_id}/status", dependencies=[Csrf])
+async def ticket_status(request: Request, ticket_id: int, principal: PagePrincipal, session: PageSession) -> Response:
+    """Move the ticket along the workflow (resolve with a resolution, close, reopen)."""
+
+    async def act(ticket: Ticket, form: Any) -> None:
+        tickets.change_status(session, ticket, str(form.get("status") or ""), str(form.get("resolution") or ""))
+
+    return await _act(request, session, principal, ticket_id, act)
+
+
+@pages.post("/tickets/{ticket_id}/category", dependencies=[Csrf])
+async def ticket_category(request: Request, ticket_id: int, principal: PagePrincipal, session: PageSession) -> Response:
+    """Staff set or confirm the category (the ticket becomes training data)."""
+
+    async def act(ticket: Ticket, form: Any) -> None:
+        tickets.set_category(session, ticket, str(form.get("category") or ""))
+
+    return await _act(request, session, principal, ticket_id, act)
+
+
+@pages.post("/tickets/{ticket_id}/expert", dependencies=[Csrf])
+async def ticket_expert(request: Request, ticket_id: int, principal: PagePrincipal, session: PageSession) -> Response:
+    """The centre hands the ticket to another expert."""
+
+    async def act(ticket: Ticket, form: Any) -> None:
+        tickets.reassign(session, ticket, _int(str(form.get("expert_id") or "")) or 0)
+
+    return await _act(request, session, principal, ticket_id, act)
+
+
+@pages.post("/tickets/{ticket_id}/attachments", dependencies=[Csrf])
+async def ticket_attach(request: Request, ticket_id: int, principal: PagePrincipal, session: PageSession) -> Response:
+    """Attach a file to the ticket."""
+
+    async def act(ticket: Ticket, form: Any) -> None:
+        upload = form.get("attachment")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise Invalid(N_("Please choose a file."))
+        content = await upload.read(tickets.MAX_ATTACHMENT_BYTES + 1)
+        tickets.attach(session, ticket, _user(request), upload.filename, content)
+
+    return await _act(request, session, principal, ticket_id, act)
+
+
+@pages.get("/tickets/{ticket_id}/attachments/{attachment_id}")
+def ticket_file(ticket_id: int, attachment_id: int, session: PageSession) -> Response:
+    """Download an attachment of a visible ticket."""
+    return attachment_response(tickets.get_attachment(session, ticket_id, attachment_id))
+
+
+@pages.get("/centre")
+def centre_dashboard(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
+    """The programme dashboard (centre staff; consultants see their firms)."""
+    _require_staff(principal)
+    with get_db(request).session(SYSTEM) as centre:
+        board = dashboard.build(session, centre)
+    names = dict(session.execute(select(Company.id, Company.name)).all())
+    context = _common() | {"active": "centre"}
+    return render(request, "centre/dashboard.html", board=board, chart=dashboard.charts(board), names=names, **context)
+
+
+@pages.get("/centre/export.xlsx")
+def centre_export(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
+    """The dashboard's tables and the ticket list as Excel."""
+    _require_staff(principal)
+    with get_db(request).session(SYSTEM) as centre:
+        board = dashboard.build(session, centre)
+    data = dashboard.export_xlsx(board, tickets.list_tickets(session, limit=100_000))
+    headers = {"Content-Disposition": 'attachment; filename="smart365-centre.xlsx"'}
+    return StreamingResponse(iter([data]), media_type=XLSX, headers=headers)
+
+
+@pages.get("/centre/priorities")
+def centre_priorities(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
+    """Firms ranked for priority technical support, each rank explained, with its dedicated expert."""
+    _require_staff(principal)
+    locale = current_locale.get()
+    ranked = support.ranked_candidates(session)
+    dedicated = {d.company_id: d for d in session.scalars(select(support.DedicatedExpert))}
+    rows = [
+        {"rank": r, "candidate": c, "explanation": r.explanation.get(locale, ""), "dedicated": dedicated.get(c.company.id)}
+        for r, c in ranked[:300]
+    ]
+    return render(request, "centre/priorities.html", rows=rows, total=len(ranked), active="centre")
+
+
+@pages.get("/centre/experts")
+def centre_experts(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
+    """The expert registry with skills, region, languages and load."""
+    _require_staff(principal)
+    with get_db(request).session(SYSTEM) as centre:
+        experts = dashboard.experts_load(centre)
+    return render(request, "centre/experts.html", experts=experts, **(_common() | {"active": "centre"}))
+
+
+@pages.post("/centre/assign", dependencies=[Csrf])
+def centre_assign(request: Request, principal: PagePrincipal) -> Response:
+    """Re-run the dedicated-expert assignment over the ranked firms and apply it (centre administrators)."""
+    principal.require(Role.CENTRE_ADMIN)
+    with get_db(request).session(SYSTEM) as centre:
+        plan = support.plan_assignment(centre)
+        support.apply_plan(centre, plan)
+    return RedirectResponse("/centre/priorities?assigned=1", status_code=303)
