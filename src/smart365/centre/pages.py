@@ -27,6 +27,18 @@ from smart365.web.templating import render
 pages = APIRouter(include_in_schema=False)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PRIORITY_LABELS = {"urgent": N_("Urgent"), "high": N_("High"), "normal": N_("Normal"), "low": N_("Low")}
+#: The audit trail's actions, as the history table names them.
+ACTION_LABELS = {
+    "filed": N_("Filed"),
+    "assigned": N_("Expert assigned"),
+    "unrouted": N_("No expert available"),
+    "comment": N_("Answer"),
+    "note": N_("Internal note"),
+    "status": N_("Status changed"),
+    "category": N_("Category changed"),
+    "attachment": N_("File attached"),
+    "escalated": N_("Escalated"),
+}
 
 
 def _common() -> dict[str, Any]:
@@ -36,6 +48,7 @@ def _common() -> dict[str, Any]:
         "category_labels": {c.id: c.label(locale) for c in load_categories()},
         "status_labels": {s.value: _(s.label) for s in TicketStatus},
         "priority_labels": {p: _(PRIORITY_LABELS[p]) for p in PRIORITIES},
+        "action_labels": {k: _(v) for k, v in ACTION_LABELS.items()},
         "sla_of": tickets.sla_of,
     }
 
@@ -51,10 +64,14 @@ def ticket_list(request: Request, principal: PagePrincipal, session: PageSession
     category = request.query_params.get("category") or None
     found = tickets.list_tickets(session, status, category)
     names = dict(session.execute(select(Company.id, Company.name)).all())
-    return render(request, "centre/tickets.html", tickets=found, names=names, status=status, category=category, **_common())
+    return render(
+        request, "centre/tickets.html", tickets=found, names=names, status=status, category=category, **_common()
+    )
 
 
-def _form_page(request: Request, session: Session, principal: Principal, *, error: str | None = None, values: Any = None) -> Response:
+def _form_page(
+    request: Request, session: Session, principal: Principal, *, error: str | None = None, values: Any = None
+) -> Response:
     companies = list(session.scalars(select(Company).order_by(Company.name).limit(1000)))
     chosen = (values or {}).get("company_id") or request.query_params.get("company_id") or principal.company_id
     equipment = list(session.scalars(select(Equipment).where(Equipment.company_id == int(chosen)))) if chosen else []
@@ -130,7 +147,9 @@ def _ticket_page(
     locale = current_locale.get()
     staff = tickets.is_staff(principal)
     experts = list(session.scalars(select(Expert).order_by(Expert.name))) if principal.role is Role.CENTRE_ADMIN else []
-    moves = [to for (old, to), who in tickets.TRANSITIONS.items() if old == ticket.status and (staff or who == "anyone")]
+    moves = [
+        to for (old, to), who in tickets.TRANSITIONS.items() if old == ticket.status and (staff or who == "anyone")
+    ]
     flash = _("Your ticket has been filed.") if request.query_params.get("filed") else None
     return render(
         request,
@@ -263,7 +282,12 @@ def centre_priorities(request: Request, principal: PagePrincipal, session: PageS
     ranked = support.ranked_candidates(session)
     dedicated = {d.company_id: d for d in session.scalars(select(support.DedicatedExpert))}
     rows = [
-        {"rank": r, "candidate": c, "explanation": r.explanation.get(locale, ""), "dedicated": dedicated.get(c.company.id)}
+        {
+            "rank": r,
+            "candidate": c,
+            "explanation": r.explanation.get(locale, ""),
+            "dedicated": dedicated.get(c.company.id),
+        }
         for r, c in ranked[:300]
     ]
     return render(request, "centre/priorities.html", rows=rows, total=len(ranked), active="centre")

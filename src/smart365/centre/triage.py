@@ -120,7 +120,12 @@ class TriageModel:
                 self._training = True
                 threading.Thread(target=self._retrain, args=(labelled, fingerprint), daemon=True).start()
             if self._cases is None or self._indexed != fingerprint:
-                kb = [Case(f"{KB_PREFIX}{c.id}", c.text, c.category, c.resolution, c.topic) for c in seed_cases()]
+                known = {c.text for c in labelled}  # a past ticket that repeats a seed case replaces it
+                kb = [
+                    Case(f"{KB_PREFIX}{c.id}", c.text, c.category, c.resolution, c.topic)
+                    for c in seed_cases()
+                    if c.text not in known
+                ]
                 mine = [Case(c.case_id, c.text, c.category, c.resolution) for c in labelled if c.resolution]
                 self._cases = SimilarCases(kb + mine)
                 self._owner = {c.case_id: c.company_id for c in labelled}

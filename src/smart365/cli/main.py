@@ -13,6 +13,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from smart365.assessment import cli as assessment_cli
+from smart365.centre import cli as centre_cli
 from smart365.core import migrate
 from smart365.core.accounts import create_user
 from smart365.core.db import Database
@@ -32,6 +33,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(companies_app, name="companies")
 app.add_typer(assessment_cli.app, name="assess")
 app.add_typer(sim_cli.app, name="sim")
+app.add_typer(centre_cli.app, name="centre")
 console = Console()
 
 Host = Annotated[str | None, typer.Option(help="주소 / address to listen on")]

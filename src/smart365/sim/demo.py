@@ -17,6 +17,7 @@ from smart365.core.tenancy import SYSTEM, Role
 from smart365.registry.models import Company, Equipment, Line, Site, Tag
 from smart365.registry.schemas import CompanyIn
 from smart365.registry.service import create_company
+from smart365.sim.helpdesk import seed_helpdesk
 from smart365.sim.population import MAKERS, TAGS_BY_KIND, SyntheticFirm, generate_population
 
 DEMO_PASSWORD = "smart365!"
@@ -117,6 +118,7 @@ def seed_demo(db: Database, firms: int = 320, progress: Callable[[int, int], Non
             for login in DEMO_LOGINS
         }
         _assign_consultant(session, users[Role.CONSULTANT], showcase.id)
+        seed_helpdesk(session, users[Role.CONSULTANT], showcase.id)
     return True
 
 
