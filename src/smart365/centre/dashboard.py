@@ -18,7 +18,7 @@ from smart365.centre.categories import load_categories
 from smart365.centre.models import OPEN_STATUSES, DedicatedExpert, Expert, Ticket, TicketStatus
 from smart365.centre.support import latest_responses
 from smart365.centre.tickets import expert_loads, sla_of
-from smart365.core.db import utcnow
+from smart365.core.db import to_local, utcnow
 from smart365.core.i18n import _, current_locale
 from smart365.registry import vocab
 from smart365.registry.models import Company
@@ -97,7 +97,7 @@ def build(session: Session, centre: Session, now: datetime | None = None) -> Das
         breached=breached,
         by_category_status={k: dict(v) for k, v in by_category_status.items()},
         by_region=dict(by_region.most_common()),
-        by_week=dict(sorted(by_week.items())),
+        by_week=_every_week(by_week),
         sla=[row for row in sla_rows.values() if row.tickets],
         experts=experts_load(centre),
         levels=dict(sorted(levels.items())),
@@ -107,8 +107,18 @@ def build(session: Session, centre: Session, now: datetime | None = None) -> Das
 
 
 def _week(moment: datetime) -> str:
-    monday = moment.date() - timedelta(days=moment.weekday())
+    local = to_local(moment).date()
+    monday = local - timedelta(days=local.weekday())
     return monday.isoformat()
+
+
+def _every_week(counts: Counter[str]) -> dict[str, int]:
+    """Weekly counts from the first week to the last, quiet weeks as zero."""
+    if not counts:
+        return {}
+    first, last = (datetime.fromisoformat(w).date() for w in (min(counts), max(counts)))
+    weeks = [(first + timedelta(weeks=i)).isoformat() for i in range((last - first).days // 7 + 1)]
+    return {w: counts.get(w, 0) for w in weeks}
 
 
 def _count_sla(row: SlaRow, response: Any, resolution: Any) -> None:

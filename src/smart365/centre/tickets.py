@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -36,7 +36,7 @@ from smart365.centre.models import (
 from smart365.centre.sla import TicketSla, ticket_sla
 from smart365.centre.triage import TriageModel, labelled_cases
 from smart365.core.accounts import User
-from smart365.core.db import Database, utcnow
+from smart365.core.db import Database, as_utc, utcnow
 from smart365.core.errors import Forbidden, Invalid, NotFound
 from smart365.core.i18n import LOCALES, N_, translate_in
 from smart365.core.tenancy import SYSTEM, Principal, Role, principal_of
@@ -342,16 +342,11 @@ def sla_of(ticket: Ticket, now: datetime | None = None) -> TicketSla:
     return ticket_sla(
         ticket.category,
         priority,
-        _aware(ticket.opened_at),
+        as_utc(ticket.opened_at),
         now or utcnow(),
-        first_response_at=_aware(ticket.first_response_at) if ticket.first_response_at else None,
-        resolved_at=_aware(ticket.resolved_at) if ticket.resolved_at else None,
+        first_response_at=as_utc(ticket.first_response_at) if ticket.first_response_at else None,
+        resolved_at=as_utc(ticket.resolved_at) if ticket.resolved_at else None,
     )
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes; every stored time is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def attach(

@@ -147,7 +147,9 @@ class TriageModel:
         if classifier is None and saved and saved.exists():
             classifier = TicketClassifier.load(saved)
         if classifier is None:
-            examples: list[LabelledTicket] = [*load_seed_tickets().tickets, *labelled]
+            # one example per text (the centre's label wins): repeated texts would inflate the confidence
+            by_text: dict[str, LabelledTicket] = {t.text: t for t in [*load_seed_tickets().tickets, *labelled]}
+            examples = list(by_text.values())
             classifier = TicketClassifier().fit_tickets(examples, extra=category_texts(load_categories()))
         if saved and not saved.exists():
             saved.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime, Engine, ForeignKey, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column, sessionmaker
@@ -23,9 +24,26 @@ NAMING = {
 }
 
 
+SEOUL = ZoneInfo("Asia/Seoul")
+
+
 def utcnow() -> datetime:
     """Timezone-aware now in UTC: the one clock every timestamp column uses."""
     return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A stored moment as aware UTC (SQLite hands back naive datetimes; every stored time is UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def to_local(moment: datetime) -> datetime:
+    """A stored moment in Korean time, as every page shows it.
+
+    >>> to_local(datetime(2026, 1, 1, 0, 0)).strftime("%Y-%m-%d %H:%M")
+    '2026-01-01 09:00'
+    """
+    return as_utc(moment).astimezone(SEOUL)
 
 
 class Base(DeclarativeBase):

@@ -134,6 +134,7 @@ def _answer(
     """Answer and resolve the ticket after plausible business hours; late in about one case in eight."""
     target = get_category(ticket.category).sla[ticket.priority]  # type: ignore[index]
     late = rng.random() < 0.12
+    # SLA moments come back in Seoul time; store UTC (SQLite keeps no offset)
     responded = calendar.due(
         ticket.opened_at, target.first_response * float(rng.uniform(1.1, 2.0) if late else rng.uniform(0.1, 0.9))
     )

@@ -10,6 +10,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 from starlette.responses import HTMLResponse
 
+from smart365.core.db import to_local
 from smart365.core.i18n import N_, current_locale, gettext, ngettext
 from smart365.registry import vocab
 
@@ -35,6 +36,9 @@ templates.env.globals["role_labels"] = {
     "company_member": N_("Company member"),
     "data_partner": N_("Data partner"),
 }
+
+
+templates.env.filters["local"] = to_local
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
