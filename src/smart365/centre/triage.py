@@ -148,7 +148,8 @@ class TriageModel:
             classifier = TicketClassifier.load(saved)
         if classifier is None:
             # one example per text (the centre's label wins): repeated texts would inflate the confidence
-            by_text: dict[str, LabelledTicket] = {t.text: t for t in [*load_seed_tickets().tickets, *labelled]}
+            everything: list[LabelledTicket] = [*load_seed_tickets().tickets, *labelled]
+            by_text = {t.text: t for t in everything}
             examples = list(by_text.values())
             classifier = TicketClassifier().fit_tickets(examples, extra=category_texts(load_categories()))
         if saved and not saved.exists():
