@@ -6,17 +6,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from smart365.centre import tickets
+from smart365.centre.models import TicketAttachment
 from smart365.centre.schemas import CommentIn, StatusIn, TicketIn, TicketOut
 from smart365.centre.triage import TriageModel, triage_model
 from smart365.core.accounts import User
 from smart365.core.errors import Invalid
 from smart365.core.i18n import N_
+from smart365.core.settings import Settings
 from smart365.core.tenancy import Principal
 from smart365.web.deps import ApiPrincipal, ApiSession, get_db, get_settings
 
@@ -25,7 +29,12 @@ router = APIRouter(prefix="/api/v1", tags=["centre"])
 
 def model_of(request: Request) -> TriageModel:
     """The app's triage model; trained models are kept under the data directory."""
-    return triage_model(get_settings(request).data_dir / "models" / "ticket-classifier")
+    return triage_model(model_dir(get_settings(request)))
+
+
+def model_dir(settings: Settings) -> Path:
+    """Where trained ticket classifiers are saved."""
+    return settings.data_dir / "models" / "ticket-classifier"
 
 
 def _user(request: Request) -> User:
@@ -111,10 +120,8 @@ def download(session: ApiSession, ticket_id: int, attachment_id: int) -> Respons
     return attachment_response(tickets.get_attachment(session, ticket_id, attachment_id))
 
 
-def attachment_response(attachment: tickets.TicketAttachment) -> Response:
+def attachment_response(attachment: TicketAttachment) -> Response:
     """The bytes as an attachment with a safe file name and no content sniffing."""
-    from urllib.parse import quote
-
     headers = {
         "Content-Disposition": f"attachment; filename*=UTF-8''{quote(attachment.filename)}",
         "X-Content-Type-Options": "nosniff",

@@ -24,6 +24,8 @@ from smart365.centre.categories import load_categories, load_seed_tickets
 from smart365.centre.classify import LabelledTicket, TicketClassifier, category_texts
 from smart365.centre.models import Ticket, TicketStatus
 from smart365.centre.similar import Case, SimilarCases, seed_cases, snippet
+from smart365.core.db import Database
+from smart365.core.tenancy import SYSTEM
 
 KB_PREFIX = "kb:"
 TICKET_PREFIX = "ticket:"
@@ -171,6 +173,13 @@ def _fingerprint(labelled: list[LabelledCase]) -> str:
 _trained: dict[str, TicketClassifier] = {}  # by training-data fingerprint, shared by every model
 _models: dict[Path | None, TriageModel] = {}
 _models_lock = threading.Lock()
+
+
+def warm_up(db: Database, directory: Path) -> None:
+    """Train (or load) the classifier and index the cases now, so the first ticket filed does not wait."""
+    with db.session(SYSTEM) as centre:
+        labelled = labelled_cases(centre)
+    triage_model(directory).triage("warm-up", labelled, visible=frozenset())
 
 
 def triage_model(directory: Path | None) -> TriageModel:

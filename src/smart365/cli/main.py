@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -52,14 +53,23 @@ def _fail(exc: AppError) -> None:
     raise typer.Exit(code=1)
 
 
+def _warm_up(db: Database, settings: Settings) -> None:
+    """Train the ticket classifier in the background while the server starts."""
+    from smart365.centre.api import model_dir
+    from smart365.centre.triage import warm_up
+
+    threading.Thread(target=warm_up, args=(db, model_dir(settings)), daemon=True, name="warm-up").start()
+
+
 @app.command()
 def serve(host: Host = None, port: Port = None) -> None:
     """웹 서버 실행 / Run the web server (migrates the database first)."""
     from smart365.web.app import create_app
 
     settings = Settings()
-    _database(settings).dispose()
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    db = _database(settings)
+    _warm_up(db, settings)
+    uvicorn.run(create_app(settings, db), host=host or settings.host, port=port or settings.port)
 
 
 @app.command()
@@ -88,6 +98,7 @@ def demo(
         table.add_row(login.role.value, login.email, DEMO_PASSWORD)
     console.print(table)
     console.print(f"데이터 폴더 / data directory: {settings.data_dir.absolute()}")
+    _warm_up(db, settings)
     uvicorn.run(create_app(settings, db), host=host or settings.host, port=port or settings.port)
 
 
