@@ -10,7 +10,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from smart365.centre.categories import PRIORITIES, get_category, load_seed_tickets
+from smart365.centre.categories import PRIORITIES, get_category, load_categories, load_seed_tickets
 from smart365.centre.models import DedicatedExpert, Expert, Ticket, TicketComment, TicketEvent, TicketStatus
 from smart365.centre.similar import snippet
 from smart365.centre.sla import BusinessCalendar
@@ -45,18 +45,6 @@ ORGANISATIONS = [
     "산업단지공단",
     "자동화 엔지니어링",
 ]
-CATEGORIES = [
-    "legacy_data",
-    "connectivity",
-    "mes_erp",
-    "quality",
-    "maintenance",
-    "energy",
-    "workforce",
-    "funding",
-    "sales",
-    "security",
-]
 KINDS = ["cnc", "injection", "press", "robot", "lathe"]
 PRIORITY_P = [0.05, 0.2, 0.6, 0.15]
 
@@ -79,7 +67,8 @@ def seed_helpdesk(session: Session, consultant: User, showcase_id: int, experts:
 def _expert(rng: np.random.Generator, i: int) -> Expert:
     regions = list(REGION_WEIGHTS)
     weights = np.array(list(REGION_WEIGHTS.values()), dtype=float)
-    skills = rng.choice(CATEGORIES, size=int(rng.integers(2, 5)), replace=False)
+    categories = [c.id for c in load_categories() if c.id != "other"]
+    skills = rng.choice(categories, size=int(rng.integers(2, 5)), replace=False)
     return Expert(
         name=f"{SURNAMES[i % len(SURNAMES)]}{GIVEN[(i * 7) % len(GIVEN)]} 전문위원",
         organisation=str(rng.choice(ORGANISATIONS)),
