@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from smart365.assessment.gap import RoadmapEntry, roadmap
 from smart365.assessment.instrument import Instrument, default_instrument
-from smart365.assessment.models import SurveyResponse, SurveyStatus
+from smart365.assessment.models import Campaign, CampaignMember, CampaignStatus, SurveyResponse, SurveyStatus
 from smart365.assessment.scoring import Explanation, explain, score
 from smart365.core.db import utcnow
 from smart365.core.errors import Forbidden, Invalid, NotFound
@@ -66,7 +66,29 @@ def start_draft(session: Session, company_id: int) -> SurveyResponse:
         )
         session.add(draft)
         session.flush()
+    if draft.campaign_id is None:
+        join_open_invitation(session, draft)
     return draft
+
+
+def join_open_invitation(session: Session, draft: SurveyResponse) -> CampaignMember | None:
+    """Link a draft to the firm's earliest-closing open invitation that has no submitted response yet.
+
+    So a firm that answers in the browser answers its campaign, and the campaign counts it as in progress.
+    """
+    query = (
+        select(CampaignMember)
+        .join(Campaign, Campaign.id == CampaignMember.campaign_id)
+        .outerjoin(SurveyResponse, SurveyResponse.id == CampaignMember.response_id)
+        .where(CampaignMember.company_id == draft.company_id, Campaign.status == CampaignStatus.OPEN)
+        .where((CampaignMember.response_id.is_(None)) | (SurveyResponse.status != SurveyStatus.SUBMITTED))
+        .order_by(Campaign.closes_on, Campaign.id)
+    )
+    member = session.scalars(query).first()
+    if member is not None:
+        draft.campaign_id, member.response_id = member.campaign_id, draft.id
+        session.flush()
+    return member
 
 
 def check_answers(instrument: Instrument, answers: Mapping[str, int | None]) -> Answers:
