@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from smart365.assessment import service
+from smart365.assessment import campaigns, evidence, service
 from smart365.assessment.instrument import Instrument
 from smart365.assessment.models import SurveyResponse
 from smart365.assessment.scoring import Explanation
@@ -83,6 +83,7 @@ def _survey_page(
         answered=len(answers),
         can_answer=service.may_answer(principal, company.id),
         has_result=service.latest_result(session, company.id) is not None,
+        invitations=campaigns.open_invitations(session, company.id),
         error=error,
         flash=flash,
     )
@@ -121,14 +122,17 @@ def diagnosis(request: Request, company_id: int, principal: PagePrincipal, sessi
     response = service.latest_result(session, company.id)
     context: dict[str, Any] = {"company": company, "result": None, "active": "companies"}
     if response is not None:
-        context |= _diagnosis_context(response)
+        context |= diagnosis_context(request, session, response)
     context["can_answer"] = service.may_answer(principal, company.id)
     return render(request, "assessment/diagnosis.html", **context)
 
 
-def _diagnosis_context(response: SurveyResponse) -> dict[str, Any]:
+def diagnosis_context(request: Request, session: Session, response: SurveyResponse) -> dict[str, Any]:
+    """What the diagnosis page and the printable report show about a submitted response."""
     found = service.diagnose(response)
     locale = current_locale.get()
+    context = evidence.EvidenceContext(session, response.company_id, getattr(request.app.state, "store", None))
+    measured = evidence.measure_items(found.instrument, context)
     level = response.level if response.level is not None else found.explanation["level"]
     return {
         "result": response,
@@ -140,6 +144,9 @@ def _diagnosis_context(response: SurveyResponse) -> dict[str, Any]:
         "target": found.target,
         "target_name": found.instrument.level_name(found.target).in_(locale),
         "chart": _radar(found.explanation, found.target, locale),
+        "evidence": evidence.compare(found.instrument, response.answers, measured),
+        "items": {item.id: item for item in found.instrument.items},
+        "domain_rows": found.explanation["domains"],
     }
 
 

@@ -17,6 +17,7 @@ from smart365.core.tenancy import SYSTEM, Role
 from smart365.registry.models import Company, Equipment, Line, Site, Tag
 from smart365.registry.schemas import CompanyIn
 from smart365.registry.service import create_company
+from smart365.sim.demo_campaigns import seed_campaigns
 from smart365.sim.helpdesk import seed_helpdesk
 from smart365.sim.population import MAKERS, TAGS_BY_KIND, SyntheticFirm, generate_population
 
@@ -119,6 +120,7 @@ def seed_demo(db: Database, firms: int = 320, progress: Callable[[int, int], Non
         }
         _assign_consultant(session, users[Role.CONSULTANT], showcase.id)
         seed_helpdesk(session, users[Role.CONSULTANT], showcase.id)
+        seed_campaigns(session)  # survey campaigns: 2025, the completed 2026 전수조사 and an open round
     return True
 
 

@@ -16,6 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import smart365
+from smart365.assessment import campaign_pages
 from smart365.assessment import pages as assessment_pages
 from smart365.centre import api as centre_api
 from smart365.centre import pages as centre_pages
@@ -120,4 +121,5 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     routers = (auth.pages, auth.api, home.pages, registry_api.router, registry_pages.pages, plant_pages.pages)
     for router in (*routers, assessment_pages.pages, telemetry_api.router, centre_api.router, centre_pages.pages):
         app.include_router(router)
+    app.include_router(campaign_pages.pages)  # survey campaigns, population analytics, per-firm report
     return app
