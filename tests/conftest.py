@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from smart365.core import migrate
 from smart365.core.accounts import ConsultantAssignment, create_user
@@ -116,12 +117,26 @@ def _plant(session: object, company: Company, label: str) -> dict[str, int]:
     }
 
 
+def _campaign_of(session: object, company: Company) -> int:
+    """A survey campaign inviting only firm A: firm B's people must not find it."""
+    from datetime import date
+
+    from smart365.assessment.campaigns import Population, create_campaign
+
+    assert isinstance(session, Session)
+    campaign = create_campaign(
+        session, f"{SENTINEL} 캠페인", Population(ksic=company.ksic_code), date(2026, 3, 2), date(2026, 5, 29)
+    )
+    return campaign.id
+
+
 @pytest.fixture
 def world(db: Database) -> World:
     with db.session(SYSTEM) as session:
         a, b = create_company(session, FIRM_A), create_company(session, FIRM_B)
         ids_a = _plant(session, a, SENTINEL)
         _plant(session, b, "B")
+        ids_a["campaign_id"] = _campaign_of(session, a)
         emails = {
             "admin": "admin@test.kr",
             "consultant_a": "ca@test.kr",

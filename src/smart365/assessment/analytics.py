@@ -90,7 +90,7 @@ def campaign_results(session: Session, campaign: Campaign) -> list[FirmResult]:
         .where(CampaignMember.campaign_id == campaign.id, SurveyResponse.status == SurveyStatus.SUBMITTED)
         .order_by(Company.name, Company.id)
     )
-    pairs = list(session.execute(query).tuples())
+    pairs = list(session.execute(query))
     return results_from(instrument_for(campaign.instrument_version), pairs)
 
 

@@ -207,7 +207,7 @@ def progress(session: Session, campaign_id: int) -> Progress:
         .where(CampaignMember.campaign_id == campaign_id)
         .group_by(SurveyResponse.status)
     )
-    counts: dict[str | None, int] = dict(session.execute(query).tuples().all())
+    counts: dict[str | None, int] = dict(session.execute(query).all())
     return Progress(
         invited=sum(counts.values()),
         in_progress=counts.get(SurveyStatus.DRAFT, 0),
@@ -240,7 +240,7 @@ def members(session: Session, campaign_id: int, state: str | None = None) -> lis
         .where(CampaignMember.campaign_id == campaign_id)
         .order_by(Company.name, Company.id)
     )
-    rows = [MemberRow(company, response) for company, response in session.execute(query).tuples()]
+    rows = [MemberRow(company, response) for company, response in session.execute(query)]
     return [r for r in rows if state is None or r.state == state]
 
 
@@ -253,7 +253,7 @@ def open_invitations(session: Session, company_id: int) -> list[tuple[Campaign, 
         .where(CampaignMember.company_id == company_id, Campaign.status == CampaignStatus.OPEN)
         .order_by(Campaign.closes_on, Campaign.id)
     )
-    return list(session.execute(query).tuples())
+    return list(session.execute(query))
 
 
 # --------------------------------------------------------------------------- bulk import
@@ -317,7 +317,7 @@ def _match_firms(
         .join(CampaignMember, CampaignMember.company_id == Company.id)
         .where(CampaignMember.campaign_id == campaign.id)
     )
-    invited = dict(session.execute(query).tuples().all())
+    invited = dict(session.execute(query).all())
     by_brn = {brn: company_id for company_id, brn in invited.items()}
     matched: dict[int, int] = {}
     errors: list[CellError] = []
@@ -355,7 +355,7 @@ def _store(
             select(CampaignMember.company_id, CampaignMember).where(
                 CampaignMember.campaign_id == campaign.id, CampaignMember.company_id.in_(firms.values())
             )
-        ).tuples()
+        )
     )
     for position, index in enumerate(rows):
         member = linked[firms[index]]

@@ -103,9 +103,7 @@ class DataFreshness:
         if context.store is None:
             return Evidence(None, N_("No evidence: the time-series store is not reachable."))
         tags = dict(
-            context.session.execute(select(Tag.id, Tag.equipment_id).where(Tag.company_id == context.company_id))
-            .tuples()
-            .all()
+            context.session.execute(select(Tag.id, Tag.equipment_id).where(Tag.company_id == context.company_id)).all()
         )
         if not tags:
             return Evidence(None, N_("No evidence: no machine is registered."))
