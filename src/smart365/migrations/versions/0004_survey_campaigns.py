@@ -1,7 +1,7 @@
 """survey campaigns: campaigns, their invited firms, and the campaign a response belongs to
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-25 07:23:11.243605
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"  # becomes "0003" once the centre tables are on main
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
