@@ -35,7 +35,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 UPLOAD_KEY = "campaign_import"
 STATE_LABELS = {
     "not_started": N_("Not started"),
-    "in_progress": N_("In progress"),
+    "in_progress": N_("Answering"),
     "submitted": N_("Submitted"),
 }
 

@@ -350,13 +350,10 @@ def _store(
     principal = principal_of(session)
     rows = sorted(firms)
     result = score(responses.instrument, responses.stages[rows])
-    linked = dict(
-        session.execute(
-            select(CampaignMember.company_id, CampaignMember).where(
-                CampaignMember.campaign_id == campaign.id, CampaignMember.company_id.in_(firms.values())
-            )
-        )
+    query = select(CampaignMember.company_id, CampaignMember).where(
+        CampaignMember.campaign_id == campaign.id, CampaignMember.company_id.in_(firms.values())
     )
+    linked = dict(session.execute(query).all())
     for position, index in enumerate(rows):
         member = linked[firms[index]]
         response = session.get(SurveyResponse, member.response_id) if member.response_id else None
