@@ -58,7 +58,11 @@ def test_import_on_the_page_checks_first_then_imports_the_good_rows(app: Any, wo
     checked = client.post(url, data={"csrf_token": csrf}, files={"file": ("paper.csv", content.encode(), "text/csv")})
     assert checked.status_code == 200
     errors = re.findall(r'data-testid="import-error"><td>(\d+)</td><td>([^<]+)</td><td>([^<]+)</td>', checked.text)
-    assert [(row, column) for row, column, _reason in errors] == [("3", "company_id"), ("4", "company_id"), ("4", "STR.1")]
+    assert [(row, column) for row, column, _reason in errors] == [
+        ("3", "company_id"),
+        ("4", "company_id"),
+        ("4", "STR.1"),
+    ]
     assert errors[0][2] == f"{world.firm_b}은(는) 이 캠페인에 초대된 기업이 아닙니다"
     token = re.search(r'name="token" value="([0-9a-f]+)"', checked.text)
     assert token is not None and "올바른 1개 행 가져오기" in checked.text

@@ -4,7 +4,7 @@ The instrument names an evidence ``hook`` on some items (maturity-model.md, "Mea
 provider per hook reads the firm's data and proposes a stage with its proof, or says there is no evidence.
 Until the data plane for alarms, SPC and deployed models exists, those providers answer "no evidence".
 
->>> NO_EVIDENCE.stage is None, Evidence(2, N_("{n} of {total} machines"), {"n": 4, "total": 5}).english()
+>>> NO_EVIDENCE.stage is None, Evidence(2, "{n} of {total} machines", {"n": 4, "total": 5}).english()
 (True, '4 of 5 machines')
 """
 
