@@ -188,7 +188,7 @@ def _ticket(session: object, company: Company, ids: dict[str, int]) -> dict[str,
     )  # fmt: skip
     session.add(attachment)
     session.flush()
-    return {"ticket_id": ticket.id, "attachment_id": attachment.id}
+    return {"ticket_id": ticket.id, "attachment_id": attachment.id, "expert_id": expert.id}
 
 
 @pytest.fixture

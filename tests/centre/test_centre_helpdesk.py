@@ -230,3 +230,34 @@ def test_cli_rejects_a_bad_size(tmp_path: Path) -> None:
 
     result = CliRunner().invoke(app, ["centre", "assign", "--synthetic", "many", "--json", str(tmp_path / "x.json")])
     assert result.exit_code == 2 and "50x500" in result.output
+
+
+def test_the_centre_registers_experts_and_others_cannot(client: TestClient, auth: Any) -> None:
+    from smart365.centre.experts import EXAMPLE
+
+    created = client.post("/api/v1/experts", json=EXAMPLE, headers=auth["admin"])
+    assert created.status_code == 201 and created.json()["region"] == "gyeonggi"
+    bad = client.post("/api/v1/experts", json=EXAMPLE | {"skills": {"security": 7}}, headers=auth["admin"])
+    assert bad.status_code == 422 and "0" in bad.json()["error"]["message"]
+    unknown = client.post("/api/v1/experts", json=EXAMPLE | {"skills": {"karaoke": 3}}, headers=auth["admin"])
+    assert unknown.status_code == 422 and "karaoke" in unknown.json()["error"]["message"]
+    assert client.post("/api/v1/experts", json=EXAMPLE, headers=auth["consultant_a"]).status_code == 403
+    assert client.get("/api/v1/experts", headers=auth["member_a"]).status_code == 403
+    names = {e["name"] for e in client.get("/api/v1/experts", headers=auth["consultant_a"]).json()}
+    assert names == {"김전문", EXAMPLE["name"]}
+    moved = client.put(
+        f"/api/v1/experts/{created.json()['id']}", json=EXAMPLE | {"region": "부산"}, headers=auth["admin"]
+    )
+    assert moved.json()["region"] == "busan"
+
+
+def test_the_centres_priority_weights_win_over_the_shipped_ones(world: World, tmp_path: Path) -> None:
+    from smart365.centre.experts import current_weights, save_weights
+    from smart365.core.settings import Settings
+
+    settings = Settings(data_dir=tmp_path, secret_key="x")
+    shipped = current_weights(settings)
+    changed = shipped.model_copy(update={"weights": shipped.weights.model_copy(update={"sobujang": 0.0})})
+    with world.db.session(SYSTEM) as session:
+        save_weights(session, settings, changed)
+    assert current_weights(settings).weights.sobujang == 0.0 and shipped.weights.sobujang > 0

@@ -13,7 +13,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import Response
 
-from smart365.centre import tickets
+from smart365.centre import experts, tickets
+from smart365.centre.experts import ExpertIn, ExpertOut
 from smart365.centre.models import TicketAttachment
 from smart365.centre.schemas import CommentIn, StatusIn, TicketIn, TicketOut
 from smart365.centre.triage import TriageModel, triage_model
@@ -127,3 +128,21 @@ def attachment_response(attachment: TicketAttachment) -> Response:
         "X-Content-Type-Options": "nosniff",
     }
     return Response(attachment.content, media_type=attachment.content_type, headers=headers)
+
+
+@router.get("/experts", response_model=list[ExpertOut])
+def list_experts(session: ApiSession) -> list[ExpertOut]:
+    """The expert registry (centre staff)."""
+    return [ExpertOut.model_validate(e) for e in experts.list_experts(session)]
+
+
+@router.post("/experts", response_model=ExpertOut, status_code=201)
+def create_expert(session: ApiSession, data: ExpertIn) -> ExpertOut:
+    """Register an expert (centre administrators)."""
+    return ExpertOut.model_validate(experts.save_expert(session, data))
+
+
+@router.put("/experts/{expert_id}", response_model=ExpertOut)
+def replace_expert(session: ApiSession, expert_id: int, data: ExpertIn) -> ExpertOut:
+    """Replace an expert's profile (centre administrators)."""
+    return ExpertOut.model_validate(experts.save_expert(session, data, expert_id))

@@ -57,11 +57,12 @@ def assign(
         result = assign_experts(experts, firms)
         n_experts, n_firms = len(experts), len(firms)
     else:
+        from smart365.centre.experts import current_weights
         from smart365.centre.support import apply_plan, plan_assignment
 
         db = _database()
         with db.session(SYSTEM) as session:
-            plan = plan_assignment(session, top=top)
+            plan = plan_assignment(session, top=top, priority=current_weights(Settings()))
             if apply:
                 apply_plan(session, plan)
         result, n_experts, n_firms = plan.result, len(plan.experts), len(plan.chosen)

@@ -7,21 +7,25 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from smart365.centre import dashboard, support, tickets
+from smart365.centre import dashboard, experts, support, tickets
 from smart365.centre.api import attachment_response, model_of
 from smart365.centre.categories import PRIORITIES, load_categories
+from smart365.centre.experts import ExpertIn
 from smart365.centre.models import Expert, Ticket, TicketStatus
+from smart365.centre.priority import PriorityWeights
 from smart365.core.accounts import User
 from smart365.core.errors import AppError, Invalid
 from smart365.core.i18n import N_, _, current_locale
 from smart365.core.tenancy import SYSTEM, Principal, Role
+from smart365.registry import vocab
 from smart365.registry.models import Company, Equipment
-from smart365.web.deps import Csrf, PagePrincipal, PageSession, get_db
+from smart365.web.deps import Csrf, PagePrincipal, PageSession, get_db, get_settings
 from smart365.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
@@ -277,9 +281,16 @@ def centre_export(request: Request, principal: PagePrincipal, session: PageSessi
 @pages.get("/centre/priorities")
 def centre_priorities(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
     """Firms ranked for priority technical support, each rank explained, with its dedicated expert."""
+    return _priorities_page(request, principal, session)
+
+
+def _priorities_page(
+    request: Request, principal: Principal, session: Session, error: str | None = None, form: Any = None
+) -> Response:
     _require_staff(principal)
     locale = current_locale.get()
-    ranked = support.ranked_candidates(session)
+    weights = experts.current_weights(get_settings(request))
+    ranked = support.ranked_candidates(session, weights)
     dedicated = {d.company_id: d for d in session.scalars(select(support.DedicatedExpert))}
     rows = [
         {
@@ -290,16 +301,83 @@ def centre_priorities(request: Request, principal: PagePrincipal, session: PageS
         }
         for r, c in ranked[:300]
     ]
-    return render(request, "centre/priorities.html", rows=rows, total=len(ranked), active="centre")
+    return render(
+        request,
+        "centre/priorities.html",
+        status_code=422 if error else 200,
+        rows=rows,
+        total=len(ranked),
+        weights=form or weights.weights.model_dump() | {"target_level": weights.gap.target_level},
+        error=error,
+        active="centre",
+    )
+
+
+@pages.post("/centre/priorities/weights", dependencies=[Csrf])
+async def centre_weights(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
+    """The centre administrator changes the ranking weights; every rank is recomputed with them."""
+    principal.require(Role.CENTRE_ADMIN)
+    form = {k: str(v) for k, v in (await request.form()).items() if isinstance(v, str)}
+    settings = get_settings(request)
+    current = experts.current_weights(settings).model_dump()
+    try:
+        current["weights"] = {c: float(form.get(c, "")) for c in current["weights"]}
+        current["gap"]["target_level"] = float(form.get("target_level", ""))
+        experts.save_weights(session, settings, PriorityWeights.model_validate(current))
+    except (ValueError, ValidationError):
+        message = _("Weights must be numbers of at least 0, at least one above 0; the target level 1–5.")
+        return _priorities_page(request, principal, session, message, form)
+    return RedirectResponse("/centre/priorities?saved=1", status_code=303)
 
 
 @pages.get("/centre/experts")
 def centre_experts(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
-    """The expert registry with skills, region, languages and load."""
+    """The expert registry with skills, region, languages and load; the administrator adds experts."""
+    return _experts_page(request, principal)
+
+
+def _experts_page(request: Request, principal: Principal, error: str | None = None, form: Any = None) -> Response:
     _require_staff(principal)
     with get_db(request).session(SYSTEM) as centre:
-        experts = dashboard.experts_load(centre)
-    return render(request, "centre/experts.html", experts=experts, **(_common() | {"active": "centre"}))
+        rows = dashboard.experts_load(centre)
+    context = _common() | {"active": "centre"}
+    return render(
+        request, "centre/experts.html", status_code=422 if error else 200, experts=rows, error=error,
+        form=form or {}, kinds=vocab.EQUIPMENT_KINDS, **context,
+    )  # fmt: skip
+
+
+@pages.post("/centre/experts", dependencies=[Csrf])
+async def centre_expert_add(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
+    """Register an expert from the form: one skill level (0–5) per category."""
+    principal.require(Role.CENTRE_ADMIN)
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    try:
+        skills = {c.id: int(values.get(f"skill-{c.id}") or 0) for c in load_categories()}
+        data = ExpertIn(
+            name=values.get("name", ""),
+            organisation=values.get("organisation") or None,
+            region=values.get("region", ""),
+            skills={c: level for c, level in skills.items() if level > 0},
+            equipment=[str(k) for k in form.getlist("equipment")],
+            languages=["ko", "en"] if values.get("english") else ["ko"],
+            capacity=int(values.get("capacity") or 0),
+            max_open_tickets=int(values.get("max_open_tickets") or 0),
+        )
+        experts.save_expert(session, data)
+    except ValidationError as exc:
+        session.rollback()
+        return _experts_page(request, principal, _("Please check: {fields}").format(fields=_fields(exc)), values)
+    except (AppError, ValueError) as exc:
+        session.rollback()
+        message = exc.localized() if isinstance(exc, AppError) else _("Must be a whole number.")
+        return _experts_page(request, principal, message, values)
+    return RedirectResponse("/centre/experts?saved=1", status_code=303)
+
+
+def _fields(exc: ValidationError) -> str:
+    return ", ".join(str(e["loc"][0]) for e in exc.errors())
 
 
 @pages.post("/centre/assign", dependencies=[Csrf])

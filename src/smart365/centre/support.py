@@ -152,9 +152,11 @@ class Plan:
     result: AssignmentResult
 
 
-def plan_assignment(session: Session, top: int = 500, weights: FitWeights | None = None) -> Plan:
+def plan_assignment(
+    session: Session, top: int = 500, weights: FitWeights | None = None, priority: PriorityWeights | None = None
+) -> Plan:
     """Assign dedicated experts to the ``top`` ranked firms below the target level (a SYSTEM session)."""
-    priority = load_weights()
+    priority = priority or load_weights()
     ranked = ranked_candidates(session, priority)
     chosen = [c for r, c in ranked if c.profile.level < priority.gap.target_level and c.needs][:top]
     experts = list(session.scalars(select(Expert).order_by(Expert.id)))
