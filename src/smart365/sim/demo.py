@@ -17,6 +17,7 @@ from smart365.core.tenancy import SYSTEM, Role
 from smart365.registry.models import Company, Equipment, Line, Site, Tag
 from smart365.registry.schemas import CompanyIn
 from smart365.registry.service import create_company
+from smart365.sim.live import seed_showcase
 from smart365.sim.population import MAKERS, TAGS_BY_KIND, SyntheticFirm, generate_population
 
 DEMO_PASSWORD = "smart365!"
@@ -100,6 +101,7 @@ def seed_demo(db: Database, firms: int = 320, progress: Callable[[int, int], Non
         if session.scalar(select(func.count()).select_from(Company)):
             return False
         showcase = add_firm(session, SHOWCASE)
+        seed_showcase(session, showcase)  # live monitoring: tags, addresses, alarm rules, OEE (sim/live.py)
         population = generate_population(firms, seed=365)
         for i, firm in enumerate(population, start=1):
             add_firm(session, firm)
