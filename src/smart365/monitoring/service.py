@@ -21,7 +21,7 @@ from smart365.core.i18n import N_
 from smart365.core.tenancy import principal_of
 from smart365.monitoring import alarms
 from smart365.monitoring.models import AlarmEvent, AlarmRule, OeeSetting
-from smart365.monitoring.oee import Oee, Shift, StateTimes, compute, counter_increase, recent_shifts
+from smart365.monitoring.oee import KST, Oee, Shift, StateTimes, compute, counter_increase, recent_shifts
 from smart365.registry.models import Equipment, Line, Site, Tag
 from smart365.telemetry.store import TimeSeriesStore
 
@@ -298,6 +298,15 @@ def oee_json(result: Oee | None) -> dict[str, Any] | None:
 
 def _us(moments: Sequence[datetime]) -> np.ndarray:
     return np.array([int(_aware(m).timestamp() * 1_000_000) for m in moments], dtype=np.int64)
+
+
+def localtime(moment: datetime, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A stored moment in Korean time, for pages.
+
+    >>> localtime(datetime(2026, 1, 5, 0, 30), "%H:%M")
+    '09:30'
+    """
+    return _aware(moment).astimezone(KST).strftime(fmt)
 
 
 def _aware(moment: datetime) -> datetime:
