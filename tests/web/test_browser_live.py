@@ -63,7 +63,7 @@ def test_member_watches_the_plant_live_in_korean_and_english(live_plant_server: 
     expect(page.get_by_test_id("plant-title")).to_contain_text("(주)한빛정밀 · 실시간 공장")
 
     value = page.get_by_test_id("value-MCT-01-spindle_load")
-    expect(value).to_have_text(re.compile(r"^\d+\.\d$"))
+    expect(value).to_have_text(re.compile(r"^[\d,]+(\.\d)?$"))
     first, updated = value.text_content(), page.get_by_test_id("live-updated").text_content()
     expect(page.get_by_test_id("live-updated")).not_to_have_text(updated or "", timeout=10_000)  # an SSE event came
     expect(value).not_to_have_text(first or "", timeout=15_000)  # and the simulated spindle load moved

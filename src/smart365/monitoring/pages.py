@@ -49,6 +49,7 @@ def store_of(request: Request) -> TimeSeriesStore:
 
 
 templates.env.globals["localtime"] = service.localtime
+templates.env.globals["reading"] = service.reading
 
 
 def _labels() -> dict[str, Any]:
@@ -246,7 +247,7 @@ def _import_render(
         "monitoring/import.html",
         active="monitoring",
         company=company,
-        tag_names=sorted(tag_names(session, company.id))[:12],
+        tag_names=sorted(n for n in tag_names(session, company.id) if "/" in n)[:8],
         can_act=principal.can_change(company.id),
         report=report,
     )

@@ -300,6 +300,17 @@ def _us(moments: Sequence[datetime]) -> np.ndarray:
     return np.array([int(_aware(m).timestamp() * 1_000_000) for m in moments], dtype=np.int64)
 
 
+def reading(value: float | None) -> str:
+    """A value as the live pages show it: whole numbers (counts) without decimals, others with one.
+
+    >>> reading(71.0), reading(48.86), reading(12034.0), reading(None)
+    ('71', '48.9', '12,034', '–')
+    """
+    if value is None:
+        return "–"
+    return f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 1000 else f"{value:.1f}"
+
+
 def localtime(moment: datetime, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     """A stored moment in Korean time, for pages.
 

@@ -281,6 +281,8 @@ class LiveConfig:
     tick: float = 1.0
     mqtt_url: str | None = None
     seed: int = 365
+    opcua_port: int | None = None  # None: 4840 when free, else any free port
+    modbus_port: int | None = None  # None: 5020 when free, else any free port
 
 
 class LivePlant:
@@ -316,8 +318,8 @@ class LivePlant:
     async def _start_network(self, plant: Plant, company_id: int) -> None:
         cfg = self.config
         config = FactoryConfig(
-            opcua_port=4840 if port_is_free(4840) else free_port(),
-            modbus_port=5020 if port_is_free(5020) else free_port(),
+            opcua_port=cfg.opcua_port or (4840 if port_is_free(4840) else free_port()),
+            modbus_port=cfg.modbus_port or (5020 if port_is_free(5020) else free_port()),
             mqtt_url=cfg.mqtt_url,
             tick=cfg.tick,
             seed=cfg.seed,

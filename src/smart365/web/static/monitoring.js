@@ -3,7 +3,7 @@
   const cfg = JSON.parse(document.getElementById("live-config").textContent);
   const L = cfg.labels;
   const pct = (v) => (v === null || v === undefined ? "–" : Math.round(v * 100) + "%");
-  const fmt = (v) => (Math.abs(v) >= 1000 ? Math.round(v).toLocaleString() : Number(v).toFixed(1));
+  const fmt = (v) => (Number.isInteger(v) || Math.abs(v) >= 1000 ? Math.round(v).toLocaleString("en") : Number(v).toFixed(1));
   const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})[c]);
   const time = (iso) => new Date(iso).toLocaleTimeString(cfg.locale === "ko" ? "ko-KR" : "en-GB");
 
