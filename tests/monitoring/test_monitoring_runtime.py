@@ -19,7 +19,6 @@ from smart365.sim.live import LiveConfig, LivePlant, showcase_tags
 from smart365.telemetry.store import DuckDBStore
 from tests.telemetry.connector_helpers import wait_until
 
-
 LIVE_TAGS = (("MCT-01", "spindle_temp"), ("IMM-01", "mould_temp"), ("PRS-02", "tonnage"))  # OPC UA, Sparkplug, Modbus
 
 

@@ -91,7 +91,9 @@ def test_member_watches_the_plant_live_in_korean_and_english(live_plant_server: 
     expect(page.get_by_test_id("equipment-live-name")).to_contain_text("IMM-02")
     expect(page.get_by_text("OEE by shift")).to_be_visible()
     expect(page.locator(".explain li").first).to_contain_text("Availability")
-    expect(page.locator("#trend-" + page.locator(".trend").first.get_attribute("id").split("-")[1] + " canvas")).to_be_visible()  # type: ignore[union-attr]
+    expect(
+        page.locator("#trend-" + page.locator(".trend").first.get_attribute("id").split("-")[1] + " canvas")
+    ).to_be_visible()  # type: ignore[union-attr]
     page.wait_for_timeout(2500)
     shot(page, "live-03-equipment-en")
     page.close()

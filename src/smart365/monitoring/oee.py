@@ -127,8 +127,8 @@ class Oee:
 
     @property
     def oee(self) -> float | None:
-        parts = (self.availability, self.performance, self.quality)
-        return None if any(p is None for p in parts) else float(np.prod(parts))
+        a, p, q = self.availability, self.performance, self.quality
+        return None if a is None or p is None or q is None else a * p * q
 
     def explain(self) -> list[str]:
         """One sentence per factor in the current language, e.g. '가용률 87%: 비가동 62분 중 고장 40분'."""

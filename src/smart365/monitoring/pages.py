@@ -226,9 +226,7 @@ def import_page(request: Request, company_id: int, principal: PagePrincipal, ses
 
 
 @pages.post("/monitoring/companies/{company_id}/import", dependencies=[Csrf])
-async def import_upload(
-    request: Request, company_id: int, principal: PagePrincipal, session: PageSession
-) -> Response:
+async def import_upload(request: Request, company_id: int, principal: PagePrincipal, session: PageSession) -> Response:
     """Validate and store an uploaded CSV; show what was stored and every rejected row with its reason."""
     company = registry.get(session, Company, company_id)
     form = await request.form()

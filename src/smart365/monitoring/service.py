@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import select
@@ -41,15 +41,8 @@ SHELVE_MAX_MIN = 8 * 60
 
 def to_rule(row: AlarmRule) -> alarms.Rule:
     """The pure rule of a rule row."""
-    return alarms.Rule(
-        row.id,
-        row.tag_id,
-        row.kind,
-        row.limit_value,
-        row.deadband,
-        row.delay_s,
-        row.severity,  # type: ignore[arg-type]
-    )
+    kind, severity = cast(alarms.Kind, row.kind), cast(alarms.Severity, row.severity)
+    return alarms.Rule(row.id, row.tag_id, kind, row.limit_value, row.deadband, row.delay_s, severity)
 
 
 def enabled_rules(session: Session) -> list[AlarmRule]:

@@ -1,8 +1,8 @@
 """OPC UA server (asyncua) exposing the CNC machining centres as ``Objects/Plant/<line>/<machine>/<Variable>``.
 
 Each machine folder holds one Double variable per tag (``SpindleLoad``, ``SpindleTemp``, …, with an
-``EngineeringUnits`` property), plus ``State`` and ``StateReason`` strings and their numeric codes ``StateCode`` (0 idle, 1 run, 2 down) and
-``ReasonCode`` (see ``REASON_CODES``). Node ids are strings in the
+``EngineeringUnits`` property), plus ``State`` and ``StateReason`` strings and their numeric codes
+``StateCode`` (0 idle, 1 run, 2 down) and ``ReasonCode`` (see ``REASON_CODES``). Node ids are strings in the
 simulator namespace, e.g. ``ns=2;s=Plant/가공라인/MCT-01/SpindleLoad``. Anonymous and username/password logins
 are accepted (security policy None; this is a simulator).
 
@@ -143,7 +143,10 @@ class PlantOpcUaServer:
                 continue
             source_ts = cast(ua.DateTime, reading.ts.replace(tzinfo=None))
             values: dict[str, Any] = {**reading.values, "state": str(reading.state), "reason": str(reading.reason)}
-            values |= {"state_code": float(STATE_CODES[reading.state]), "reason_code": float(REASON_CODES[reading.reason])}
+            values |= {
+                "state_code": float(STATE_CODES[reading.state]),
+                "reason_code": float(REASON_CODES[reading.reason]),
+            }
             for tag, value in values.items():
                 node = self.nodes.get((name, tag))
                 if node is None:
