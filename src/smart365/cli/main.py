@@ -69,6 +69,7 @@ def demo(
 ) -> None:
     """데모 실행: 내장 DB, 합성 기업군, 시뮬레이션 공장, 웹 UI / Run the demo: embedded data, synthetic firms,
     the simulated plant live, web UI."""
+    from smart365.monitoring.runtime import run_server
     from smart365.sim.demo import DEMO_LOGINS, DEMO_PASSWORD, seed_demo
     from smart365.web.app import create_app
 
@@ -94,7 +95,7 @@ def demo(
 
         attach_live_plant(web)
         console.print("시뮬레이션 공장 실시간 연결 / simulated plant live: /monitoring")
-    uvicorn.run(web, host=host or settings.host, port=port or settings.port, timeout_graceful_shutdown=3)
+    run_server(web, host=host or settings.host, port=port or settings.port)  # Ctrl-C ends live streams too
 
 
 @db_app.command("upgrade")

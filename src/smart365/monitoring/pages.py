@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -325,17 +326,26 @@ def _event_stream(
         with db.session(principal) as scoped:
             return json.dumps(snapshot(scoped), ensure_ascii=False, default=str)
 
+    closing: threading.Event = getattr(request.app.state, "closing", None) or threading.Event()
+
+    async def wait() -> bool:
+        """Sleep one interval in short steps; False when the server is stopping or the client left."""
+        for _step in range(int(STREAM_INTERVAL_S / 0.25)):
+            if closing.is_set():
+                return False
+            await asyncio.sleep(0.25)
+        return not (closing.is_set() or await request.is_disconnected())
+
     async def events() -> AsyncIterator[str]:
         yield f"retry: {int(STREAM_INTERVAL_S * 1500)}\n\n"
         sent, started = 0, asyncio.get_running_loop().time()
         while True:
             yield f"event: snapshot\ndata: {await asyncio.to_thread(tick)}\n\n"
             sent += 1
-            if limit is not None and sent >= limit:
+            if (limit is not None and sent >= limit) or asyncio.get_running_loop().time() - started > STREAM_MAX_S:
                 return
-            if asyncio.get_running_loop().time() - started > STREAM_MAX_S or await request.is_disconnected():
+            if not await wait():
                 return
-            await asyncio.sleep(STREAM_INTERVAL_S)
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)

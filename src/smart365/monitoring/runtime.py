@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -120,3 +122,22 @@ def attach(app: FastAPI, start: Hook, stop: Hook) -> None:
                 await stop(the_app)
 
     app.router.lifespan_context = lifespan
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the app's open event streams to end as soon as it is asked to stop."""
+
+    def __init__(self, config: uvicorn.Config, closing: threading.Event) -> None:
+        super().__init__(config)
+        self.closing = closing
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self.closing.set()
+        super().handle_exit(sig, frame)
+
+
+def run_server(app: FastAPI, host: str, port: int) -> None:
+    """Serve ``app`` until Ctrl-C; live event streams end at once, then the lifespan shuts down cleanly."""
+    app.state.closing = threading.Event()  # read by the event streams (monitoring.pages)
+    config = uvicorn.Config(app, host=host, port=port, timeout_graceful_shutdown=5)
+    _Server(config, app.state.closing).run()

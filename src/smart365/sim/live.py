@@ -235,8 +235,8 @@ class DirectFeed:
     def backfill(self, plant: Plant, until: datetime, every_s: float = 10.0) -> int:
         """Advance ``plant`` to ``until`` and store a reading every ``every_s`` simulated seconds."""
         stored, pending = 0, []
-        while plant.now < until:
-            pending.append(readings_batch(plant.advance(every_s, max_dt=2.0), self.tags))
+        while (left := (until - plant.now).total_seconds()) > 0:  # never past ``until``: no future points
+            pending.append(readings_batch(plant.advance(min(every_s, left), max_dt=2.0), self.tags))
             if len(pending) >= 60:  # store in chunks: fewer transactions, still bounded memory
                 stored += self.ingest(Batch.concat(pending))
                 pending = []
@@ -306,14 +306,26 @@ class LivePlant:
             log.warning("live plant: the showcase firm is not in the database; nothing to run")
             return
         feed = DirectFeed(self.db, self.store, tags)
-        now = datetime.now(UTC)
-        plant = scripted_plant(now - timedelta(hours=self.config.backfill_h), self.config.backfill_h, self.config.seed)
-        self.stored_backfill = await asyncio.to_thread(backfill_with_script, feed, plant, now)
-        log.info("live plant: %d points of history stored", self.stored_backfill)
+        plant = await asyncio.to_thread(self._history, feed, list(tags.values()))
         if self.config.network:
             await self._start_network(plant, company_id)
         else:
             self._ticking = asyncio.create_task(self._feed(plant, feed))
+
+    def _history(self, feed: DirectFeed, tag_ids: list[int]) -> Plant:
+        """A plant caught up to now: the scripted history on a first run; on a later run (the store already
+        holds the plant's data) only the gap since the last stored point, so histories never overlap."""
+        now, hours = datetime.now(UTC), self.config.backfill_h
+        latest = self.store.latest(tag_ids).column("ts").to_pylist()
+        last = max((_aware(t) for t in latest), default=None)
+        if last is None or last < now - timedelta(hours=hours):
+            plant = scripted_plant(now - timedelta(hours=hours), hours, self.config.seed)
+            self.stored_backfill = backfill_with_script(feed, plant, now)
+        else:
+            plant = Plant.showcase(seed=self.config.seed, start=last + timedelta(seconds=1))
+            self.stored_backfill = feed.backfill(plant, now)
+        log.info("live plant: %d points of history stored", self.stored_backfill)
+        return plant
 
     async def _start_network(self, plant: Plant, company_id: int) -> None:
         cfg = self.config
@@ -351,6 +363,10 @@ class LivePlant:
         if self.factory is not None:
             await self.factory.stop()
         log.info("live plant stopped")
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def attach_live_plant(app: FastAPI, config: LiveConfig | None = None) -> None:
