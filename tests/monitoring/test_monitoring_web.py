@@ -139,3 +139,26 @@ def test_csv_import_stores_good_rows_and_dead_letters_the_rest_with_reasons(
         f"/api/v1/companies/{world.firm_a}/alarms", headers=bearer(client, world.emails["consultant_a"])
     )
     assert alarms.status_code == 200 and alarms.json() == []
+
+
+def test_rules_are_added_and_switched_by_the_firm_only(client: TestClient, app: Any, world: World) -> None:
+    url = f"/api/v1/companies/{world.firm_a}/alarm-rules"
+    rule = {"tag_id": world.ids_a["tag_id"], "kind": "low", "limit": 5, "deadband": 1, "delay_s": 30}
+    assert client.post(url, json=rule, headers=bearer(client, world.emails["member_b"])).status_code == 404
+    member = bearer(client, world.emails["member_a"])
+    created = client.post(url, json=rule, headers=member)
+    assert created.status_code == 201 and created.json()["severity"] == "warning"
+    bad = client.post(url, json=rule | {"kind": "sideways", "deadband": -1}, headers=member)
+    assert bad.status_code == 422 and {f["field"] for f in bad.json()["error"]["fields"]} == {"kind", "deadband"}
+    assert client.post(url, json=rule | {"tag_id": 10**6}, headers=member).status_code == 404
+
+    page = _page_client(app, world.emails["member_a"])
+    toggle = f"/monitoring/companies/{world.firm_a}/rules/toggle"
+    data = {"rule_id": created.json()["id"], "csrf_token": _csrf(page)}
+    assert page.post(toggle, data=data, follow_redirects=False).status_code == 303
+    assert client.get(url, headers=member).json()[0]["enabled"] is False
+    form = {"tag_id": world.ids_a["tag_id"], "kind": "high", "limit": "abc", "csrf_token": data["csrf_token"]}
+    refused = page.post(f"/monitoring/companies/{world.firm_a}/rules", data=form, follow_redirects=False)
+    assert refused.status_code == 422 and "limit" in refused.text
+    alarms_page = page.get(f"/monitoring/companies/{world.firm_a}/alarms").text
+    assert "SENTINEL-A spindle &lt; 5 %" in alarms_page

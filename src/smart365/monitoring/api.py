@@ -32,6 +32,17 @@ class AlarmOut(BaseModel):
     shelved_until: datetime | None
 
 
+class RuleOut(BaseModel):
+    id: int
+    tag_id: int
+    kind: str
+    limit_value: float
+    deadband: float
+    delay_s: float
+    severity: str
+    enabled: bool
+
+
 class RejectedRowOut(BaseModel):
     line: int
     column: str
@@ -54,6 +65,20 @@ def company_alarms(
     registry.get(session, Company, company_id)
     events = service.company_events(session, company_id, active=active)
     return [AlarmOut.model_validate(e, from_attributes=True) for e in events]
+
+
+@router.get("/companies/{company_id}/alarm-rules", response_model=list[RuleOut])
+def alarm_rules(session: ApiSession, company_id: int) -> list[RuleOut]:
+    """The firm's alarm rules."""
+    registry.get(session, Company, company_id)
+    return [RuleOut.model_validate(r, from_attributes=True) for r in service.company_rules(session, company_id)]
+
+
+@router.post("/companies/{company_id}/alarm-rules", response_model=RuleOut, status_code=201)
+def add_alarm_rule(session: ApiSession, company_id: int, data: service.RuleIn) -> RuleOut:
+    """Add an alarm rule on one of the firm's tags; live data is checked against it within 30 s."""
+    registry.get(session, Company, company_id)
+    return RuleOut.model_validate(service.create_rule(session, company_id, data), from_attributes=True)
 
 
 @router.post("/companies/{company_id}/telemetry/import", response_model=ImportOut)

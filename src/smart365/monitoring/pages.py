@@ -15,15 +15,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from smart365.core.errors import Forbidden, Invalid
+from smart365.core.errors import Forbidden, Invalid, field_reason
 from smart365.core.i18n import N_, _
 from smart365.core.tenancy import Principal, Role
-from smart365.monitoring import service
+from smart365.monitoring import alarms, service
 from smart365.monitoring.models import OeeSetting
 from smart365.monitoring.oee import percent, recent_shifts
 from smart365.registry import service as registry
@@ -42,6 +43,7 @@ OEE_EVERY = 5  # ticks between OEE refreshes in a stream
 TREND_WINDOW = timedelta(minutes=30)
 STATE_LABELS = {0: N_("Idle"), 1: N_("Running"), 2: N_("Down")}
 SEVERITY_LABELS = {"critical": N_("Critical"), "warning": N_("Warning"), "info": N_("Info")}
+KIND_LABELS = {"high": N_("above the limit"), "low": N_("below the limit"), "state": N_("state equals")}
 
 
 def store_of(request: Request) -> TimeSeriesStore:
@@ -189,9 +191,40 @@ def alarms_page(request: Request, company_id: int, principal: PagePrincipal, ses
         active_events=[e for e in active if not service.is_shelved(e)],
         shelved_events=[e for e in active if service.is_shelved(e)],
         history=service.company_events(session, company_id, active=False, limit=100),
+        rules=service.company_rules(session, company_id),
+        tags=sorted(tag_names(session, company_id).items()),
+        kind_labels=KIND_LABELS,
+        describe=lambda rule: alarms.describe(service.to_rule(rule), rule.tag.name, rule.tag.unit),
         can_act=principal.can_change(company_id),
         severity_labels=SEVERITY_LABELS,
     )
+
+
+@pages.post("/monitoring/companies/{company_id}/rules", dependencies=[Csrf])
+async def add_rule(request: Request, company_id: int, session: PageSession) -> Response:
+    """Add an alarm rule from the form on the alarms page; a bad field is answered with its reason."""
+    registry.get(session, Company, company_id)
+    form = {k: v for k, v in (await request.form()).items() if k != "csrf_token" and v != ""}
+    try:
+        data = service.RuleIn.model_validate(form)
+    except ValidationError as exc:
+        raise Invalid(N_("The alarm rule is not valid: {detail}"), detail=_rule_errors(exc)) from exc
+    service.create_rule(session, company_id, data)
+    return RedirectResponse(f"/monitoring/companies/{company_id}/alarms", status_code=303)
+
+
+@pages.post("/monitoring/companies/{company_id}/rules/toggle", dependencies=[Csrf])
+def toggle_rule(company_id: int, session: PageSession, rule_id: Annotated[int | None, Form()] = None) -> Response:
+    """Switch an alarm rule on or off."""
+    registry.get(session, Company, company_id)
+    if rule_id is None:
+        raise Invalid(N_("Say which rule (rule_id)."))
+    service.toggle_rule(session, company_id, rule_id)
+    return RedirectResponse(f"/monitoring/companies/{company_id}/alarms", status_code=303)
+
+
+def _rule_errors(exc: ValidationError) -> str:
+    return " ".join(f"{'.'.join(map(str, e['loc']))}: {field_reason(e)}" for e in exc.errors())
 
 
 @pages.post("/monitoring/alarms/ack", dependencies=[Csrf])

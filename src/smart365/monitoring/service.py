@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -49,6 +50,60 @@ def enabled_rules(session: Session) -> list[AlarmRule]:
     """Every enabled rule in the session's scope, with its tag loaded."""
     query = select(AlarmRule).where(AlarmRule.enabled.is_(True)).options(selectinload(AlarmRule.tag))
     return list(session.scalars(query.order_by(AlarmRule.id)))
+
+
+class RuleIn(BaseModel):
+    """A new alarm rule (see :class:`smart365.monitoring.alarms.Rule`)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"tag_id": 1, "kind": "high", "limit": 85, "deadband": 5, "delay_s": 10, "severity": "warning"}
+            ]
+        }
+    )
+
+    tag_id: int
+    kind: alarms.Kind
+    limit: float = Field(allow_inf_nan=False)
+    deadband: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    delay_s: float = Field(default=0.0, ge=0, le=24 * 3600)
+    severity: alarms.Severity = "warning"
+
+
+def company_rules(session: Session, company_id: int) -> list[AlarmRule]:
+    """A firm's alarm rules with their tags and machines, by machine and tag."""
+    query = select(AlarmRule).where(AlarmRule.company_id == company_id).options(selectinload(AlarmRule.tag))
+    rules = list(session.scalars(query))
+    return sorted(rules, key=lambda r: (r.tag.equipment.name, r.tag.name, r.id))
+
+
+def create_rule(session: Session, company_id: int, data: RuleIn) -> AlarmRule:
+    """Add a rule on one of the firm's tags (another firm's tag is not found)."""
+    tag = session.get(Tag, data.tag_id)
+    if tag is None or tag.company_id != company_id:
+        raise NotFound()
+    rule = AlarmRule(
+        company_id=company_id,
+        tag_id=tag.id,
+        kind=data.kind,
+        limit_value=data.limit,
+        deadband=data.deadband,
+        delay_s=data.delay_s,
+        severity=data.severity,
+    )
+    session.add(rule)
+    session.flush()
+    return rule
+
+
+def toggle_rule(session: Session, company_id: int, rule_id: int) -> AlarmRule:
+    """Switch a rule on or off (the running monitor picks it up within its refresh interval)."""
+    rule = session.get(AlarmRule, rule_id)
+    if rule is None or rule.company_id != company_id:
+        raise NotFound()
+    rule.enabled = not rule.enabled
+    return rule
 
 
 def active_rule_ids(session: Session) -> set[int]:
