@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response, StreamingResponse
@@ -25,7 +25,7 @@ from smart365.core.errors import Forbidden, Invalid, field_reason
 from smart365.core.i18n import N_, _
 from smart365.core.tenancy import Principal, Role
 from smart365.monitoring import alarms, service
-from smart365.monitoring.models import OeeSetting
+from smart365.monitoring.models import AlarmEvent, OeeSetting
 from smart365.monitoring.oee import percent, recent_shifts
 from smart365.registry import service as registry
 from smart365.registry.models import Company, Equipment, Tag
@@ -81,7 +81,14 @@ def monitoring_index(request: Request, principal: PagePrincipal, session: PageSe
     firms = session.scalars(
         select(Company).where(Company.id.in_(select(OeeSetting.company_id))).order_by(Company.name)
     ).all()
-    return render(request, "monitoring/index.html", active="monitoring", firms=firms)
+    open_alarms = dict(
+        session.execute(
+            select(AlarmEvent.company_id, func.count())
+            .where(AlarmEvent.cleared_at.is_(None))
+            .group_by(AlarmEvent.company_id)
+        ).all()
+    )
+    return render(request, "monitoring/index.html", active="monitoring", firms=firms, open_alarms=open_alarms)
 
 
 @pages.get("/monitoring/companies/{company_id}")
