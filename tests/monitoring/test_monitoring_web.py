@@ -162,3 +162,24 @@ def test_rules_are_added_and_switched_by_the_firm_only(client: TestClient, app: 
     assert refused.status_code == 422 and "limit" in refused.text
     alarms_page = page.get(f"/monitoring/companies/{world.firm_a}/alarms").text
     assert "SENTINEL-A spindle &lt; 5 %" in alarms_page
+
+
+def test_with_monitoring_attached_http_ingest_raises_alarms(settings: Any, world: World) -> None:
+    from smart365.monitoring.runtime import attach_monitoring
+    from smart365.web.app import create_app
+
+    app = create_app(settings, world.db)
+    attach_monitoring(app)
+    _rule(world, deadband=2.0)
+    with TestClient(app) as client:
+        assert app.state.monitoring.worker is not None  # the registry's connected machines: none in this world
+        now = utcnow() - timedelta(minutes=1)
+        points = [
+            {"tag_id": world.ids_a["tag_id"], "ts": (now + timedelta(seconds=i)).isoformat(), "value": v}
+            for i, v in enumerate([90.0, 104.0, 99.0])
+        ]
+        response = client.post(
+            "/api/v1/ingest", json={"points": points}, headers=bearer(client, world.emails["member_a"])
+        )
+        assert response.status_code == 200 and response.json()["stored"] == 3
+    assert [(e.raised_value, e.cleared_at) for e in _events(world)] == [(104.0, None)]  # 99 is inside the band

@@ -124,6 +124,21 @@ def attach(app: FastAPI, start: Hook, stop: Hook) -> None:
     app.router.lifespan_context = lifespan
 
 
+def attach_monitoring(app: FastAPI) -> None:
+    """Run the ingest runtime for the registry's connected machines with ``app`` (the ``serve`` shape), and
+    let the HTTP ingest API evaluate the alarm rules on what it stores."""
+
+    async def start(the_app: FastAPI) -> None:
+        the_app.state.monitoring = MonitoringRuntime(the_app.state.db, the_app.state.store)
+        the_app.state.on_stored = the_app.state.monitoring.alarms.process
+        await the_app.state.monitoring.start()
+
+    async def stop(the_app: FastAPI) -> None:
+        await the_app.state.monitoring.stop()
+
+    attach(app, start, stop)
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server, telling the app's open event streams to end as soon as it is asked to stop."""
 

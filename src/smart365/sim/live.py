@@ -374,6 +374,7 @@ def attach_live_plant(app: FastAPI, config: LiveConfig | None = None) -> None:
 
     async def start(the_app: FastAPI) -> None:
         the_app.state.live_plant = LivePlant(the_app.state.db, the_app.state.store, config)
+        the_app.state.on_stored = AlarmMonitor(the_app.state.db).process  # HTTP ingest raises alarms too
         await the_app.state.live_plant.start()
 
     async def stop(the_app: FastAPI) -> None:
