@@ -25,7 +25,7 @@ from smart365.core.errors import Forbidden, Invalid, field_reason
 from smart365.core.i18n import N_, _
 from smart365.core.tenancy import Principal, Role
 from smart365.monitoring import alarms, service
-from smart365.monitoring.models import AlarmEvent, OeeSetting
+from smart365.monitoring.models import AlarmEvent, AlarmRule, OeeSetting
 from smart365.monitoring.oee import percent, recent_shifts
 from smart365.registry import service as registry
 from smart365.registry.models import Company, Equipment, Tag
@@ -41,7 +41,7 @@ STREAM_INTERVAL_S = 2.0
 STREAM_MAX_S = 600.0  # a browser's EventSource reconnects by itself; a bounded stream frees server resources
 OEE_EVERY = 5  # ticks between OEE refreshes in a stream
 TREND_WINDOW = timedelta(minutes=30)
-STATE_LABELS = {0: N_("Idle"), 1: N_("Running"), 2: N_("Down")}
+STATE_LABELS = service.STATE_LABELS
 SEVERITY_LABELS = {"critical": N_("Critical"), "warning": N_("Warning"), "info": N_("Info")}
 KIND_LABELS = {"high": N_("above the limit"), "low": N_("below the limit"), "state": N_("state equals")}
 
@@ -53,6 +53,7 @@ def store_of(request: Request) -> TimeSeriesStore:
 
 templates.env.globals["localtime"] = service.localtime
 templates.env.globals["reading"] = service.reading
+templates.env.globals["condition_text"] = service.condition_text
 
 
 def _labels() -> dict[str, Any]:
@@ -201,7 +202,9 @@ def alarms_page(request: Request, company_id: int, principal: PagePrincipal, ses
         rules=service.company_rules(session, company_id),
         tags=sorted(tag_names(session, company_id).items()),
         kind_labels=KIND_LABELS,
-        describe=lambda rule: alarms.describe(service.to_rule(rule), rule.tag.name, rule.tag.unit),
+        describe=lambda rule: service.condition_text(
+            alarms.describe(service.to_rule(rule), rule.tag.name, rule.tag.unit)
+        ),
         can_act=principal.can_change(company_id),
         severity_labels=SEVERITY_LABELS,
     )
@@ -228,6 +231,10 @@ def toggle_rule(company_id: int, session: PageSession, rule_id: Annotated[int | 
         raise Invalid(N_("Say which rule (rule_id)."))
     service.toggle_rule(session, company_id, rule_id)
     return RedirectResponse(f"/monitoring/companies/{company_id}/alarms", status_code=303)
+
+
+def _describe(rule: AlarmRule) -> str:
+    return service.condition_text(alarms.describe(service.to_rule(rule), rule.tag.name, rule.tag.unit))
 
 
 def _rule_errors(exc: ValidationError) -> str:

@@ -6,7 +6,9 @@ Every function takes a tenancy-scoped session, so a caller sees and changes only
 
 from __future__ import annotations
 
+import re
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -18,7 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from smart365.core.db import utcnow
 from smart365.core.errors import Invalid, NotFound
-from smart365.core.i18n import N_
+from smart365.core.i18n import N_, _
 from smart365.core.tenancy import principal_of
 from smart365.monitoring import alarms
 from smart365.monitoring.models import AlarmEvent, AlarmRule, OeeSetting
@@ -34,6 +36,8 @@ KEY_TAGS = {
     "press": ("tonnage", "die_temp", "stroke_count"),
 }
 HIDDEN_TAGS = frozenset({STATE_TAG, REASON_TAG})
+STATE_LABELS = {0: N_("Idle"), 1: N_("Running"), 2: N_("Down")}
+_STATE_CONDITION = re.compile(rf"^{STATE_TAG} = (\d)$")
 SHELVE_MAX_MIN = 8 * 60
 
 
@@ -205,13 +209,25 @@ def company_events(
     return list(session.scalars(query.order_by(AlarmEvent.raised_at.desc(), AlarmEvent.id.desc()).limit(limit)))
 
 
+def condition_text(condition: str) -> str:
+    """A condition for people: a state code gets its name in the current language.
+
+    >>> condition_text("state = 2"), condition_text("barrel_temp > 238 °C")
+    ('state = 2 (정지)', 'barrel_temp > 238 °C')
+    """
+    match = _STATE_CONDITION.match(condition)
+    if match and int(match.group(1)) in STATE_LABELS:
+        return f"{condition} ({_(STATE_LABELS[int(match.group(1))])})"
+    return condition
+
+
 def event_json(event: AlarmEvent) -> dict[str, Any]:
     """An alarm event for the live pages' event stream."""
     return {
         "id": event.id,
         "equipment_id": event.equipment_id,
         "equipment": event.equipment.name,
-        "condition": event.condition,
+        "condition": condition_text(event.condition),
         "severity": event.severity,
         "raised_at": _aware(event.raised_at).isoformat(),
         "value": round(event.raised_value, 3),
@@ -281,7 +297,10 @@ def live_snapshot(session: Session, store: TimeSeriesStore, machines: Sequence[E
 # -- OEE ------------------------------------------------------------------------------------------------
 
 _LOOKBACK = timedelta(hours=12)  # how far back a state or counter's value at the window start is looked for
-_cache: dict[tuple[str, int, datetime], tuple[float, Oee | None]] = {}
+# per store (weakly held, so a closed store's entries go with it): (machine, window start) → (when, OEE)
+_cache: weakref.WeakKeyDictionary[TimeSeriesStore, dict[tuple[int, datetime], tuple[float, Oee | None]]] = (
+    weakref.WeakKeyDictionary()
+)
 _CACHE_S = 15.0
 
 
@@ -305,12 +324,13 @@ def _samples(store: TimeSeriesStore, tag_id: int | None, start: datetime, end: d
 
 def equipment_oee(store: TimeSeriesStore, setting: OeeSetting, start: datetime, end: datetime) -> Oee | None:
     """OEE of one machine over ``[start, end)`` from its state and counter tags (cached briefly)."""
-    key = (str(store.__class__.__name__) + str(id(store)), setting.equipment_id, start)
-    hit = _cache.get(key)
+    cache = _cache.setdefault(store, {})
+    key = (setting.equipment_id, start)
+    hit = cache.get(key)
     if hit and time.monotonic() - hit[0] < _CACHE_S:
         return hit[1]
     result = _compute_oee(store, setting, start, end)
-    _cache[key] = (time.monotonic(), result)
+    cache[key] = (time.monotonic(), result)
     return result
 
 
