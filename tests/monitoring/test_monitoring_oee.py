@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from smart365.core.i18n import use_locale
-from smart365.monitoring.oee import KST, StateTimes, compute, counter_increase, recent_shifts, shift_at
+from smart365.monitoring.oee import KST, StateTimes, combine, compute, counter_increase, recent_shifts, shift_at
 
 MIN = 60_000_000  # one minute in µs
 
@@ -60,3 +60,14 @@ def test_shifts_are_korean_day_and_night() -> None:
     )
     names = [s.name for s in recent_shifts(datetime(2026, 1, 6, 3, 0, tzinfo=UTC), 3)]  # 12:00 KST
     assert names == ["Day shift", "Night shift", "Day shift"]
+
+
+def test_a_line_combines_its_machines_by_time_and_parts_not_by_averaging() -> None:
+    fast = compute(StateTimes(run_s=3000, idle_s=600), total=90, good=90, ideal_cycle_s=30)  # 83% · 90% · 100%
+    slow = compute(StateTimes(run_s=3600), total=50, good=40, ideal_cycle_s=60)  # 100% · 83% · 80%
+    line = combine([fast, slow])
+    assert line is not None and combine([]) is None
+    assert line.availability == pytest.approx(6600 / 7200)
+    assert line.performance == pytest.approx((30 * 90 + 60 * 50) / 6600)
+    assert line.quality == pytest.approx(130 / 140)
+    assert line.oee == pytest.approx(130 / 140 * (30 * 90 + 60 * 50) / 7200)

@@ -69,6 +69,8 @@ def test_member_watches_the_plant_live_in_korean_and_english(live_plant_server: 
     expect(value).not_to_have_text(first or "", timeout=15_000)  # and the simulated spindle load moved
     expect(page.get_by_test_id("machine-MCT-01")).to_contain_text(re.compile("가동|대기|정지"))
     expect(page.get_by_test_id("oee-value").first).to_have_text(re.compile(r"^\d+%$"))
+    expect(page.get_by_test_id("plant-oee")).to_have_text(re.compile(r"^\d+%$"))
+    expect(page.get_by_test_id("line-가공라인")).to_contain_text(re.compile(r"OEE \d+% · A \d+%"))
     alarms = page.get_by_test_id("alarm-list")
     expect(alarms).to_contain_text("barrel_temp > 238 °C")  # the heater of IMM-02 is drifting hot
     expect(alarms).to_contain_text("긴급")

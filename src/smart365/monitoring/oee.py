@@ -179,6 +179,34 @@ def compute(times: StateTimes, total: float, good: float, ideal_cycle_s: float) 
     return Oee(availability, performance, quality, times, total, good, ideal_cycle_s)
 
 
+def combine(results: Sequence[Oee]) -> Oee | None:
+    """The OEE of several machines together (a line, a plant): times, parts and ideal time are summed.
+
+    Availability = Σ running / Σ planned, performance = Σ (ideal cycle × parts) / Σ running, quality =
+    Σ good / Σ parts; ``None`` for no machines.
+
+    >>> a = compute(StateTimes(run_s=3000, idle_s=600), total=90, good=90, ideal_cycle_s=30)
+    >>> b = compute(StateTimes(run_s=3600), total=50, good=40, ideal_cycle_s=60)
+    >>> line = combine([a, b]); percent(line.availability), percent(line.performance), percent(line.quality)
+    ('92%', '86%', '93%')
+    """
+    if not results:
+        return None
+    stops: dict[int, float] = {}
+    for r in results:
+        for code, seconds in r.times.stops_by_reason.items():
+            stops[code] = stops.get(code, 0.0) + seconds
+    times = StateTimes(
+        run_s=sum(r.times.run_s for r in results),
+        idle_s=sum(r.times.idle_s for r in results),
+        down_s=sum(r.times.down_s for r in results),
+        stops_by_reason=stops,
+    )
+    total, good = sum(r.total for r in results), sum(r.good for r in results)
+    ideal_s = sum(r.ideal_cycle_s * r.total for r in results)
+    return compute(times, total, good, ideal_s / total if total else 0.0)
+
+
 def percent(value: float | None) -> str:
     """'87%' or '–' when undefined.
 

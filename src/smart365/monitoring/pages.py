@@ -26,7 +26,7 @@ from smart365.core.i18n import N_, _
 from smart365.core.tenancy import Principal, Role
 from smart365.monitoring import alarms, service
 from smart365.monitoring.models import AlarmEvent, AlarmRule, OeeSetting
-from smart365.monitoring.oee import percent, recent_shifts
+from smart365.monitoring.oee import Oee, combine, percent, recent_shifts
 from smart365.registry import service as registry
 from smart365.registry.models import Company, Equipment, Tag
 from smart365.telemetry.file_import import FileImportReport, import_file, parse_csv
@@ -106,7 +106,7 @@ def plant_page(request: Request, company_id: int, principal: PagePrincipal, sess
         company=company,
         plant=service.plant(session, company_id),
         key_tags=service.key_tags,
-        snapshot=service.live_snapshot(session, store, machines) | {"oee": _oee_map(oee)},
+        snapshot=service.live_snapshot(session, store, machines) | {"oee": _oee_map(oee, machines)},
         shift=shift,
         can_act=principal.can_change(company_id),
         labels=_labels(),
@@ -132,7 +132,7 @@ async def plant_stream(
         machines = service.machines_of(scoped, company_id)
         data = service.live_snapshot(scoped, store, machines)
         if next(counter) % OEE_EVERY == 0:
-            data["oee"] = _oee_map(service.company_oee(scoped, store, machines)[1])
+            data["oee"] = _oee_map(service.company_oee(scoped, store, machines)[1], machines)
         return data
 
     return _event_stream(request, principal, snapshot, max_events)
@@ -328,8 +328,17 @@ def import_csv(
     return import_file(store, pipeline, parse_csv(data, names))
 
 
-def _oee_map(oee: dict[int, Any]) -> dict[str, Any]:
-    return {str(eid): service.oee_json(result) for eid, result in oee.items()}
+def _oee_map(oee: dict[int, Oee | None], machines: list[Equipment]) -> dict[str, Any]:
+    """OEE by machine id, by ``line-<id>`` and for the ``plant`` (machines combined)."""
+    by_line: dict[int, list[Oee]] = {}
+    for machine in machines:
+        if (result := oee.get(machine.id)) is not None:
+            by_line.setdefault(machine.line_id, []).append(result)
+    groups = {f"line-{line_id}": combine(results) for line_id, results in by_line.items()}
+    groups["plant"] = combine([r for results in by_line.values() for r in results])
+    return {str(eid): service.oee_json(result) for eid, result in oee.items()} | {
+        key: service.oee_json(result) for key, result in groups.items()
+    }
 
 
 def _trends(store: TimeSeriesStore, tags: list[Tag], now: datetime) -> list[dict[str, Any]]:

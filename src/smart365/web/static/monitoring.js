@@ -26,11 +26,16 @@
     document.querySelectorAll("[data-oee]").forEach((el) => {
       const o = oee[el.dataset.oee];
       if (!o) { el.innerHTML = ""; return; }
+      el.title = o.explain.join("\n");
+      if ("compact" in el.dataset) {
+        el.textContent = el.dataset.oee === "plant" ? pct(o.oee) :
+          `OEE ${pct(o.oee)} · A ${pct(o.availability)} · P ${pct(o.performance)} · Q ${pct(o.quality)}`;
+        return;
+      }
       const bar = (key, letter) => `<div class="oee-bar" title="${esc(L[key])}"><span>${letter}</span>` +
         `<div class="track"><i style="width:${Math.round((o[key] || 0) * 100)}%"></i></div><b>${pct(o[key])}</b></div>`;
       el.innerHTML = `<div class="oee-head"><span class="oee-value" data-testid="oee-value">${pct(o.oee)}</span> OEE</div>` +
         bar("availability", "A") + bar("performance", "P") + bar("quality", "Q");
-      el.title = o.explain.join("\n");
     });
   }
 
@@ -54,8 +59,16 @@
     });
   }
 
+  function applyCounts(snap) {
+    const codes = Object.values(snap.states).filter((s) => s !== null).map((s) => String(Math.round(s)));
+    document.querySelectorAll("[data-state-count]").forEach((el) => {
+      el.textContent = codes.filter((c) => c === el.dataset.stateCount).length;
+    });
+  }
+
   function apply(snap) {
     applyValues(snap);
+    applyCounts(snap);
     if (snap.oee) applyOee(snap.oee);
     applyAlarms(snap.alarms);
     const up = document.querySelector("[data-live-updated]");
