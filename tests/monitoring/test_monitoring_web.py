@@ -3,6 +3,7 @@ import API with bad rows, as insiders and outsiders of firm A."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -93,6 +94,8 @@ def test_the_event_stream_sends_snapshots_with_the_latest_values(app: Any, world
     assert '"v": 42.5' in body
     one = member.get(f"/monitoring/companies/{world.firm_a}/stream")  # no event-stream Accept: one snapshot
     assert one.text.count("event: snapshot") == 1
+    snapshot = json.loads(one.text.split("data: ", 1)[1].split("\n", 1)[0])
+    assert snapshot["ages"][str(world.ids_a["equipment_id"])] >= 590  # the point is 10 minutes old: stale
     assert _page_client(app, world.emails["member_b"]).get(url).status_code == 404
 
 

@@ -68,6 +68,7 @@ def test_member_watches_the_plant_live_in_korean_and_english(live_plant_server: 
     expect(page.get_by_test_id("live-updated")).not_to_have_text(updated or "", timeout=10_000)  # an SSE event came
     expect(value).not_to_have_text(first or "", timeout=15_000)  # and the simulated spindle load moved
     expect(page.get_by_test_id("machine-MCT-01")).to_contain_text(re.compile("가동|대기|정지"))
+    expect(page.get_by_test_id("machine-MCT-03")).to_contain_text("대기 · 자재대기")  # scripted: waiting for material
     expect(page.get_by_test_id("oee-value").first).to_have_text(re.compile(r"^\d+%$"))
     expect(page.get_by_test_id("plant-oee")).to_have_text(re.compile(r"^\d+%$"))
     expect(page.get_by_test_id("line-가공라인")).to_contain_text(re.compile(r"OEE \d+% · A \d+%"))
@@ -84,6 +85,7 @@ def test_member_watches_the_plant_live_in_korean_and_english(live_plant_server: 
     expect(page.get_by_test_id("plant-title")).to_contain_text("Live plant")
     expect(page.get_by_role("heading", name=re.compile("Active alarms"))).to_be_visible()
     expect(page.get_by_test_id("machine-MCT-01")).to_contain_text(re.compile("Running|Idle|Down"))
+    expect(page.get_by_test_id("machine-MCT-03")).to_contain_text("Idle · material wait")
     expect(page.get_by_test_id("alarm-list")).to_contain_text("Acknowledged")
     expect(page.get_by_test_id("alarm-list")).to_contain_text("Critical")
     page.wait_for_timeout(600)

@@ -26,7 +26,7 @@ from smart365.core.i18n import N_, _
 from smart365.core.tenancy import Principal, Role
 from smart365.monitoring import alarms, service
 from smart365.monitoring.models import AlarmEvent, AlarmRule, OeeSetting
-from smart365.monitoring.oee import Oee, combine, percent, recent_shifts
+from smart365.monitoring.oee import REASONS, Oee, combine, percent, recent_shifts
 from smart365.registry import service as registry
 from smart365.registry.models import Company, Equipment, Tag
 from smart365.telemetry.file_import import FileImportReport, import_file, parse_csv
@@ -41,6 +41,7 @@ STREAM_INTERVAL_S = 2.0
 STREAM_MAX_S = 600.0  # a browser's EventSource reconnects by itself; a bounded stream frees server resources
 OEE_EVERY = 5  # ticks between OEE refreshes in a stream
 TREND_WINDOW = timedelta(minutes=30)
+STALE_AFTER_S = 60  # a machine silent this long is shown as not communicating
 STATE_LABELS = service.STATE_LABELS
 SEVERITY_LABELS = {"critical": N_("Critical"), "warning": N_("Warning"), "info": N_("Info")}
 KIND_LABELS = {"high": N_("above the limit"), "low": N_("below the limit"), "state": N_("state equals")}
@@ -65,6 +66,9 @@ def _labels() -> dict[str, Any]:
         "acked": _("Acknowledged"),
         "no_alarms": _("No active alarms."),
         "no_data": _("No data yet"),
+        "reasons": {str(code): _(text) for code, text in REASONS.items()},
+        "stale": _("No data for {min} min"),
+        "stale_after_s": STALE_AFTER_S,
         "availability": _("Availability"),
         "performance": _("Performance"),
         "quality": _("Quality"),

@@ -276,13 +276,18 @@ def machines_of(session: Session, company_id: int) -> list[Equipment]:
 
 
 def live_snapshot(session: Session, store: TimeSeriesStore, machines: Sequence[Equipment]) -> dict[str, Any]:
-    """What the live pages refresh: latest values, each machine's state code and the active alarms."""
+    """What the live pages refresh: latest values, each machine's state, stop reason and data age, and the
+    active alarms."""
     tag_ids = [t.id for m in machines for t in m.tags]
     values = latest_values(store, tag_ids)
-    states = {}
+    now = datetime.now(UTC)
+    states, reasons, ages = {}, {}, {}
     for machine in machines:
-        tag = state_tag(machine)
-        states[machine.id] = values.get(tag.id, {}).get("v") if tag else None
+        tags = {t.name: t.id for t in machine.tags}
+        states[machine.id] = values.get(tags.get(STATE_TAG, -1), {}).get("v")
+        reasons[machine.id] = values.get(tags.get(REASON_TAG, -1), {}).get("v")
+        newest = max((values[t]["ts"] for t in tags.values() if t in values), default=None)
+        ages[machine.id] = round((now - datetime.fromisoformat(newest)).total_seconds()) if newest else None
     company_ids = {m.company_id for m in machines}
     events = [e for cid in company_ids for e in company_events(session, cid, active=True, limit=100)]
     wanted = {m.id for m in machines}
@@ -290,6 +295,8 @@ def live_snapshot(session: Session, store: TimeSeriesStore, machines: Sequence[E
         "at": datetime.now(UTC).isoformat(),
         "values": {str(k): v for k, v in values.items()},
         "states": {str(k): v for k, v in states.items()},
+        "reasons": {str(k): v for k, v in reasons.items()},
+        "ages": {str(k): v for k, v in ages.items()},  # seconds since the machine's newest point
         "alarms": [event_json(e) for e in events if e.equipment_id in wanted and not is_shelved(e)],
     }
 

@@ -13,12 +13,20 @@
       if (v) el.textContent = fmt(v.v);
     });
     document.querySelectorAll("[data-machine]").forEach((card) => {
-      const s = snap.states[card.dataset.machine];
+      const id = card.dataset.machine;
+      const s = snap.states[id];
       const code = s === null || s === undefined ? "none" : String(Math.round(s));
+      const reason = snap.reasons && snap.reasons[id] !== null ? L.reasons[String(Math.round(snap.reasons[id]))] : null;
+      const age = snap.ages ? snap.ages[id] : null;
+      const stale = age !== null && age !== undefined && age > L.stale_after_s;
       card.classList.remove("state-0", "state-1", "state-2", "state-none");
       card.classList.add("state-" + code);
+      card.classList.toggle("stale", stale);
       const label = card.querySelector("[data-state-label]");
-      if (label) label.textContent = code === "none" ? L.no_data : L.states[code];
+      if (!label) return;
+      if (stale) label.textContent = L.stale.replace("{min}", Math.max(1, Math.round(age / 60)));
+      else if (code === "none") label.textContent = L.no_data;
+      else label.textContent = L.states[code] + (code !== "1" && reason ? " · " + reason : "");
     });
   }
 
