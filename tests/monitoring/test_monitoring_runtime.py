@@ -47,6 +47,10 @@ def test_live_plant_feeds_the_store_through_every_connector_and_raises_alarms(tm
             for key in LIVE_TAGS:  # each protocol's machine keeps adding points after the backfill
                 await wait_until(lambda key=key: store.count(tags[key]) > before[key], timeout=20, what=str(key))
             assert live.runtime.problems == []
+            with db.session(SYSTEM) as session:
+                press = session.scalars(select(Equipment).where(Equipment.name == "PRS-02")).one()
+                health = live.runtime.health_of(press.protocol, press.endpoint)
+            assert health is not None and health["state"] == "connected" and health["points"] > 0
             rule_states = live.runtime.alarms.states
             assert rule_states and max(s.last_ts_us for s in rule_states.values()) > 0  # the hook saw live data
         finally:

@@ -44,6 +44,12 @@ TREND_WINDOW = timedelta(minutes=30)
 STALE_AFTER_S = 60  # a machine silent this long is shown as not communicating
 STATE_LABELS = service.STATE_LABELS
 SEVERITY_LABELS = {"critical": N_("Critical"), "warning": N_("Warning"), "info": N_("Info")}
+CONNECTOR_STATES = {
+    "connecting": N_("connecting"),
+    "connected": N_("connected"),
+    "backoff": N_("reconnecting"),
+    "stopped": N_("stopped"),
+}
 KIND_LABELS = {"high": N_("above the limit"), "low": N_("below the limit"), "state": N_("state equals")}
 
 
@@ -164,6 +170,8 @@ def equipment_live(request: Request, equipment_id: int, principal: PagePrincipal
         snapshot=service.live_snapshot(session, store, [machine]),
         shifts=shifts,
         pct=percent,
+        connection=_connection(request, machine),
+        connector_states=CONNECTOR_STATES,
         events=service.company_events(session, machine.company_id, equipment_id=machine.id, limit=20),
         can_act=principal.can_change(machine.company_id),
         labels=_labels(),
@@ -235,6 +243,12 @@ def toggle_rule(company_id: int, session: PageSession, rule_id: Annotated[int | 
         raise Invalid(N_("Say which rule (rule_id)."))
     service.toggle_rule(session, company_id, rule_id)
     return RedirectResponse(f"/monitoring/companies/{company_id}/alarms", status_code=303)
+
+
+def _connection(request: Request, machine: Equipment) -> dict[str, Any] | None:
+    """The machine's connector health when the ingest runtime runs in this process."""
+    runtime = getattr(request.app.state, "monitoring", None)
+    return runtime.health_of(machine.protocol, machine.endpoint) if runtime is not None else None
 
 
 def _describe(rule: AlarmRule) -> str:

@@ -98,6 +98,13 @@ class MonitoringRuntime:
         await self.worker.start(specs)
         log.info("monitoring: %d connectors started", len(specs))
 
+    def health_of(self, protocol: str, endpoint: str | None) -> dict[str, Any] | None:
+        """The health of the connector serving a machine's endpoint (``None`` when none serves it)."""
+        if self.worker is None or not endpoint:
+            return None
+        name = f"{protocol} {endpoint}"  # how sources.connector_configs names a connector
+        return next((h for h in self.worker.health() if h["name"] == name), None)
+
     async def stop(self) -> None:
         """Stop the connectors and store what is still queued."""
         if self.worker is not None:

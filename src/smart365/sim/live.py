@@ -376,6 +376,7 @@ def attach_live_plant(app: FastAPI, config: LiveConfig | None = None) -> None:
         the_app.state.live_plant = LivePlant(the_app.state.db, the_app.state.store, config)
         the_app.state.on_stored = AlarmMonitor(the_app.state.db).process  # HTTP ingest raises alarms too
         await the_app.state.live_plant.start()
+        the_app.state.monitoring = the_app.state.live_plant.runtime  # connector health for the pages
 
     async def stop(the_app: FastAPI) -> None:
         await the_app.state.live_plant.stop()
