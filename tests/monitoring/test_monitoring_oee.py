@@ -7,7 +7,16 @@ from datetime import UTC, datetime
 import pytest
 
 from smart365.core.i18n import use_locale
-from smart365.monitoring.oee import KST, StateTimes, combine, compute, counter_increase, recent_shifts, shift_at
+from smart365.monitoring.oee import (
+    KST,
+    StateTimes,
+    combine,
+    compute,
+    counter_increase,
+    recent_shifts,
+    shift_at,
+    state_segments,
+)
 
 MIN = 60_000_000  # one minute in µs
 
@@ -71,3 +80,9 @@ def test_a_line_combines_its_machines_by_time_and_parts_not_by_averaging() -> No
     assert line.performance == pytest.approx((30 * 90 + 60 * 50) / 6600)
     assert line.quality == pytest.approx(130 / 140)
     assert line.oee == pytest.approx(130 / 140 * (30 * 90 + 60 * 50) / 7200)
+
+
+def test_state_segments_merge_repeats_and_skip_unknown_time() -> None:
+    # unknown until minute 5, then run (reported twice), a stop, running again
+    segments = state_segments([5 * MIN, 10 * MIN, 20 * MIN, 25 * MIN], [1, 1, 2, 1], 0, 30 * MIN)
+    assert segments == [(5 * MIN, 20 * MIN, 1), (20 * MIN, 25 * MIN, 2), (25 * MIN, 30 * MIN, 1)]

@@ -94,6 +94,7 @@ def test_member_watches_the_plant_live_in_korean_and_english(live_plant_server: 
     page.get_by_role("link", name="IMM-02").click()
     expect(page.get_by_test_id("equipment-live-name")).to_contain_text("IMM-02")
     expect(page.get_by_text("OEE by shift")).to_be_visible()
+    expect(page.get_by_test_id("state-timeline").locator(".seg").first).to_be_attached()
     expect(page.locator(".explain li").first).to_contain_text("Availability")
     expect(
         page.locator("#trend-" + page.locator(".trend").first.get_attribute("id").split("-")[1] + " canvas")

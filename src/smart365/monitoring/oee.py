@@ -96,6 +96,29 @@ class StateTimes:
         )
 
 
+def state_segments(
+    state_ts: Sequence[int] | np.ndarray, states: Sequence[float] | np.ndarray, start_us: int, end_us: int
+) -> list[tuple[int, int, int]]:
+    """The window as ``(start µs, end µs, state)`` runs of one state each (unknown time left out).
+
+    >>> state_segments([-5, 10, 20, 30], [1, 1, 0, 1], 0, 40)
+    [(0, 20, 1), (20, 30, 0), (30, 40, 1)]
+    """
+    s_ts, s_val = np.asarray(state_ts, dtype=np.int64), np.asarray(states, dtype=float)
+    inside = s_ts[(s_ts > start_us) & (s_ts < end_us)]
+    cuts = np.concatenate(([start_us], inside, [end_us]))
+    codes = step_values(s_ts, s_val, cuts[:-1])
+    runs: list[tuple[int, int, int]] = []
+    for lo, hi, code in zip(cuts[:-1], cuts[1:], codes, strict=True):
+        if np.isnan(code) or hi <= lo:
+            continue
+        if runs and runs[-1][2] == int(code) and runs[-1][1] == lo:
+            runs[-1] = (runs[-1][0], int(hi), int(code))
+        else:
+            runs.append((int(lo), int(hi), int(code)))
+    return runs
+
+
 def counter_increase(ts: Sequence[int] | np.ndarray, values: Sequence[float] | np.ndarray, start_us: int) -> float:
     """How much a counter grew from ``start_us`` on (the last sample before it is the baseline).
 

@@ -171,6 +171,7 @@ def equipment_live(request: Request, equipment_id: int, principal: PagePrincipal
         shifts=shifts,
         pct=percent,
         connection=_connection(request, machine),
+        timeline=service.state_timeline(store, setting, shifts[0][0].start, now) if setting else [],
         connector_states=CONNECTOR_STATES,
         events=service.company_events(session, machine.company_id, equipment_id=machine.id, limit=20),
         can_act=principal.can_change(machine.company_id),

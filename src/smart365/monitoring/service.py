@@ -24,7 +24,16 @@ from smart365.core.i18n import N_, _
 from smart365.core.tenancy import principal_of
 from smart365.monitoring import alarms
 from smart365.monitoring.models import AlarmEvent, AlarmRule, OeeSetting
-from smart365.monitoring.oee import KST, Oee, Shift, StateTimes, compute, counter_increase, recent_shifts
+from smart365.monitoring.oee import (
+    KST,
+    Oee,
+    Shift,
+    StateTimes,
+    compute,
+    counter_increase,
+    recent_shifts,
+    state_segments,
+)
 from smart365.registry.models import Equipment, Line, Site, Tag
 from smart365.telemetry.store import TimeSeriesStore
 
@@ -351,6 +360,23 @@ def _compute_oee(store: TimeSeriesStore, setting: OeeSetting, start: datetime, e
     total = counter_increase(*_samples(store, setting.count_tag_id, start, end), start_us)
     bad = counter_increase(*_samples(store, setting.bad_tag_id, start, end), start_us)
     return compute(times, total, max(total - bad, 0.0), setting.ideal_cycle_s)
+
+
+def state_timeline(store: TimeSeriesStore, setting: OeeSetting, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """A machine's run/idle/down runs over ``[start, end)`` with their share of the window, for a timeline bar."""
+    state_ts, states = _samples(store, setting.state_tag_id, start, end)
+    start_us, end_us = int(_us([start])[0]), int(_us([end])[0])
+    width = max(end_us - start_us, 1)
+    return [
+        {
+            "state": code,
+            "share": 100 * (hi - lo) / width,
+            "offset": 100 * (lo - start_us) / width,
+            "from": localtime(start + timedelta(microseconds=lo - start_us), "%H:%M"),
+            "to": localtime(start + timedelta(microseconds=hi - start_us), "%H:%M"),
+        }
+        for lo, hi, code in state_segments(state_ts, states, start_us, end_us)
+    ]
 
 
 def company_oee(

@@ -5,7 +5,8 @@
   const pct = (v) => (v === null || v === undefined ? "–" : Math.round(v * 100) + "%");
   const fmt = (v) => (Number.isInteger(v) || Math.abs(v) >= 1000 ? Math.round(v).toLocaleString("en") : Number(v).toFixed(1));
   const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})[c]);
-  const time = (iso) => new Date(iso).toLocaleTimeString(cfg.locale === "ko" ? "ko-KR" : "en-GB");
+  // Korean time like the rest of the pages, wherever the browser is
+  const time = (iso) => new Date(iso).toLocaleTimeString(cfg.locale === "ko" ? "ko-KR" : "en-GB", {timeZone: "Asia/Seoul"});
 
   function applyValues(snap) {
     document.querySelectorAll("[data-tag]").forEach((el) => {
