@@ -77,8 +77,11 @@ def demo(
     host: Host = None,
     port: Port = None,
     firms: Annotated[int, typer.Option(help="합성 기업 수 / synthetic firms to seed")] = 320,
+    live: Annotated[bool, typer.Option(help="시뮬레이션 공장 실시간 수집 / run the simulated plant live")] = True,
 ) -> None:
-    """데모 실행: 내장 DB, 합성 기업군, 웹 UI / Run the demo: embedded data, synthetic firms, web UI."""
+    """데모 실행: 내장 DB, 합성 기업군, 시뮬레이션 공장, 웹 UI / Run the demo: embedded data, synthetic firms,
+    the simulated plant live, web UI."""
+    from smart365.monitoring.runtime import run_server
     from smart365.sim.demo import DEMO_LOGINS, DEMO_PASSWORD, seed_demo
     from smart365.web.app import create_app
 
@@ -99,7 +102,13 @@ def demo(
     console.print(table)
     console.print(f"데이터 폴더 / data directory: {settings.data_dir.absolute()}")
     _warm_up(db, settings)
-    uvicorn.run(create_app(settings, db), host=host or settings.host, port=port or settings.port)
+    web = create_app(settings, db)
+    if live:  # the simulated plant, its connectors and alarms run with the server (sim/live.py)
+        from smart365.sim.live import attach_live_plant
+
+        attach_live_plant(web)
+        console.print("시뮬레이션 공장 실시간 연결 / simulated plant live: /monitoring")
+    run_server(web, host=host or settings.host, port=port or settings.port)  # Ctrl-C ends live streams too
 
 
 @db_app.command("upgrade")

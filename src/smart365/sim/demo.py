@@ -19,6 +19,7 @@ from smart365.registry.schemas import CompanyIn
 from smart365.registry.service import create_company
 from smart365.sim.demo_campaigns import seed_campaigns
 from smart365.sim.helpdesk import seed_helpdesk
+from smart365.sim.live import seed_showcase
 from smart365.sim.population import MAKERS, TAGS_BY_KIND, SyntheticFirm, generate_population
 
 DEMO_PASSWORD = "smart365!"
@@ -102,6 +103,7 @@ def seed_demo(db: Database, firms: int = 320, progress: Callable[[int, int], Non
         if session.scalar(select(func.count()).select_from(Company)):
             return False
         showcase = add_firm(session, SHOWCASE)
+        seed_showcase(session, showcase)  # live monitoring: tags, addresses, alarm rules, OEE (sim/live.py)
         population = generate_population(firms, seed=365)
         for i, firm in enumerate(population, start=1):
             add_firm(session, firm)

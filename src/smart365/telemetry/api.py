@@ -8,6 +8,8 @@ This module is the one place telemetry meets the registry; the store itself know
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -30,6 +32,7 @@ from smart365.telemetry.store import TimeSeriesStore
 from smart365.web.deps import ApiSession
 
 router = APIRouter(prefix="/api/v1", tags=["telemetry"])
+log = logging.getLogger(__name__)
 MAX_POINTS_PER_REQUEST = 200_000
 
 
@@ -102,7 +105,8 @@ async def ingest(request: Request, session: ApiSession, precision: str = "ns") -
         batch, rows, rejected = _from_json(body)
     if len(batch) > MAX_POINTS_PER_REQUEST:
         raise TooLarge(limit=MAX_POINTS_PER_REQUEST)
-    return _store(get_store(request), _pipeline(session, batch), batch, rows, rejected)
+    on_stored = getattr(request.app.state, "on_stored", None)  # e.g. the alarm rules, when monitoring runs
+    return _store(get_store(request), _pipeline(session, batch), batch, rows, rejected, on_stored)
 
 
 def _from_json(body: bytes) -> tuple[Batch, np.ndarray, list[Rejected]]:
@@ -148,12 +152,25 @@ def _pipeline(session: Session, batch: Batch) -> Pipeline:
 
 
 def _store(
-    store: TimeSeriesStore, pipeline: Pipeline, batch: Batch, rows: np.ndarray, rejected: list[Rejected]
+    store: TimeSeriesStore,
+    pipeline: Pipeline,
+    batch: Batch,
+    rows: np.ndarray,
+    rejected: list[Rejected],
+    on_stored: Callable[[Batch], object] | None = None,
 ) -> IngestResult:
-    """Validate, store the good points, dead-letter the rest; count both for Prometheus."""
+    """Validate, store the good points, dead-letter the rest; count both for Prometheus.
+
+    ``on_stored`` sees the accepted points once they are stored; its failure never fails the request.
+    """
     received = len(batch) + len(rejected)
     result = pipeline.process(batch)
     stored = store.append(result.accepted) if len(result.accepted) else 0
+    if on_stored is not None and len(result.accepted):
+        try:
+            on_stored(result.accepted)
+        except Exception:
+            log.exception("a listener of stored telemetry failed")
     if len(result.dead):
         store.dead_letter(result.dead)
     INGEST_POINTS.labels("http").inc(stored)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar
@@ -396,11 +396,18 @@ class IngestQueue:
                 admitted.set_result(None)
 
 
-async def run_ingest(queue: IngestQueue, pipeline: Pipeline, store: TimeSeriesStore) -> IngestOutcome:
+OnStored = Callable[[Batch], Awaitable[None]]
+"""Called with each batch of accepted points once they are stored (e.g. the alarm rules)."""
+
+
+async def run_ingest(
+    queue: IngestQueue, pipeline: Pipeline, store: TimeSeriesStore, on_stored: OnStored | None = None
+) -> IngestOutcome:
     """Consume ``queue`` until it is closed: process, store, dead-letter, then resolve each producer.
 
     A failing batch (the store is down, say) fails only its own producer's future; the worker goes on.
-    Returns the totals.
+    ``on_stored`` sees every accepted batch after it is stored; its failure is logged and never stops
+    the worker (the points are already safe). Returns the totals.
     """
     stored = dead = 0
     while (item := await queue.get()) is not None:
@@ -415,4 +422,14 @@ async def run_ingest(queue: IngestQueue, pipeline: Pipeline, store: TimeSeriesSt
             continue
         queue.complete(item, IngestOutcome(n, len(result.dead)))
         stored, dead = stored + n, dead + len(result.dead)
+        await _notify(on_stored, result.accepted)
     return IngestOutcome(stored, dead)
+
+
+async def _notify(on_stored: OnStored | None, accepted: Batch) -> None:
+    if on_stored is None or not len(accepted):
+        return
+    try:
+        await on_stored(accepted)
+    except Exception:
+        log.exception("a listener of stored telemetry failed")

@@ -15,7 +15,7 @@ from typing import Any
 from smart365.telemetry.connectors import Connector, create, emit_to
 from smart365.telemetry.connectors.base import DeadLetter
 from smart365.telemetry.metrics import DEAD_LETTERS
-from smart365.telemetry.pipeline import IngestQueue, Pipeline, TagSpec, run_ingest
+from smart365.telemetry.pipeline import IngestQueue, OnStored, Pipeline, TagSpec, run_ingest
 from smart365.telemetry.sources import ConnectorSpec
 from smart365.telemetry.store import TimeSeriesStore
 
@@ -26,11 +26,18 @@ class IngestWorker:
     """Runs connectors and the consumer that stores what they emit.
 
     ``tag_specs`` are the validation limits per tag; connectors already apply scale and offset, so the
-    specs carry limits only.
+    specs carry limits only. ``on_stored`` sees every batch once it is stored (alarm rules, live views).
     """
 
-    def __init__(self, store: TimeSeriesStore, tag_specs: Mapping[int, TagSpec], max_points: int = 500_000) -> None:
+    def __init__(
+        self,
+        store: TimeSeriesStore,
+        tag_specs: Mapping[int, TagSpec],
+        max_points: int = 500_000,
+        on_stored: OnStored | None = None,
+    ) -> None:
         self.store = store
+        self.on_stored = on_stored
         self.queue = IngestQueue(max_points)
         self.pipeline = Pipeline(dict(tag_specs))
         self.connectors: list[Connector[Any]] = []
@@ -39,7 +46,7 @@ class IngestWorker:
 
     async def start(self, specs: list[ConnectorSpec]) -> None:
         """Start the consumer, then every connector (each reconnects on its own if its source is down)."""
-        self._consumer = asyncio.create_task(run_ingest(self.queue, self.pipeline, self.store))
+        self._consumer = asyncio.create_task(run_ingest(self.queue, self.pipeline, self.store, self.on_stored))
         for spec in specs:
             connector = create(spec.kind, spec.config, emit_to(self.queue), on_dead_letter=self._dead, name=spec.name)
             self.connectors.append(connector)

@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 
 import aiomqtt
 
-from smart365.sim.factory.physics import TAGS, Reading
+from smart365.sim.factory.physics import REASON_CODES, STATE_CODES, TAGS, Reading
 from smart365.sim.factory.sparkplug import EdgeNode
 from smart365.telemetry.sparkplug_b import DataType, topic
 
@@ -45,14 +45,18 @@ def mqtt_address(url: str | None) -> tuple[str, int]:
 
 
 def device_metrics(kind: str) -> list[tuple[str, DataType]]:
-    """Sparkplug metrics of a machine kind: its tags, then state, state_reason and last_part_good.
+    """Sparkplug metrics of a machine kind: its tags, state, state_reason, last_part_good, then the numeric
+    state_code (0 idle, 1 run, 2 down) and reason_code that a host stores.
 
-    >>> device_metrics("injection")[4:]
+    >>> device_metrics("injection")[4:9]
     [('shot_count', <DataType.Int64: 4>), ('bad_count', <DataType.Int64: 4>), ('state', <DataType.String: 12>), \
 ('state_reason', <DataType.String: 12>), ('last_part_good', <DataType.Boolean: 11>)]
+    >>> [name for name, _ in device_metrics("injection")[9:]]
+    ['state_code', 'reason_code']
     """
     tags = [(tag, DataType.Int64 if tag in _COUNTERS else DataType.Double) for tag in TAGS[kind]]
-    return [*tags, ("state", DataType.String), ("state_reason", DataType.String), ("last_part_good", DataType.Boolean)]
+    texts = [("state", DataType.String), ("state_reason", DataType.String), ("last_part_good", DataType.Boolean)]
+    return [*tags, *texts, ("state_code", DataType.Int32), ("reason_code", DataType.Int32)]
 
 
 def metric_values(reading: Reading) -> dict[str, Any]:
@@ -63,6 +67,8 @@ def metric_values(reading: Reading) -> dict[str, Any]:
         "state": str(reading.state),
         "state_reason": str(reading.reason),
         "last_part_good": reading.last_part_good,
+        "state_code": STATE_CODES[reading.state],
+        "reason_code": REASON_CODES[reading.reason],
     }
 
 

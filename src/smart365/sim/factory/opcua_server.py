@@ -1,7 +1,8 @@
 """OPC UA server (asyncua) exposing the CNC machining centres as ``Objects/Plant/<line>/<machine>/<Variable>``.
 
 Each machine folder holds one Double variable per tag (``SpindleLoad``, ``SpindleTemp``, …, with an
-``EngineeringUnits`` property), plus ``State`` and ``StateReason`` strings. Node ids are strings in the
+``EngineeringUnits`` property), plus ``State`` and ``StateReason`` strings and their numeric codes
+``StateCode`` (0 idle, 1 run, 2 down) and ``ReasonCode`` (see ``REASON_CODES``). Node ids are strings in the
 simulator namespace, e.g. ``ns=2;s=Plant/가공라인/MCT-01/SpindleLoad``. Anonymous and username/password logins
 are accepted (security policy None; this is a simulator).
 
@@ -17,7 +18,7 @@ from typing import Any, cast
 from asyncua import Node, Server, ua
 from asyncua.crypto.permission_rules import User, UserRole
 
-from smart365.sim.factory.physics import UNITS, Reading
+from smart365.sim.factory.physics import REASON_CODES, STATE_CODES, UNITS, Reading
 
 NAMESPACE_URI = "urn:smart365:sim:factory"
 DEFAULT_USERS = {"operator": "smart365"}
@@ -124,6 +125,9 @@ class PlantOpcUaServer:
             self.nodes[(name, tag)] = var
         for tag, bname in (("state", "State"), ("reason", "StateReason")):
             self.nodes[(name, tag)] = await self._variable(folder, line, name, bname, "", ua.VariantType.String)
+        # Numeric twins of the state, as PLCs expose them: a connector stores numbers only.
+        for tag, bname in (("state_code", "StateCode"), ("reason_code", "ReasonCode")):
+            self.nodes[(name, tag)] = await self._variable(folder, line, name, bname, 0.0, ua.VariantType.Double)
 
     async def _variable(
         self, folder: Node, line: str, name: str, bname: str, initial: Any, vtype: ua.VariantType
@@ -139,6 +143,10 @@ class PlantOpcUaServer:
                 continue
             source_ts = cast(ua.DateTime, reading.ts.replace(tzinfo=None))
             values: dict[str, Any] = {**reading.values, "state": str(reading.state), "reason": str(reading.reason)}
+            values |= {
+                "state_code": float(STATE_CODES[reading.state]),
+                "reason_code": float(REASON_CODES[reading.reason]),
+            }
             for tag, value in values.items():
                 node = self.nodes.get((name, tag))
                 if node is None:

@@ -1,0 +1,12 @@
+"""Live monitoring: what a firm's machines do now, how well (OEE) and what needs attention (alarms).
+
+Layout (arrows point down only)::
+
+    pages.py, templates/      plant live, machine live (SSE trends), alarms, CSV import pages
+    runtime.py                the ingest worker built from registry rows, alarms hooked on stored points
+    service.py                records: alarm rules/events, OEE settings, live snapshots read from the store
+    alarms.py, oee.py         pure logic over columnar batches and state intervals (no database, no I/O)
+    models.py                 alarm_rules, alarm_events, oee_settings (firm-owned: tenancy scopes them)
+
+It sits on ``registry`` (the plant hierarchy and tags) and ``telemetry`` (connectors, pipeline, store).
+"""

@@ -1,0 +1,75 @@
+"""Monitoring tables: alarm rules, alarm events (raise, clear, acknowledge, shelve) and OEE settings.
+
+All three are firm-owned (``company_id`` on the row), so the shared tenancy hooks scope every query.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from smart365.core.db import Base, CompanyOwned, Timestamped
+from smart365.registry.models import Equipment, Tag
+
+
+class AlarmRule(CompanyOwned, Timestamped, Base):
+    """One condition on one tag (see :class:`smart365.monitoring.alarms.Rule`)."""
+
+    __tablename__ = "alarm_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # high | low | state
+    limit_value: Mapped[float] = mapped_column(Float)
+    deadband: Mapped[float] = mapped_column(Float, default=0.0)
+    delay_s: Mapped[float] = mapped_column(Float, default=0.0)
+    severity: Mapped[str] = mapped_column(String(10), default="warning")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    tag: Mapped[Tag] = relationship()
+
+
+class AlarmEvent(CompanyOwned, Timestamped, Base):
+    """One occurrence of an alarm: raised, perhaps cleared, acknowledged (who, when) and shelved."""
+
+    __tablename__ = "alarm_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alarm_rules.id", ondelete="CASCADE"), index=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), index=True)
+    equipment_id: Mapped[int] = mapped_column(ForeignKey("equipment.id", ondelete="CASCADE"), index=True)
+    severity: Mapped[str] = mapped_column(String(10))
+    condition: Mapped[str] = mapped_column(String(200))
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    raised_value: Mapped[float] = mapped_column(Float)
+    cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    cleared_value: Mapped[float | None] = mapped_column(Float)
+    acked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    acked_by_name: Mapped[str | None] = mapped_column(String(200))
+    shelved_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    shelved_by_name: Mapped[str | None] = mapped_column(String(200))
+
+    rule: Mapped[AlarmRule] = relationship()
+    tag: Mapped[Tag] = relationship()
+    equipment: Mapped[Equipment] = relationship()
+
+    @property
+    def active(self) -> bool:
+        return self.cleared_at is None
+
+
+class OeeSetting(CompanyOwned, Timestamped, Base):
+    """Which tags feed a machine's OEE, and its ideal cycle time (seconds per part)."""
+
+    __tablename__ = "oee_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    equipment_id: Mapped[int] = mapped_column(ForeignKey("equipment.id", ondelete="CASCADE"), unique=True)
+    ideal_cycle_s: Mapped[float] = mapped_column(Float)
+    state_tag_id: Mapped[int | None] = mapped_column(ForeignKey("tags.id", ondelete="SET NULL"))
+    reason_tag_id: Mapped[int | None] = mapped_column(ForeignKey("tags.id", ondelete="SET NULL"))
+    count_tag_id: Mapped[int | None] = mapped_column(ForeignKey("tags.id", ondelete="SET NULL"))
+    bad_tag_id: Mapped[int | None] = mapped_column(ForeignKey("tags.id", ondelete="SET NULL"))

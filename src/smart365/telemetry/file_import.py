@@ -1,0 +1,159 @@
+"""The file connector: historical tag data from a CSV file, through the pipeline, into the store.
+
+Two layouts are read (the first column is always the time):
+
+- **long**: ``timestamp,tag,value`` — one value per row;
+- **wide**: ``timestamp,<tag>,<tag>,...`` — one column per tag, an empty cell means no value.
+
+A tag is named as the caller's ``names`` map knows it (e.g. ``MCT-01/spindle_load`` or a tag id). Times
+without a zone are read as ``naive_tz`` (Korean time by default). Every row that cannot be stored is
+dead-lettered with its line and reason: unreadable rows here, unknown tags, bad times and bad values
+by the pipeline's own checks.
+
+>>> parsed = parse_csv(b"timestamp,tag,value\\n2026-01-05 09:00,M/t,1.5\\n2026-01-05 09:01,M/x,2\\n", {"M/t": 7})
+>>> parsed.batch.tag_id.tolist(), parsed.lines.tolist()
+([7, -1], [2, 3])
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from smart365.core.errors import Invalid
+from smart365.core.i18n import N_, _, translate_in
+from smart365.telemetry.batch import DEAD_LETTER_SCHEMA, Batch, to_epoch_us
+from smart365.telemetry.pipeline import Pipeline, reason_text
+from smart365.telemetry.store import TimeSeriesStore
+
+MAX_ROWS = 500_000
+TIME_COLUMNS = {"timestamp", "ts", "time", "datetime", "시각", "일시"}
+MALFORMED = N_("The row does not have the same number of columns as the header.")
+_HAS_ZONE = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    """Points read from a file, the file line (and column, for wide files) of each, and unreadable lines."""
+
+    batch: Batch
+    lines: np.ndarray
+    columns: list[str]
+    malformed: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    line: int
+    column: str
+    reason: str  # in the current language
+    reason_en: str
+
+
+@dataclass(frozen=True)
+class FileImportReport:
+    """What became of a file: points read, stored now, already held, and each rejected row with its reason."""
+
+    points: int
+    stored: int
+    already_stored: int
+    rejected: list[RejectedRow]
+
+
+def _decode(data: bytes) -> str:
+    for encoding in ("utf-8-sig", "cp949"):  # Excel in Korea saves CSV as CP949
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise Invalid(N_("The file is not UTF-8 or CP949 text."))
+
+
+def parse_csv(data: bytes, names: Mapping[str, int], naive_tz: str = "Asia/Seoul") -> ParsedFile:
+    """Read a long or wide CSV into a batch; unknown tags get id -1, unreadable times and values stay
+    for the pipeline to reject with its reasons."""
+    rows = list(csv.reader(io.StringIO(_decode(data))))
+    if not rows or len(rows[0]) < 2 or rows[0][0].strip().lower() not in TIME_COLUMNS:
+        raise Invalid(N_("The first column must be the time (timestamp), e.g. timestamp,tag,value."))
+    if len(rows) - 1 > MAX_ROWS:
+        raise Invalid(N_("The file has more than {limit} rows; split it."), limit=MAX_ROWS)
+    header = [h.strip() for h in rows[0]]
+    body = [(n, row) for n, row in enumerate(rows[1:], start=2) if any(cell.strip() for cell in row)]
+    good = [(n, row) for n, row in body if len(row) == len(header)]
+    malformed = [n for n, row in body if len(row) != len(header)]
+    long = [h.lower() for h in header] in (["timestamp", "tag", "value"], ["ts", "tag", "value"])
+    parsed = _long(good, names) if long else _wide(good, header[1:], names)
+    times, tags, values, lines, columns = parsed
+    batch = Batch.from_columns(tags, _times(times, naive_tz), values) if lines else Batch.empty()
+    return ParsedFile(batch, np.asarray(lines, dtype=np.int64), columns, malformed)
+
+
+_Columns = tuple[list[str], list[int], list[str], list[int], list[str]]
+
+
+def _long(rows: list[tuple[int, list[str]]], names: Mapping[str, int]) -> _Columns:
+    times = [row[0] for _n, row in rows]
+    tags = [names.get(row[1].strip(), -1) for _n, row in rows]
+    values = [row[2].strip() for _n, row in rows]
+    return times, tags, values, [n for n, _row in rows], ["value"] * len(rows)
+
+
+def _wide(rows: list[tuple[int, list[str]]], header: list[str], names: Mapping[str, int]) -> _Columns:
+    times, tags, values, lines, columns = [], [], [], [], []
+    for n, row in rows:
+        for name, cell in zip(header, row[1:], strict=True):
+            if cell.strip():
+                times.append(row[0])
+                tags.append(names.get(name, -1))
+                values.append(cell.strip())
+                lines.append(n)
+                columns.append(name)
+    return times, tags, values, lines, columns
+
+
+def _times(texts: list[str], naive_tz: str) -> np.ndarray:
+    """Epoch µs of each time text; a text without a zone is in ``naive_tz``; unreadable → NaT."""
+    series = pd.Series([t.strip() for t in texts], dtype=object)
+    zoned = series.str.contains(_HAS_ZONE)
+    out = to_epoch_us(series.where(zoned, None)).copy()
+    if (~zoned).any():
+        local = pd.to_datetime(series[~zoned], errors="coerce", format="mixed")
+        utc = local.dt.tz_localize(naive_tz, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+        out[~zoned.to_numpy()] = to_epoch_us(utc.dt.tz_localize(None).to_numpy(dtype="datetime64[us]"))
+    return out
+
+
+def import_file(store: TimeSeriesStore, pipeline: Pipeline, parsed: ParsedFile) -> FileImportReport:
+    """Validate and store the points; dead-letter every rejected row (unreadable lines included)."""
+    result = pipeline.process(parsed.batch)
+    stored = store.append(result.accepted) if len(result.accepted) else 0
+    if len(result.dead):
+        store.dead_letter(result.dead)
+    if parsed.malformed:
+        store.dead_letter(_malformed_letters(len(parsed.malformed)))
+    rejected = [RejectedRow(n, "", _(MALFORMED), translate_in("en", MALFORMED)) for n in parsed.malformed]
+    for position, code in zip(result.dead.position, result.dead.reason_codes(), strict=True):
+        line, column = int(parsed.lines[position]), parsed.columns[position]
+        rejected.append(RejectedRow(line, column, reason_text(str(code)), reason_text(str(code), "en")))
+    rejected.sort(key=lambda r: (r.line, r.column))
+    return FileImportReport(len(parsed.batch), stored, len(result.accepted) - stored, rejected)
+
+
+def _malformed_letters(count: int) -> pa.Table:
+    columns = {
+        "tag_id": pa.array([-1] * count, pa.int64()),
+        "ts": pa.nulls(count, DEAD_LETTER_SCHEMA.field("ts").type),
+        "value": pa.nulls(count, pa.float64()),
+        "quality": pa.nulls(count, pa.int16()),
+        "reason": pa.array(["malformed_row"] * count),
+        "message_en": pa.array([translate_in("en", MALFORMED)] * count),
+        "message_ko": pa.array([translate_in("ko", MALFORMED)] * count),
+    }
+    return pa.Table.from_pydict(columns, schema=DEAD_LETTER_SCHEMA)
