@@ -27,8 +27,9 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar, Self
 
 import lightgbm as lgb
@@ -54,7 +55,7 @@ IntArray = NDArray[np.int64]
 
 # --- data-quality findings -----------------------------------------------------------------------
 
-FINDING_MESSAGES = {
+FINDING_MESSAGES: Mapping[str, str] = MappingProxyType({
     "constant": N_("Column {column} is constant; it carries no information."),
     "missing": N_("Column {column} is {share:.0%} missing."),
     "duplicate_rows": N_("{count} rows are exact duplicates of earlier rows."),
@@ -62,7 +63,7 @@ FINDING_MESSAGES = {
     "leak": N_("Column {column} nearly determines the target ({measure} {value:.3f}): check that it is known "
                "before the outcome, or it leaks the label."),
     "target_missing": N_("The target is missing in {count} rows; they are left out."),
-}  # fmt: skip
+})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -78,16 +79,17 @@ class Finding:
     kind: str
     column: str | None
     params: dict[str, Any] = field(default_factory=dict)
+    messages: Mapping[str, str] = field(default_factory=lambda: FINDING_MESSAGES, repr=False, compare=False)
 
     def localized(self) -> str:
         """The message in the current locale."""
-        return gettext(FINDING_MESSAGES[self.kind]).format(**self.params)
+        return gettext(self.messages[self.kind]).format(**self.params)
 
     def korean(self) -> str:
-        return translate_in("ko", FINDING_MESSAGES[self.kind]).format(**self.params)
+        return translate_in("ko", self.messages[self.kind]).format(**self.params)
 
     def english(self) -> str:
-        return translate_in("en", FINDING_MESSAGES[self.kind]).format(**self.params)
+        return translate_in("en", self.messages[self.kind]).format(**self.params)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able: kind, column, numbers, and the message in Korean and English."""
