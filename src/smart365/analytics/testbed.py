@@ -143,12 +143,18 @@ class Prepared:
     findings: list[Finding] = field(default_factory=list)
 
 
-NOTE_MESSAGES: Mapping[str, str] = MappingProxyType({
-    "no_time": N_("No time column given: rows are taken in file order (oldest first)."),
-    "bad_time": N_("{count} rows have no readable time in {column}; they are left out."),
-    "task_detected": N_("Task detected from the target: {task}."),
-    "skipped_fold": N_("Fold {fold} skipped: its training part has only one class."),
-})
+NOTE_MESSAGES: Mapping[str, str] = MappingProxyType(
+    {
+        "no_time": N_("No time column given: rows are taken in file order (oldest first)."),
+        "bad_time": N_("{count} rows have no readable time in {column}; they are left out."),
+        "task_classification": N_("Task detected from the target: classification."),
+        "task_regression": N_("Task detected from the target: regression."),
+        "skipped_fold": N_("Fold {fold} skipped: its training part has only one class."),
+    }
+)
+TASK_NAMES: dict[Task, str] = {
+    "classification": N_("classification"), "regression": N_("regression"), "anomaly": N_("anomaly detection"),
+}  # fmt: skip
 DROP_REASONS = {
     "constant": N_("constant"),
     "id": N_("identifier (a different value in every row)"),
@@ -204,7 +210,7 @@ def _as_time(s: pd.Series) -> pd.Series:
 
 def _detect(y: pd.Series, notes: list[Finding]) -> Task:
     task: Task = "regression" if is_regression_target(y) else "classification"
-    notes.append(_note("task_detected", task=task))
+    notes.append(_note(f"task_{task}"))
     return task
 
 
@@ -382,7 +388,8 @@ def classification_candidates(n: int, threads: int = 2) -> list[Candidate]:
 def regression_candidates(n: int, threads: int = 2) -> list[Candidate]:
     """LightGBM, ridge, random forest, and the mean and last-value baselines."""
     boost = lambda: lgb.LGBMRegressor(  # noqa: E731
-        n_estimators=300, learning_rate=0.05, num_leaves=31, n_jobs=threads, verbose=-1, random_state=0)
+        n_estimators=300, learning_rate=0.05, num_leaves=31, n_jobs=threads, verbose=-1, random_state=0
+    )
     return [
         Candidate("LightGBM", False, _wrapped(boost)),
         Candidate("linear (ridge)", False, _wrapped(_linear(Ridge(alpha=1.0)))),

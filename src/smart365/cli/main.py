@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from smart365.analytics import cli as analytics_cli
 from smart365.assessment import cli as assessment_cli
 from smart365.core import migrate
 from smart365.core.accounts import create_user
@@ -32,6 +33,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(companies_app, name="companies")
 app.add_typer(assessment_cli.app, name="assess")
 app.add_typer(sim_cli.app, name="sim")
+app.add_typer(analytics_cli.app, name="testbed")
 console = Console()
 
 Host = Annotated[str | None, typer.Option(help="주소 / address to listen on")]
