@@ -138,17 +138,21 @@ def data_quality(
 
 
 def id_like_columns(frame: pd.DataFrame) -> list[str]:
-    """Integer or text columns with a distinct value in every row (identifiers, serial numbers).
+    """Text columns with a distinct value in every row, and integer counters (all distinct and monotonic):
+    identifiers and serial numbers. An integer measurement that happens to be all distinct is kept.
 
-    >>> id_like_columns(pd.DataFrame({"id": [3, 1, 2], "lot": ["a", "b", "c"], "x": [0.1, 0.2, 0.3]}))
+    >>> frame = pd.DataFrame({"id": [1, 2, 3], "lot": ["a", "b", "c"], "x": [0.1, 0.2, 0.3], "n": [5, 1, 3]})
+    >>> id_like_columns(frame)
     ['id', 'lot']
     """
     n = len(frame)
     out = []
     for col in frame.columns:
         s = frame[col]
-        discrete = not pd.api.types.is_float_dtype(s) and not pd.api.types.is_bool_dtype(s)
-        if n >= 3 and discrete and s.nunique(dropna=False) == n:
+        if n < 3 or s.nunique(dropna=False) != n or pd.api.types.is_float_dtype(s) or pd.api.types.is_bool_dtype(s):
+            continue
+        counter = pd.api.types.is_integer_dtype(s) and (s.is_monotonic_increasing or s.is_monotonic_decreasing)
+        if counter or not pd.api.types.is_numeric_dtype(s):
             out.append(str(col))
     return out
 

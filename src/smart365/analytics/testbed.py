@@ -62,6 +62,8 @@ RF_MAX_ROWS = 20_000  # each random-forest tree sees at most this many rows, so 
 class TestbedError(Invalid):
     """Input the test-bed cannot use (missing file, unknown column, one-class target, ...)."""
 
+    __test__ = False  # not a pytest test class, despite the name
+
     code = "testbed_input"
     default_message = N_("The input is not valid.")
 
@@ -370,7 +372,7 @@ def _forest(cls: Any, n: int, threads: int, **kw: Any) -> Callable[[], Any]:
     )
 
 
-def classification_candidates(n: int, threads: int = 2) -> list[Candidate]:
+def classification_candidates(n: int, threads: int = 1) -> list[Candidate]:
     """LightGBM, logistic regression, random forest (all class-balanced) and the majority-class baseline."""
     boost = lambda: lgb.LGBMClassifier(  # noqa: E731
         n_estimators=200, learning_rate=0.05, num_leaves=15, class_weight="balanced", n_jobs=threads, verbose=-1,
@@ -385,10 +387,10 @@ def classification_candidates(n: int, threads: int = 2) -> list[Candidate]:
     ]  # fmt: skip
 
 
-def regression_candidates(n: int, threads: int = 2) -> list[Candidate]:
+def regression_candidates(n: int, threads: int = 1) -> list[Candidate]:
     """LightGBM, ridge, random forest, and the mean and last-value baselines."""
     boost = lambda: lgb.LGBMRegressor(  # noqa: E731
-        n_estimators=300, learning_rate=0.05, num_leaves=31, n_jobs=threads, verbose=-1, random_state=0
+        n_estimators=200, learning_rate=0.05, num_leaves=31, n_jobs=threads, verbose=-1, random_state=0
     )
     return [
         Candidate("LightGBM", False, _wrapped(boost)),
@@ -527,7 +529,7 @@ def run_testbed(
     time: str | None = None,
     task: Task | None = None,
     folds: int = 4,
-    threads: int = 2,
+    threads: int = 1,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> TestbedReport:
     """Prepare ``frame``, then fit and score every candidate on every expanding-window fold."""
