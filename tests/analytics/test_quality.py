@@ -123,6 +123,6 @@ def test_secom_cv_on_a_subset() -> None:
     data = load_secom()
     keep = list(data.features.columns[:120])  # a slice of the columns keeps the test fast
     small = quality.SecomData(data.features[keep], data.fail, data.time)
-    result = secom_cv(small, quality_fit_predict(FAST), "lightgbm", folds=3)
+    result = secom_cv(small, quality_fit_predict([FAST]), "lightgbm", folds=3)
     assert 0.0 < result.metrics["ber"] < 0.6  # better than chance (0.5) would be the usual, not guaranteed
     assert result.score_rows == 1567 and result.fit_seconds > 0
