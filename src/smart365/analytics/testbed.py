@@ -65,7 +65,6 @@ class TestbedError(Invalid):
     __test__ = False  # not a pytest test class, despite the name
 
     code = "testbed_input"
-    default_message = N_("The input is not valid.")
 
 
 # --- loading -------------------------------------------------------------------------------------------
