@@ -11,6 +11,7 @@ from sklearn.ensemble import IsolationForest
 
 from smart365.analytics import anomaly
 from smart365.analytics.anomaly import (
+    AutoencoderDetector,
     EwmaConfig,
     EwmaDetector,
     IsolationForestDetector,
@@ -122,6 +123,17 @@ def test_pca_flags_a_broken_correlation_not_a_large_normal_point() -> None:
     assert det.detect(probe).tolist() == [False, True]
 
 
+def test_autoencoder_reconstructs_normal_data_and_not_a_broken_relation() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.uniform(-1, 1, 1500)
+    history = pd.DataFrame({"x": a, "y": a**2, "z": -a})  # one underlying degree of freedom, non-linear
+    det = AutoencoderDetector().fit(history)
+    assert np.mean(det.detect(history)) == pytest.approx(0.01, abs=0.003)  # the calibration quantile
+    # on the curve (twice, one near its end), y below the parabola, z breaking z = −x
+    probe = pd.DataFrame({"x": [0.5, 0.9, 0.5, 0.5], "y": [0.25, 0.81, -0.5, 0.25], "z": [-0.5, -0.9, -0.5, 0.5]})
+    assert det.detect(probe).tolist() == [False, False, True, True]
+
+
 def test_isolation_forest_scores_like_scikit_learn() -> None:
     rng = np.random.default_rng(1)
     history = pd.DataFrame(rng.normal(size=(600, 4)), columns=list("abcd"))
@@ -132,7 +144,7 @@ def test_isolation_forest_scores_like_scikit_learn() -> None:
     assert np.allclose(det.score(probe), -forest.score_samples(det._standard(probe.to_numpy())))
 
 
-@pytest.mark.parametrize("factory", [EwmaDetector, PcaDetector, IsolationForestDetector])
+@pytest.mark.parametrize("factory", [EwmaDetector, PcaDetector, IsolationForestDetector, AutoencoderDetector])
 def test_detectors_round_trip_through_saved_bytes(factory: type) -> None:
     rng = np.random.default_rng(2)
     history = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])

@@ -12,6 +12,8 @@ Fitting also *calibrates* a threshold on the history's own scores (:func:`calibr
   Q) in the residual space, each scaled by its calibrated limit.
 - :class:`IsolationForestDetector`: scikit-learn's isolation forest; the trees are saved as plain arrays
   and scored with NumPy, so loading a model never unpickles anything.
+- :class:`AutoencoderDetector`: reconstruction error of a small dense autoencoder (scikit-learn MLP),
+  weights saved as arrays.
 
 :func:`alarms` turns flags into de-duplicated events (start, end, peak) and explains each one by the
 signals furthest from normal, in robust sigmas.
@@ -28,6 +30,7 @@ signals furthest from normal, in robust sigmas.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Self
@@ -37,6 +40,8 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy.signal import lfilter
 from sklearn.ensemble import IsolationForest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPRegressor
 
 from smart365.analytics.contract import Detector, EvalResult, ModelState, register, stopwatch
 from smart365.analytics.datasets import SKAB_SENSORS, SkabExperiment, load_skab
@@ -433,6 +438,94 @@ def _forest_scores(trees: dict[str, NDArray[Any]], x: NDArray[np.float32]) -> Fl
     return np.asarray(2.0 ** (-path.mean(axis=1) / c), dtype=float)
 
 
+# --- reconstruction (autoencoder) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig:
+    """A small dense autoencoder (scikit-learn :class:`~sklearn.neural_network.MLPRegressor` trained to
+    reproduce its input through a ``bottleneck``-wide tanh layer); score = mean squared reconstruction error."""
+
+    hidden: int = 16
+    bottleneck: int = 3
+    quantile: float = 0.99
+    margin: float = 1.0
+    smooth: int = 1
+    max_iter: int = 500
+    seed: int = 0
+
+
+@register
+@dataclass
+class AutoencoderDetector:
+    """Reconstruction error of standardised signals; the weights are saved as arrays, scored with NumPy."""
+
+    kind: ClassVar[str] = "anomaly.autoencoder"
+    config: AutoencoderConfig = field(default_factory=AutoencoderConfig)
+    baseline: RobustBaseline | None = None
+    mean: FloatArray = field(default_factory=lambda: np.zeros(0))
+    std: FloatArray = field(default_factory=lambda: np.ones(0))
+    weights: list[FloatArray] = field(default_factory=list)
+    biases: list[FloatArray] = field(default_factory=list)
+    threshold: float = float("inf")
+
+    def fit(self, history: pd.DataFrame) -> Self:
+        """Train the autoencoder on standardised history, then calibrate the threshold on its errors."""
+        x = _numeric(history)
+        self.baseline = RobustBaseline.fit(history)
+        self.mean = np.nanmean(x, axis=0)
+        std = np.nanstd(x, axis=0)
+        self.std = np.where(std > _EPS, std, 1.0)
+        xs = np.nan_to_num((x - self.mean) / self.std)
+        cfg = self.config
+        net = MLPRegressor(hidden_layer_sizes=(cfg.hidden, cfg.bottleneck, cfg.hidden), activation="tanh", alpha=1e-3,
+                           max_iter=cfg.max_iter, random_state=cfg.seed)  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # a short normal history rarely converges fully
+            net.fit(xs, xs)
+        self.weights = [np.asarray(w, dtype=float) for w in net.coefs_]
+        self.biases = [np.asarray(b, dtype=float) for b in net.intercepts_]
+        self.threshold = calibrate_threshold(self.score(history), cfg.quantile, cfg.margin)
+        return self
+
+    def reconstruct(self, batch: pd.DataFrame) -> FloatArray:
+        """The autoencoder's output for ``batch``, in standardised units."""
+        base = _require_fitted(self.baseline)
+        h = np.nan_to_num((_numeric(batch[base.columns]) - self.mean) / self.std)
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = h @ w + b
+            if i < len(self.weights) - 1:
+                h = np.tanh(h)  # the output layer is linear
+        return np.asarray(h, dtype=float)
+
+    def score(self, batch: pd.DataFrame) -> FloatArray:
+        base = _require_fitted(self.baseline)
+        xs = np.nan_to_num((_numeric(batch[base.columns]) - self.mean) / self.std)
+        error = np.mean((xs - self.reconstruct(batch)) ** 2, axis=1)
+        return rolling_median(np.asarray(error, dtype=float), self.config.smooth)
+
+    def detect(self, batch: pd.DataFrame) -> NDArray[np.bool_]:
+        return self.score(batch) > self.threshold
+
+    def state(self) -> ModelState:
+        base = _require_fitted(self.baseline)
+        params = {"config": asdict(self.config), "columns": base.columns, "threshold": self.threshold,
+                  "layers": len(self.weights)}  # fmt: skip
+        arrays = {"center": base.center, "scale": base.scale, "mean": self.mean, "std": self.std}
+        arrays |= {f"w{i}": w for i, w in enumerate(self.weights)} | {f"b{i}": b for i, b in enumerate(self.biases)}
+        return ModelState(self.kind, params, arrays)
+
+    @classmethod
+    def from_state(cls, state: ModelState) -> Self:
+        a, n = state.arrays, int(state.params["layers"])
+        return cls(AutoencoderConfig(**state.params["config"]), _baseline_from(state), a["mean"], a["std"],
+                   [a[f"w{i}"] for i in range(n)], [a[f"b{i}"] for i in range(n)],
+                   float(state.params["threshold"]))  # fmt: skip
+
+
+AnyDetector = EwmaDetector | PcaDetector | IsolationForestDetector | AutoencoderDetector
+
+
 # --- alarms: de-duplication and explanation --------------------------------------------------------
 
 
@@ -524,7 +617,7 @@ def explain_row(baseline: RobustBaseline, row: pd.DataFrame, top: int = 3) -> tu
 
 
 def alarms(
-    detector: EwmaDetector | PcaDetector | IsolationForestDetector,
+    detector: AnyDetector,
     batch: pd.DataFrame,
     gap: int = 5,
     min_points: int = 1,
@@ -556,7 +649,7 @@ SKAB_PROTOCOL = "per file: fit first 400 rows, score the rest; point-wise F1/FAR
 
 
 def evaluate_skab(
-    factory: Callable[[], EwmaDetector | PcaDetector | IsolationForestDetector],
+    factory: Callable[[], AnyDetector],
     experiments: Sequence[SkabExperiment] | None = None,
 ) -> EvalResult:
     """SKAB's outlier-detection protocol: one fresh detector per file, fitted on its first 400 rows with
@@ -588,4 +681,4 @@ def evaluate_skab(
     )  # fmt: skip
 
 
-_CONTRACT: tuple[type[Detector], ...] = (EwmaDetector, PcaDetector, IsolationForestDetector)
+_CONTRACT: tuple[type[Detector], ...] = (EwmaDetector, PcaDetector, IsolationForestDetector, AutoencoderDetector)
