@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from smart365.analytics import testbed
+from smart365.analytics import benchmarks, testbed
+from smart365.analytics import cli as testbed_cli
 from smart365.analytics.datasets import datasets_root
 from smart365.analytics.testbed import TestbedError, expanding_folds, fold_metrics, prepare, run_testbed
 from smart365.cli.main import app
@@ -20,8 +21,9 @@ from tests.analytics.conftest import require_dataset
 runner = CliRunner()
 
 
-def test_docstring_examples() -> None:
-    assert doctest.testmod(testbed).failed == 0
+@pytest.mark.parametrize("module", [testbed, benchmarks, testbed_cli])
+def test_docstring_examples(module: object) -> None:
+    assert doctest.testmod(module).failed == 0  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("n", "folds", "seed"), [(10, 4, 0), (97, 3, 1), (500, 5, 2), (31, 2, 3)])
