@@ -68,6 +68,38 @@ def test_columns_are_inferred_and_encoded() -> None:
     assert prep.x["pressure"].iloc[-1] == 2.0
 
 
+@pytest.mark.parametrize("suffix", [".parquet", ".xlsx", ".csv"])
+def test_loads_parquet_excel_and_semicolon_csv(tmp_path: Path, suffix: str) -> None:
+    frame = pd.DataFrame({"온도": [1.5, 2.5, 3.5], "결과": ["OK", "NG", "OK"]})
+    path = tmp_path / f"t{suffix}"
+    if suffix == ".parquet":
+        frame.to_parquet(path)
+    elif suffix == ".xlsx":
+        frame.to_excel(path, index=False)
+    else:
+        path.write_text("온도;결과\n1,5;OK\n2,5;NG\n3,5;OK\n", encoding="utf-8")  # European decimals
+    loaded = testbed.load_table(path)
+    assert loaded["온도"].tolist() == [1.5, 2.5, 3.5] and loaded["결과"].tolist() == ["OK", "NG", "OK"]
+    other = tmp_path / "t.json"
+    other.write_text("{}", encoding="utf-8")
+    with pytest.raises(TestbedError, match="Unsupported"):
+        testbed.load_table(other)
+
+
+def test_dropped_columns_and_ties_with_a_baseline() -> None:
+    rng = np.random.default_rng(8)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "other_label": rng.integers(0, 2, 200)})
+    frame["y"] = (frame.x > 0).astype(int)
+    prep = prepare(frame, "y", drop=["other_label"])
+    assert list(prep.x.columns) == ["x"]
+    with pytest.raises(TestbedError, match="not in the data"):
+        prepare(frame, "y", drop=["nope"])
+    # a constant feature: every model can only predict one class, like the majority baseline → a tie
+    flat = pd.DataFrame({"k": [1.0] * 99 + [2.0], "y": [0, 1] * 50})
+    report = run_testbed(flat, "y", folds=2)
+    assert not report.beats_baselines()
+
+
 def test_task_detection_and_one_class_target() -> None:
     x = np.random.default_rng(0).normal(size=30)
     assert prepare(pd.DataFrame({"x": x, "y": np.linspace(0, 1, 30)}), "y").task == "regression"

@@ -67,6 +67,7 @@ def run_command(
     time: Annotated[str | None, typer.Option("--time", help="시간 열 (없으면 행 순서) / time column")] = None,
     task: Annotated[TaskChoice | None, typer.Option("--task", help="과제 (기본: 자동) / task")] = None,
     folds: Annotated[int, typer.Option("--folds", min=1, max=20, help="시간순 폴드 수 / time-ordered folds")] = 4,
+    drop: Annotated[list[str] | None, typer.Option("--drop", help="제외할 열 (반복) / column to leave out")] = None,
 ) -> None:
     """처음 보는 표에서 후보 모델과 기준선 비교 / compare candidate models with baselines on any table."""
     console = Console(highlight=False)
@@ -74,7 +75,7 @@ def run_command(
         frame = load_table(data)
         with _progress(console) as bar:
             step = bar.add_task(bilingual(N_("fitting and scoring")), total=None)
-            report = run_testbed(frame, target, time, task.value if task else None, folds,
+            report = run_testbed(frame, target, time, task.value if task else None, folds, drop=drop or (),
                                  progress=lambda done, total, name: bar.update(step, completed=done, total=total,
                                                                                description=name))  # fmt: skip
     except AppError as error:
@@ -111,7 +112,14 @@ def _print_findings(console: Console, report: TestbedReport) -> None:
 
 
 def _fmt(value: float, digits: int = 4) -> str:
-    return "—" if not math.isfinite(value) else f"{value:.{digits}g}"
+    """Readable number: ``—`` when undefined, thousands separators when large.
+
+    >>> _fmt(float("nan")), _fmt(0.123456), _fmt(96889827.0)
+    ('—', '0.1235', '96,889,827')
+    """
+    if not math.isfinite(value):
+        return "—"
+    return f"{value:,.0f}" if abs(value) >= 10**digits else f"{value:.{digits}g}"
 
 
 def _table(report: TestbedReport) -> Table:

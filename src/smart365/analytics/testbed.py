@@ -27,7 +27,7 @@ from __future__ import annotations
 import csv
 import io
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -169,14 +169,18 @@ def _note(kind: str, **params: Any) -> Finding:
     return Finding(kind, params.get("column"), params, NOTE_MESSAGES)
 
 
-def prepare(frame: pd.DataFrame, target: str, time: str | None = None, task: Task | None = None) -> Prepared:
-    """Check the columns, order the rows in time, detect the task, encode the target and the features."""
-    for column in (target, time):
+def prepare(
+    frame: pd.DataFrame, target: str, time: str | None = None, task: Task | None = None, drop: Sequence[str] = ()
+) -> Prepared:
+    """Check the columns, order the rows in time, detect the task, encode the target and the features.
+    ``drop``: columns the user leaves out (e.g. other label columns)."""
+    for column in (target, time, *drop):
         if column is not None and column not in frame.columns:
             raise TestbedError(N_("Column {column} is not in the data. Columns: {columns}"), column=column,
                                columns=", ".join(map(str, frame.columns[:30])))  # fmt: skip
     if time is not None and time == target:
         raise TestbedError(N_("The time column cannot also be the target."))
+    frame = frame.drop(columns=[c for c in drop if c not in (target, time)])
     findings = data_quality(frame.drop(columns=[time]) if time else frame, target)
     unlabelled = int(frame[target].isna().sum())
     if unlabelled:
@@ -517,9 +521,11 @@ class TestbedReport:
         return self.ranked()[0].name
 
     def beats_baselines(self) -> bool:
-        """Whether the best model (not a baseline) is better than every baseline."""
-        ranked = self.ranked()
-        return not ranked[0].baseline
+        """Whether the best model is strictly better than every baseline (a tie does not count)."""
+        name, higher = PRIMARY[self.task]
+        best = {kind: max(r.mean(name) * (1 if higher else -1) for r in self.results if r.baseline == kind)
+                for kind in (False, True)}  # fmt: skip
+        return best[False] > best[True]
 
 
 def run_testbed(
@@ -530,16 +536,17 @@ def run_testbed(
     folds: int = 4,
     threads: int = 1,
     progress: Callable[[int, int, str], None] | None = None,
+    drop: Sequence[str] = (),
 ) -> TestbedReport:
     """Prepare ``frame``, then fit and score every candidate on every expanding-window fold."""
-    prep = prepare(frame, target, time, task)
+    prep = prepare(frame, target, time, task, drop)
     splits = expanding_folds(len(prep.y), folds, prep.order)
     candidates = _candidates(prep.task, len(prep.y), threads)
     results = [CandidateResult(c.name, c.baseline) for c in candidates]
     used: list[tuple[int, int]] = []
     total, done = len(splits) * len(candidates), 0
     for k, (train, test) in enumerate(splits, start=1):
-        if prep.task != "regression" and np.unique(prep.y[train]).size < 2:
+        if prep.task == "classification" and np.unique(prep.y[train]).size < 2:
             prep.notes.append(_note("skipped_fold", fold=k))
             done += len(candidates)
             continue
