@@ -492,7 +492,8 @@ def secom_cv(data: SecomData, fit_predict: FitPredict, name: str, folds: int = 1
 def secom_time_split(data: SecomData, fit_predict: FitPredict, name: str, train_share: float = 0.7) -> EvalResult:
     """Chronological split on the test timestamps: the earliest ``train_share`` of rows train, the rest test.
 
-    ROC-AUC and PR-AUC of the probabilities; BER of the decisions; fail recall at a 10 % false-alarm rate.
+    ROC-AUC and PR-AUC of the probabilities; BER of the decisions; fail recall at a 10 % false-alarm rate;
+    Brier score of the probabilities next to that of the training fail rate (calibration check).
     """
     order = np.argsort(data.time.to_numpy(), kind="stable")
     cut = round(train_share * len(order))
@@ -506,7 +507,8 @@ def secom_time_split(data: SecomData, fit_predict: FitPredict, name: str, train_
     metrics = {
         "roc_auc": float(roc_auc_score(y[te], proba)), "pr_auc": float(average_precision_score(y[te], proba)),
         "ber": balanced_error_rate(y[te], pred), "recall_at_far10": float(np.interp(0.10, fpr, tpr)),
-        "fail_rate_test": float(y[te].mean()),
+        "fail_rate_test": float(y[te].mean()), "brier": float(np.mean((proba - y[te]) ** 2)),
+        "brier_prior": float(np.mean((y[tr].mean() - y[te]) ** 2)),  # the training fail rate as the forecast
     }  # fmt: skip
     return EvalResult(
         model=name, dataset="SECOM", metrics=metrics,
