@@ -127,6 +127,15 @@ def test_last_value_baseline_wins_on_a_random_walk() -> None:
     assert report.winner == "last value" and not report.beats_baselines()
 
 
+def test_anomaly_labels_read_from_a_csv_are_understood() -> None:
+    x = np.random.default_rng(0).normal(size=40)
+    mostly_anomalous = pd.DataFrame({"x": x, "a": [1.0] * 30 + [0.0] * 10})  # 1.0 is the anomaly even if common
+    prep = prepare(mostly_anomalous, "a", task="anomaly")
+    assert prep.classes == ["0", "1"] and int(prep.y.sum()) == 30
+    text = pd.DataFrame({"x": x, "a": ["normal"] * 35 + ["fault"] * 5})  # text: the rarer value
+    assert prepare(text, "a", task="anomaly").classes == ["normal", "fault"]
+
+
 def test_anomaly_task_uses_the_detectors() -> None:
     rng = np.random.default_rng(6)
     x = rng.normal(size=(600, 3))

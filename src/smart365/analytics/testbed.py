@@ -227,7 +227,7 @@ def _encode_target(y: pd.Series, task: Task, name: str) -> tuple[NDArray[Any], l
         if values.isna().any():
             raise TestbedError(N_("The target {column} is not numeric; choose classification."), column=name)
         return values.to_numpy(dtype=float), []
-    labels = y.astype(str)
+    labels = _label_text(y)
     counts = labels.value_counts()
     if len(counts) < 2:
         raise TestbedError(N_("The target {column} has only one class ({value}); there is nothing to learn."),
@@ -235,11 +235,24 @@ def _encode_target(y: pd.Series, task: Task, name: str) -> tuple[NDArray[Any], l
     if task == "anomaly":
         if len(counts) != 2:
             raise TestbedError(N_("An anomaly target needs exactly two values (normal and anomaly)."))
-        positive = "1" if "1" in counts.index else ("True" if "True" in counts.index else str(counts.index[-1]))
+        # numbers and booleans: the larger value is the anomaly (1, True); text: the rarer value
+        numeric = pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y)
+        positive = _label_text(pd.Series([y.max()])).iloc[0] if numeric else str(counts.index[-1])
         normal = next(c for c in counts.index if c != positive)
         return (labels == positive).to_numpy(dtype=np.int64), [str(normal), positive]
     classes = sorted(counts.index)
     return pd.Categorical(labels, categories=classes).codes.astype(np.int64), classes
+
+
+def _label_text(y: pd.Series) -> pd.Series:
+    """Class labels as text; whole-number floats lose their ``.0`` (a CSV's ``1.0`` is class ``1``).
+
+    >>> _label_text(pd.Series([0.0, 1.0, 2.5])).tolist(), _label_text(pd.Series(["OK", "NG"])).tolist()
+    (['0', '1', '2.5'], ['OK', 'NG'])
+    """
+    if pd.api.types.is_float_dtype(y):
+        return y.map(lambda v: str(int(v)) if float(v).is_integer() else str(v))
+    return y.astype(str)
 
 
 def _features(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str], list[str]]:
