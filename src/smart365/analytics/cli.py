@@ -15,17 +15,19 @@ import json
 import math
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from smart365.analytics.benchmarks import BenchRow, run_benchmarks
-from smart365.analytics.testbed import PRIMARY, TASK_NAMES, TestbedReport, load_table, run_testbed
 from smart365.core.errors import AppError
 from smart365.core.i18n import N_, translate_in
+
+if TYPE_CHECKING:  # the models load only when a command runs, so `smart365 --help` stays quick
+    from smart365.analytics.benchmarks import BenchRow
+    from smart365.analytics.testbed import TestbedReport
 
 app = typer.Typer(name="testbed", help="AI 테스트베드 / AI test-bed", no_args_is_help=True, add_completion=False)
 
@@ -70,6 +72,8 @@ def run_command(
     drop: Annotated[list[str] | None, typer.Option("--drop", help="제외할 열 (반복) / column to leave out")] = None,
 ) -> None:
     """처음 보는 표에서 후보 모델과 기준선 비교 / compare candidate models with baselines on any table."""
+    from smart365.analytics.testbed import load_table, run_testbed
+
     console = Console(highlight=False)
     try:
         frame = load_table(data)
@@ -123,6 +127,8 @@ def _fmt(value: float, digits: int = 4) -> str:
 
 
 def _table(report: TestbedReport) -> Table:
+    from smart365.analytics.testbed import PRIMARY, TASK_NAMES
+
     metric, higher = PRIMARY[report.task]
     arrow = "↑" if higher else "↓"
     title = bilingual(N_("Test-bed results: {folds} time-ordered folds"), folds=len(report.folds))
@@ -173,6 +179,8 @@ def bench_command(
     dataset: Annotated[BenchChoice, typer.Option("--dataset", help="데이터셋 / dataset")] = BenchChoice.all,
 ) -> None:
     """공개 벤치마크를 표준 절차로 실행, 발표 수치와 비교 / run the public benchmarks by their standard protocol."""
+    from smart365.analytics.benchmarks import run_benchmarks
+
     console = Console(highlight=False)
     try:
         with console.status(bilingual(N_("running benchmarks"))):
