@@ -249,7 +249,7 @@ class PcaDetector:
     def fit(self, history: pd.DataFrame) -> Self:
         """Standardise, eigen-decompose the covariance, keep ``explained`` variance, calibrate limits."""
         x = _numeric(history)
-        if len(x) < 3:
+        if len(x) < 2:
             raise Invalid(N_("The baseline needs at least two points."))
         self.baseline = RobustBaseline.fit(history)
         self.mean = np.nanmean(x, axis=0)

@@ -394,7 +394,12 @@ def sigmoid(x: ArrayLike) -> FloatArray:
 
 
 def platt_scaling(margins: FloatArray, y: IntArray) -> tuple[float, float]:
-    """(a, b) so that sigmoid(a·margin + b) is calibrated on these (out-of-fold) margins."""
+    """(a, b) so that sigmoid(a·margin + b) is calibrated on these (out-of-fold) margins.
+
+    >>> a, b = platt_scaling(np.array([-2.0, -1.0, 1.0, 2.0] * 25), np.array([0, 1, 0, 1] * 25))
+    >>> bool(a > 0), round(float(sigmoid(a * 0.0 + b)[()]), 2)
+    (True, 0.5)
+    """
     lr = LogisticRegression(C=1e4, max_iter=1000).fit(margins[:, None], y)
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])
 

@@ -173,7 +173,13 @@ def prepare(
     frame: pd.DataFrame, target: str, time: str | None = None, task: Task | None = None, drop: Sequence[str] = ()
 ) -> Prepared:
     """Check the columns, order the rows in time, detect the task, encode the target and the features.
-    ``drop``: columns the user leaves out (e.g. other label columns)."""
+    ``drop``: columns the user leaves out (e.g. other label columns).
+
+    >>> f = pd.DataFrame({"t": ["2026-01-02", "2026-01-01"], "shift": ["day", "night"], "ok": ["y", "n"]})
+    >>> p = prepare(f, "ok", time="t")
+    >>> p.task, p.classes, p.y.tolist(), list(p.x.columns)
+    ('classification', ['n', 'y'], [0, 1], ['shift=night', 'shift=day'])
+    """
     for column in (target, time, *drop):
         if column is not None and column not in frame.columns:
             raise TestbedError(N_("Column {column} is not in the data. Columns: {columns}"), column=column,
