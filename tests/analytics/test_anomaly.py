@@ -108,6 +108,9 @@ def test_alarm_events_carry_time_labels_and_the_culprit() -> None:
     assert 40 <= ev.start <= 42 and ev.end >= 59
     assert ev.start_label == idx[300 + ev.start]
     assert ev.explanation[0].signal == "flow" and ev.explanation[0].sigma > 10
+    plain = ev.as_dict()
+    assert plain["start_label"] == str(idx[300 + ev.start]) and "정상 대비" in plain["explanation"][0]["message_ko"]
+    assert plain["explanation"][0]["message_en"].startswith("flow: +")
 
 
 def test_pca_flags_a_broken_correlation_not_a_large_normal_point() -> None:

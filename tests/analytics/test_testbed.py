@@ -221,3 +221,25 @@ def test_press_file_runs_in_row_order(tmp_path: Path) -> None:
     assert report["notes"][0]["kind"] == "no_time"
     assert {"machine_name", "item_no", "working_time"} <= set(report["data"]["dropped"])
     assert report["data"]["rows"] == 64_359
+
+
+def test_skab_file_as_an_anomaly_task(tmp_path: Path) -> None:
+    require_dataset("skab/valve1/0.csv")
+    out = tmp_path / "skab.json"
+    path = datasets_root() / "skab" / "valve1" / "0.csv"  # ';'-separated, labels stored as 0.0 / 1.0
+    result = runner.invoke(app, ["testbed", "run", "--data", str(path), "--target", "anomaly", "--time", "datetime",
+                                 "--task", "anomaly", "--drop", "changepoint", "--folds", "2", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["classes"] == ["0", "1"] and "changepoint" not in report["data"]["features"]
+    assert {r["model"] for r in report["results"]} >= {"EWMA robust z", "never alarm", "always alarm"}
+
+
+def test_bench_command_prints_and_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    row = benchmarks.BenchRow("SKAB (34 files)", "anomaly.ewma", "p", "f1", 0.77, "best 0.78 (Conv-AE)", 0.1, 5e5)
+    monkeypatch.setattr(benchmarks, "run_benchmarks", lambda which: [row] if which == "skab" else [])
+    out = tmp_path / "bench.json"
+    result = runner.invoke(app, ["testbed", "bench", "--dataset", "skab", "--json", str(out)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "Conv-AE" in result.output and "데이터셋 / dataset" in result.output
+    assert json.loads(out.read_text(encoding="utf-8"))[0]["ours"] == 0.77

@@ -47,7 +47,7 @@ from smart365.analytics.contract import Detector, EvalResult, ModelState, regist
 from smart365.analytics.datasets import SKAB_SENSORS, SkabExperiment, load_skab
 from smart365.analytics.metrics import skab_outlier_metrics
 from smart365.core.errors import Invalid
-from smart365.core.i18n import N_, gettext
+from smart365.core.i18n import N_, gettext, translate_in
 
 FloatArray = NDArray[np.float64]
 MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution is 0.6745 σ
@@ -568,6 +568,21 @@ class AlarmEvent:
     end_label: Any = None
     peak_label: Any = None
     explanation: tuple[Contribution, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able event; labels as text, each contribution with its sentence in Korean and English.
+
+        >>> AlarmEvent(3, 5, 4, 7.5, 3, "a", "c", "b").as_dict()["peak_label"]
+        'b'
+        """
+        plain = {k: v for k, v in asdict(self).items() if k != "explanation"}
+        plain |= {k: None if plain[k] is None else str(plain[k]) for k in ("start_label", "end_label", "peak_label")}
+        plain["explanation"] = [
+            asdict(c) | {"message_ko": translate_in("ko", _CONTRIBUTION).format(**asdict(c)),
+                         "message_en": translate_in("en", _CONTRIBUTION).format(**asdict(c))}
+            for c in self.explanation
+        ]  # fmt: skip
+        return plain
 
 
 def merge_flags(flags: ArrayLike, scores: ArrayLike, gap: int = 0, min_points: int = 1) -> list[AlarmEvent]:
