@@ -108,6 +108,8 @@ def test_task_detection_and_one_class_target() -> None:
         prepare(pd.DataFrame({"x": range(5), "y": ["OK"] * 5}), "y")
     with pytest.raises(TestbedError, match="not in the data"):
         prepare(pd.DataFrame({"x": range(5)}), "nope")
+    with pytest.raises(TestbedError, match="60 classes"):
+        prepare(pd.DataFrame({"x": x.tolist() * 2, "y": [f"c{i}" for i in range(60)]}), "y")
 
 
 def test_fold_metrics_by_hand() -> None:

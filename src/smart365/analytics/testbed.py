@@ -56,6 +56,7 @@ Task = Literal["classification", "regression", "anomaly"]
 TASKS: tuple[Task, ...] = ("classification", "regression", "anomaly")
 FloatArray = NDArray[np.float64]
 MAX_LEVELS = 30  # one-hot at most this many levels of a text column
+MAX_CLASSES = 50  # beyond this a "class" target is more likely an identifier or a number stored as text
 RF_MAX_ROWS = 20_000  # each random-forest tree sees at most this many rows, so big files stay quick
 
 
@@ -246,6 +247,9 @@ def _encode_target(y: pd.Series, task: Task, name: str) -> tuple[NDArray[Any], l
         positive = _label_text(pd.Series([y.max()])).iloc[0] if numeric else str(counts.index[-1])
         normal = next(c for c in counts.index if c != positive)
         return (labels == positive).to_numpy(dtype=np.int64), [str(normal), positive]
+    if len(counts) > MAX_CLASSES:
+        raise TestbedError(N_("The target {column} has {count} classes; at most {limit} can be classified."),
+                           column=name, count=len(counts), limit=MAX_CLASSES)  # fmt: skip
     classes = sorted(counts.index)
     return pd.Categorical(labels, categories=classes).codes.astype(np.int64), classes
 
