@@ -191,6 +191,7 @@ def test_cli_runs_end_to_end_on_an_unseen_csv(tmp_path: Path) -> None:
         (["--data", "missing.csv", "--target", "y"], "파일을 찾을 수 없습니다"),
         (["--data", "{csv}", "--target", "nope"], "데이터에 없습니다"),
         (["--data", "{csv}", "--target", "const"], "클래스가 하나"),
+        (["--data", "{csv}", "--target", "[y]"], "[y]"),  # user text is not read as Rich markup
     ],
 )
 def test_cli_bad_input_exits_2_in_korean_and_english(tmp_path: Path, args: list[str], message: str) -> None:

@@ -15,10 +15,11 @@ import json
 import math
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -76,6 +77,7 @@ def run_command(
 
     console = Console(highlight=False)
     try:
+        _check_writable(json_out)
         frame = load_table(data)
         with _progress(console) as bar:
             step = bar.add_task(bilingual(N_("fitting and scoring")), total=None)
@@ -83,16 +85,31 @@ def run_command(
                                  progress=lambda done, total, name: bar.update(step, completed=done, total=total,
                                                                                description=name))  # fmt: skip
     except AppError as error:
-        console.print(f"[red]{bilingual(N_('error'))}:[/] {bilingual(error.message, **error.params)}")
-        raise typer.Exit(2) from None
+        _fail(console, error)
     _print_findings(console, report)
     console.print(_table(report))
     result = report_dict(report, data)
     console.print(bilingual(N_("winner: {name}"), name=result["winner"]["model"]))
     if not report.beats_baselines():
         console.print(f"[yellow]{bilingual(N_('No model beats the best simple baseline.'))}[/]")
-    json_out.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    json_out.write_text(json.dumps(result, ensure_ascii=False, indent=2, default=_plain), encoding="utf-8")
     console.print(bilingual(N_("written: {path}"), path=str(json_out)))
+
+
+def _fail(console: Console, error: AppError) -> NoReturn:
+    """Print the reason in Korean and English (user text escaped from Rich markup) and exit with code 2."""
+    console.print(f"[red]{bilingual(N_('error'))}:[/] {escape(bilingual(error.message, **error.params))}")
+    raise typer.Exit(2)
+
+
+def _check_writable(path: Path) -> None:
+    if not path.parent.is_dir():
+        raise AppError(N_("Cannot write {path}: the folder does not exist."), path=str(path))
+
+
+def _plain(value: Any) -> Any:
+    """JSON fallback for NumPy scalars."""
+    return value.item() if hasattr(value, "item") else str(value)
 
 
 def _progress(console: Console) -> Progress:
@@ -183,13 +200,14 @@ def bench_command(
 
     console = Console(highlight=False)
     try:
+        _check_writable(json_out)
         with console.status(bilingual(N_("running benchmarks"))):
             rows = run_benchmarks(dataset.value)
     except AppError as error:
-        console.print(f"[red]{bilingual(N_('error'))}:[/] {bilingual(error.message, **error.params)}")
-        raise typer.Exit(2) from None
+        _fail(console, error)
     console.print(bench_table(rows))
-    json_out.write_text(json.dumps([r.as_dict() for r in rows], ensure_ascii=False, indent=2), encoding="utf-8")
+    payload = json.dumps([r.as_dict() for r in rows], ensure_ascii=False, indent=2, default=_plain)
+    json_out.write_text(payload, encoding="utf-8")
     console.print(bilingual(N_("written: {path}"), path=str(json_out)))
 
 
