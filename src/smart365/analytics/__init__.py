@@ -10,6 +10,12 @@ it the way its benchmark's standard protocol says.
   and NAB, SECOM balanced error rate).
 - :mod:`~smart365.analytics.datasets`: loaders for the public benchmarks in ``../shared/datasets``.
 - :mod:`~smart365.analytics.rul`: remaining-useful-life model (C-MAPSS protocol).
+- :mod:`~smart365.analytics.anomaly`: streaming EWMA detector, PCA T²+SPE, isolation forest, autoencoder;
+  threshold calibration, alarm events with explanations (SKAB protocol).
+- :mod:`~smart365.analytics.quality`: data-quality findings (leaks included) and the defect-probability
+  model (SECOM protocols, logistic baseline).
+- :mod:`~smart365.analytics.testbed`: the AI test-bed (any table, time-ordered folds, models vs baselines);
+  :mod:`~smart365.analytics.benchmarks` and :mod:`~smart365.analytics.cli` (``smart365 testbed``).
 
 May import :mod:`smart365.core` only.
 """

@@ -156,3 +156,32 @@ def load_skab(root: Path | None = None) -> list[SkabExperiment]:
 def load_skab_normal(root: Path | None = None) -> pd.DataFrame:
     """The anomaly-free run (9,405 rows, no label columns)."""
     return read_skab_file((root or datasets_root()) / "skab" / "anomaly-free" / "anomaly-free.csv")
+
+
+# --- SECOM -----------------------------------------------------------------------------------------
+
+SECOM_FEATURES = 590
+
+
+@dataclass(frozen=True)
+class SecomData:
+    """UCI SECOM: 590 anonymous process features (``f000``..``f589``, NaN where missing), ``fail`` (1 = the
+    line test failed, 0 = passed; UCI's 1 / −1) and the test ``time``, all in file order."""
+
+    features: pd.DataFrame
+    fail: NDArray[np.int64]
+    time: pd.Series
+
+
+def load_secom(root: Path | None = None) -> SecomData:
+    """``secom.data`` and ``secom_labels.data`` (label, then a quoted ``DD/MM/YYYY hh:mm:ss``)."""
+    folder = (root or datasets_root()) / "secom"
+    features = pd.read_csv(_require(folder / "secom.data"), sep=" ", header=None, engine="c")
+    if features.shape[1] != SECOM_FEATURES:
+        raise Invalid(N_("Unexpected number of columns in {path}."), path=str(folder / "secom.data"))
+    features.columns = [f"f{i:03d}" for i in range(SECOM_FEATURES)]
+    labels = pd.read_csv(_require(folder / "secom_labels.data"), sep=" ", header=None, names=["label", "time"])
+    if len(labels) != len(features):
+        raise Invalid(N_("Unexpected number of columns in {path}."), path=str(folder / "secom_labels.data"))
+    time = pd.to_datetime(labels["time"], format="%d/%m/%Y %H:%M:%S")
+    return SecomData(features.astype(float), (labels["label"].to_numpy() == 1).astype(np.int64), time)

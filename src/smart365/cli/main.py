@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from smart365.analytics import cli as analytics_cli
 from smart365.assessment import cli as assessment_cli
 from smart365.centre import cli as centre_cli
 from smart365.core import migrate
@@ -35,6 +36,7 @@ app.add_typer(companies_app, name="companies")
 app.add_typer(assessment_cli.app, name="assess")
 app.add_typer(sim_cli.app, name="sim")
 app.add_typer(centre_cli.app, name="centre")
+app.add_typer(analytics_cli.app, name="testbed")
 console = Console()
 
 Host = Annotated[str | None, typer.Option(help="주소 / address to listen on")]

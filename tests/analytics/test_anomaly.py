@@ -1,0 +1,178 @@
+"""Anomaly detectors: hand-computed thresholds and scores, streaming, alarm events, explanations, SKAB."""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import IsolationForest
+
+from smart365.analytics import anomaly
+from smart365.analytics.anomaly import (
+    AutoencoderDetector,
+    EwmaConfig,
+    EwmaDetector,
+    IsolationForestDetector,
+    PcaDetector,
+    RobustBaseline,
+    alarms,
+    calibrate_threshold,
+    evaluate_skab,
+    explain_row,
+    merge_flags,
+)
+from smart365.analytics.contract import Detector, load
+from smart365.analytics.datasets import load_skab
+from smart365.core.errors import Invalid
+from tests.analytics.conftest import require_dataset
+
+
+def test_docstring_examples() -> None:
+    assert doctest.testmod(anomaly).failed == 0
+
+
+def test_threshold_is_a_quantile_of_normal_scores_times_margin() -> None:
+    # numpy's default (linear) quantile of 0..100 at 0.95 is 95; times 1.2 → 114
+    assert calibrate_threshold(np.arange(101.0), quantile=0.95, margin=1.2) == pytest.approx(114.0)
+    # NaN/inf are ignored: the max of [1, 2, 4] is 4
+    assert calibrate_threshold([1.0, np.nan, 2.0, np.inf, 4.0], quantile=1.0) == 4.0
+    with pytest.raises(Invalid):
+        calibrate_threshold([np.nan])
+    with pytest.raises(Invalid):
+        calibrate_threshold([1.0], quantile=0.0)
+
+
+def test_ewma_detector_scores_by_hand() -> None:
+    # median 3, |dev| = 2, 1, 0, 1, 97 → MAD 1 → scale 1.4826; alpha 1 means no smoothing and EWMA σ = 1.
+    history = pd.DataFrame({"p": [1.0, 2.0, 3.0, 4.0, 100.0]})
+    det = EwmaDetector(EwmaConfig(alpha=1.0, quantile=1.0, min_threshold=3.0)).fit(history)
+    assert det.score(pd.DataFrame({"p": [6.0, 3.0]})).tolist() == pytest.approx([3 / 1.4826, 0.0])
+    # threshold: max(3, largest training score 97/1.4826 = 65.43)
+    assert det.threshold == pytest.approx(97 / 1.4826)
+    # alpha 0.5: EWMA σ = √(0.5/1.5); z = 2/1.4826 for two points → s = 0.5z, 0.75z
+    det2 = EwmaDetector(EwmaConfig(alpha=0.5)).fit(history)
+    z, sigma = 3 / 1.4826, np.sqrt(0.5 / 1.5)
+    assert det2.score(pd.DataFrame({"p": [6.0, 6.0]})).tolist() == pytest.approx([0.5 * z / sigma, 0.75 * z / sigma])
+    # a quiet history: every training score is below 3, the classic EWMA-chart limit, which is the floor
+    assert EwmaDetector().fit(pd.DataFrame({"p": [1.0, 2.0, 3.0, 4.0, 5.0]})).threshold == 3.0
+
+
+def test_streaming_in_chunks_equals_one_batch() -> None:
+    rng = np.random.default_rng(3)
+    history = pd.DataFrame(rng.normal(size=(300, 3)), columns=list("abc"))
+    stream = pd.DataFrame(rng.normal(size=(1000, 3)), columns=list("abc"))
+    det = EwmaDetector().fit(history)
+    whole = det.score(stream)
+    chunks = np.concatenate([det.update(stream.iloc[i : i + 137]) for i in range(0, 1000, 137)])
+    assert np.allclose(chunks, whole)
+    # score() does not depend on earlier update() calls
+    assert np.allclose(det.score(stream), whole)
+
+
+def test_merge_flags_by_hand() -> None:
+    flags = [0, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1]
+    scores = [0, 2, 3, 0, 0, 9, 0, 0, 0, 1, 5, 4]
+    no_gap = merge_flags(flags, scores)
+    assert [(e.start, e.end, e.peak, e.points) for e in no_gap] == [(1, 2, 2, 2), (5, 5, 5, 1), (9, 11, 10, 3)]
+    # gap 2: the runs at 1–2 and 5 are 2 unflagged points apart → one event peaking at 5 (score 9)
+    merged = merge_flags(flags, scores, gap=2)
+    summary = [(e.start, e.end, e.peak, e.peak_score, e.points) for e in merged]
+    assert summary == [(1, 5, 5, 9.0, 3), (9, 11, 10, 5.0, 3)]
+    assert [e.start for e in merge_flags(flags, scores, min_points=2)] == [1, 9]
+    assert merge_flags([0, 0], [1, 1]) == []
+    with pytest.raises(Invalid):
+        merge_flags([1], [1, 2])
+
+
+def test_explanation_ranks_signals_by_sigma() -> None:
+    base = RobustBaseline(["t", "p", "f"], np.array([50.0, 2.0, 10.0]), np.array([1.0, 0.5, 2.0]))
+    row = pd.DataFrame({"t": [53.0], "p": [1.0], "f": [10.0]})  # z = +3, −2, 0 → shares 9/13, 4/13, 0
+    why = explain_row(base, row, top=2)
+    assert [(c.signal, c.sigma, c.normal, c.value) for c in why] == [("t", 3.0, 50.0, 53.0), ("p", -2.0, 2.0, 1.0)]
+    assert [c.share for c in why] == pytest.approx([9 / 13, 4 / 13])
+    assert "+3.0σ" in why[0].describe()
+
+
+def test_alarm_events_carry_time_labels_and_the_culprit() -> None:
+    rng = np.random.default_rng(7)
+    idx = pd.date_range("2026-01-01", periods=400, freq="s")
+    frame = pd.DataFrame({"temp": rng.normal(50, 1, 400), "flow": rng.normal(10, 0.2, 400)}, index=idx)
+    det = EwmaDetector().fit(frame.iloc[:300])
+    test = frame.iloc[300:].copy()
+    test.iloc[40:60, 1] += 3.0  # flow: +15 σ for 20 s
+    events = alarms(det, test)
+    assert len(events) == 1
+    ev = events[0]
+    assert 40 <= ev.start <= 42 and ev.end >= 59
+    assert ev.start_label == idx[300 + ev.start]
+    assert ev.explanation[0].signal == "flow" and ev.explanation[0].sigma > 10
+    plain = ev.as_dict()
+    assert plain["start_label"] == str(idx[300 + ev.start]) and "정상 대비" in plain["explanation"][0]["message_ko"]
+    assert plain["explanation"][0]["message_en"].startswith("flow: +")
+
+
+def test_pca_flags_a_broken_correlation_not_a_large_normal_point() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=2000)
+    history = pd.DataFrame({"x": a + 0.05 * rng.normal(size=2000), "y": a + 0.05 * rng.normal(size=2000)})
+    det = PcaDetector().fit(history)
+    # about 1 % of the training points score above each limit (calibration at the 0.99 quantile)
+    t2, spe = det.statistics(history)
+    assert np.mean(t2 > det.limits[0]) == pytest.approx(0.01, abs=0.002)
+    assert np.mean(spe > det.limits[1]) == pytest.approx(0.01, abs=0.002)
+    probe = pd.DataFrame({"x": [1.5, 1.0], "y": [1.5, -1.0]})  # along the correlation; against it
+    assert det.detect(probe).tolist() == [False, True]
+
+
+def test_autoencoder_reconstructs_normal_data_and_not_a_broken_relation() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.uniform(-1, 1, 1500)
+    history = pd.DataFrame({"x": a, "y": a**2, "z": -a})  # one underlying degree of freedom, non-linear
+    det = AutoencoderDetector().fit(history)
+    assert np.mean(det.detect(history)) == pytest.approx(0.01, abs=0.003)  # the calibration quantile
+    # on the curve (twice, one near its end), y below the parabola, z breaking z = −x
+    probe = pd.DataFrame({"x": [0.5, 0.9, 0.5, 0.5], "y": [0.25, 0.81, -0.5, 0.25], "z": [-0.5, -0.9, -0.5, 0.5]})
+    assert det.detect(probe).tolist() == [False, False, True, True]
+
+
+def test_isolation_forest_scores_like_scikit_learn() -> None:
+    rng = np.random.default_rng(1)
+    history = pd.DataFrame(rng.normal(size=(600, 4)), columns=list("abcd"))
+    det = IsolationForestDetector().fit(history)
+    probe = pd.DataFrame(rng.normal(size=(50, 4)) * 2, columns=list("abcd"))
+    std = det._standard(history.to_numpy())
+    forest = IsolationForest(n_estimators=100, max_samples=256, random_state=0).fit(std)
+    assert np.allclose(det.score(probe), -forest.score_samples(det._standard(probe.to_numpy())))
+
+
+@pytest.mark.parametrize("factory", [EwmaDetector, PcaDetector, IsolationForestDetector, AutoencoderDetector])
+def test_detectors_round_trip_through_saved_bytes(factory: type) -> None:
+    rng = np.random.default_rng(2)
+    history = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
+    det = factory().fit(history)
+    assert isinstance(det, Detector)
+    again = load(det.state().to_bytes())
+    probe = pd.DataFrame(rng.normal(size=(40, 3)) * 3, columns=["a", "b", "c"])
+    assert type(again) is factory
+    assert np.allclose(again.score(probe), det.score(probe))
+    assert again.threshold == det.threshold
+
+
+def test_detector_rejects_text_signals() -> None:
+    with pytest.raises(Invalid):
+        EwmaDetector().fit(pd.DataFrame({"a": ["x", "y"]}))
+
+
+def test_skab_protocol_on_three_files() -> None:
+    require_dataset("skab/valve1/0.csv")
+    files = load_skab()[:3]
+    result = evaluate_skab(EwmaDetector, files)
+    truth = sum(int(f.frame["anomaly"].iloc[400:].sum()) for f in files)
+    tested = sum(len(f.frame) - 400 for f in files)
+    extra = result.extra
+    assert extra["tp"] + extra["fn"] == truth and sum(extra.values()) == tested
+    assert result.score_rows == tested
+    assert 0.0 <= result.metrics["f1"] <= 1.0 and result.metrics["f1"] > 0.3
+    assert "Conv-AE" in result.reference["best"]
