@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import getpass
 import os
+import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiomqtt
 import pytest
@@ -91,3 +96,51 @@ async def forget_session(port: int, client_id: str) -> None:
     """Drop the broker's persistent session of ``client_id`` (a clean-session connect), so tests leave none."""
     async with aiomqtt.Client("127.0.0.1", port, identifier=client_id, clean_session=True):
         pass
+
+
+def mosquitto_binary() -> str:
+    """The Mosquitto broker program; fail under ``CI=true`` and skip elsewhere when it is not installed."""
+    found = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
+    if found:
+        return found
+    reason = "the mosquitto program is not installed (Debian package 'mosquitto')"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+class OwnMosquitto:
+    """A Mosquitto of the test's own on a free port, with on-disk persistence, that the test can restart.
+
+    The shared broker on 1883 cannot be restarted by a test; this one is the same program, so a restart
+    exercises what production sees: TCP resets, a persistent session restored from the broker's disk.
+    """
+
+    def __init__(self, workdir: Path, port: int) -> None:
+        self.port = port
+        self.config = workdir / "mosquitto.conf"
+        self.config.write_text(
+            f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+            f"persistence true\npersistence_location {workdir}/\nlog_dest stderr\n"
+            # Started as root, Mosquitto would switch to its own user and could not write into the test's folder.
+            f"user {getpass.getuser()}\n"
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [mosquitto_binary(), "-c", str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"mosquitto did not listen on {self.port}")
+
+    def stop(self) -> None:
+        """SIGTERM: Mosquitto writes its persistence file and exits, as on a service restart."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None

@@ -1,16 +1,26 @@
-"""MQTT JSON connector on the real Mosquitto (and an embedded broker restarted mid-stream)."""
+"""MQTT JSON connector on the real Mosquitto: the shared one on 1883, and one of the test's own restarted mid-stream."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
 
 from smart365.sim.factory.runner import free_port, start_embedded_broker
 from smart365.telemetry.connectors.mqtt import MqttJsonConnector
-from tests.telemetry.connector_helpers import Recorder, forget_session, require_mosquitto, run, wait_until
+from tests.telemetry.connector_helpers import (
+    OwnMosquitto,
+    Recorder,
+    forget_session,
+    require_mosquitto,
+    run,
+    wait_until,
+)
 
 
 def _config(prefix: str, port: int = 1883, **extra: Any) -> dict[str, Any]:
@@ -138,3 +148,65 @@ def test_connector_reconnects_after_the_broker_restarts() -> None:
             await broker.shutdown()
 
     run(scenario())
+
+
+async def _publish_until_acknowledged(port: int, topic: str, values: list[int], on_acked: Any) -> None:
+    """Publish each value with QoS 1 and retry it until the broker acknowledged it, as a device would."""
+    start = datetime(2026, 1, 5, 8, tzinfo=UTC)
+    pending = list(values)
+    while pending:
+        try:
+            async with aiomqtt.Client("127.0.0.1", port, identifier=f"s365-pub-{uuid.uuid4().hex[:8]}") as client:
+                while pending:
+                    i = pending[0]
+                    ts = (start + timedelta(seconds=i)).isoformat()
+                    body = {"ts": ts, "values": {"mould_temp": float(i), "cycle_time": 0.03}}
+                    await client.publish(topic, json.dumps(body), qos=1)
+                    pending.pop(0)
+                    await on_acked(i)
+                    await asyncio.sleep(0.01)
+        except aiomqtt.MqttError:
+            await asyncio.sleep(0.2)
+
+
+def test_nothing_the_broker_acknowledged_is_lost_when_mosquitto_restarts_mid_stream(tmp_path: Path) -> None:
+    broker = OwnMosquitto(tmp_path, free_port())
+    broker.start()
+    prefix = f"s365t/{uuid.uuid4().hex[:10]}"
+    topic = f"{prefix}/injection/IMM-01"
+    values = list(range(1, 201))
+    acknowledged: list[int] = []
+    restarted = asyncio.Event()
+
+    async def scenario() -> None:
+        recorder = Recorder()
+        # The connector comes back later than the publisher, so the messages in between reach it only
+        # through the persistent session the broker restored from its disk.
+        config = _config(prefix, port=broker.port, backoff_initial_s=1.5, backoff_max_s=2.0)
+        connector = MqttJsonConnector(config, recorder.emit, **recorder.callbacks())
+        await connector.start()
+        try:
+            await wait_until(lambda: connector.health()["state"] == "connected", what="connected")
+
+            async def acked(i: int) -> None:
+                acknowledged.append(i)
+                if i == 100:  # mid-stream: restart the broker while the publisher keeps going
+                    await asyncio.to_thread(broker.stop)
+                    await asyncio.to_thread(broker.start)
+                    restarted.set()
+
+            await _publish_until_acknowledged(broker.port, topic, values, acked)
+            assert restarted.is_set()
+            await wait_until(lambda: set(recorder.values(1)) >= set(acknowledged), timeout=30, what="every acked value")
+            health = connector.health()
+        finally:
+            await connector.stop()
+        assert acknowledged == values
+        assert sorted(set(recorder.values(1))) == [float(v) for v in values]
+        assert health["connects"] >= 2 and health["errors"] >= 1
+        assert recorder.dead == []
+
+    try:
+        run(scenario(), timeout=60)
+    finally:
+        broker.stop()
