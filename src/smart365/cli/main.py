@@ -156,7 +156,7 @@ def companies_import(
     if report.errors:
         table = Table(title="오류 / errors")
         for column in ("행 / row", "열 / column", "사유 / reason"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")  # a reason cut short helps nobody fix the file
         for err in report.errors:
             table.add_row(str(err.row), err.column, err.reason)
         console.print(table)
