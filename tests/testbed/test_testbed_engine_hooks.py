@@ -24,8 +24,9 @@ def test_docstring_examples(module: object) -> None:
 
 def _table(task: str, rows: int = 240, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"time": pd.date_range("2026-02-01", periods=rows, freq="min"),
-                          "a": rng.normal(size=rows), "b": rng.normal(size=rows), "c": rng.normal(size=rows)})  # fmt: skip
+    frame = pd.DataFrame({"time": pd.date_range("2026-02-01", periods=rows, freq="min")})
+    for column in "abc":
+        frame[column] = rng.normal(size=rows)
     signal = 2 * frame.a - frame.b + rng.normal(0, 0.2, rows)
     if task == "regression":
         frame["y"] = signal

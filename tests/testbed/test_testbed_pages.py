@@ -5,6 +5,7 @@ the restart rule; deployment."""
 from __future__ import annotations
 
 import re
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -235,3 +236,66 @@ def test_outsiders_cannot_upload_start_or_read_runs(app: Any, client: TestClient
     assert response.status_code == 422  # firm A's staged table is not in firm B's folder
     assert _runs(world) == []
     assert outsider.get(f"/testbed/companies/{world.firm_a}/new?table={token}").status_code == 404
+
+
+class FakeRegistry:
+    """Stands in for ``smart365.analytics.registry`` (built in parallel): records what it is asked."""
+
+    def __init__(self) -> None:
+        self.registered: list[dict[str, Any]] = []
+        self.deployed: list[tuple[int, str]] = []
+
+    def register(self, session: Any, **fields: Any) -> Any:
+        self.registered.append(fields)
+        return type("Model", (), {"id": 41 + len(self.registered)})()
+
+    def deploy(self, session: Any, model_id: int, *, by: str) -> Any:
+        self.deployed.append((model_id, by))
+        return None
+
+
+def test_a_tag_run_is_deployed_through_the_registry_once_it_exists(
+    app: Any, client: TestClient, world: World, monkeypatch: Any
+) -> None:
+    from smart365.registry.models import Tag
+
+    with world.db.session(SYSTEM) as session:
+        extra = Tag(company_id=world.firm_a, equipment_id=world.ids_a["equipment_id"], name="temp", unit="°C")
+        session.add(extra)
+        session.flush()
+        extra_id = extra.id
+    start = utcnow().replace(second=0, microsecond=0) - timedelta(hours=3)
+    moments = [start + timedelta(minutes=i) for i in range(180)]
+    load = np.random.default_rng(5).uniform(10, 90, 180)
+    app.state.store.append(Batch.from_columns(world.ids_a["tag_id"], moments, load))
+    app.state.store.append(Batch.from_columns(extra_id, moments, 20 + 0.3 * load))
+    member, csrf = _member(app, world)
+    local = (start + timedelta(hours=9)).replace(tzinfo=None)
+    response = member.post(f"/testbed/companies/{world.firm_a}/tags", data={
+        "csrf_token": csrf, "tag_id": [world.ids_a["tag_id"], extra_id],
+        "start": local.isoformat(timespec="minutes"), "end": (local + timedelta(hours=3)).isoformat(timespec="minutes"),
+    }, follow_redirects=False)  # fmt: skip
+    token = response.headers["location"].rsplit("=", 1)[1]
+    response = member.post(f"/testbed/companies/{world.firm_a}/runs", data={"csrf_token": csrf, "table": token,
+                           "target": "SENTINEL-A MCT/temp", "time": "time"}, follow_redirects=False)  # fmt: skip
+    run_id = int(response.headers["location"].rsplit("/", 1)[1])
+    _wait(member, run_id)
+    page = member.get(f"/testbed/runs/{run_id}").text
+    assert "linear (ridge)" in page and "배포 준비 중입니다." in page  # no registry yet: said plainly
+    assert member.post(f"/testbed/runs/{run_id}/deploy", data={"csrf_token": csrf}).status_code == 409
+
+    fake = FakeRegistry()
+    monkeypatch.setitem(sys.modules, "smart365.analytics.registry", fake)
+    outsider = _page_client(app, world.emails["member_b"])
+    assert outsider.post(f"/testbed/runs/{run_id}/deploy", data={"csrf_token": _csrf(outsider)}).status_code == 404
+    assert 'data-testid="deploy"' in member.get(f"/testbed/runs/{run_id}").text
+    response = member.post(f"/testbed/runs/{run_id}/deploy", data={"csrf_token": csrf}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    (fields,) = fake.registered
+    assert fields["company_id"] == world.firm_a and fields["equipment_id"] == world.ids_a["equipment_id"]
+    assert fields["kind"] == "testbed.linear" and fields["tag_ids"] == sorted([world.ids_a["tag_id"], extra_id])
+    assert fields["state"].params["target"] == "SENTINEL-A MCT/temp" and "rmse" in fields["metrics"]
+    assert fields["trained_from"] < fields["trained_to"] and fields["created_by"] == "member_a"
+    assert fake.deployed == [(42, "member_a")]
+    assert "모델 #42(으)로 배포했습니다." in member.get(f"/testbed/runs/{run_id}").text
+    assert member.post(f"/testbed/runs/{run_id}/deploy", data={"csrf_token": csrf}).status_code == 409  # once
