@@ -27,7 +27,7 @@ from smart365.registry.models import Company, Equipment, Tag
 from smart365.telemetry.store import TimeSeriesStore
 from smart365.testbed import deploy, service
 from smart365.testbed.models import TestbedRun
-from smart365.testbed.tables import COLUMN_KINDS, MAX_UPLOAD_BYTES, SUFFIXES, Staging, preview, tag_column, tag_table
+from smart365.testbed.tables import COLUMN_KINDS, MAX_UPLOAD_BYTES, SUFFIXES, Staging, preview, stage_tags
 from smart365.web.deps import Csrf, PagePrincipal, PageSession
 from smart365.web.templating import render
 
@@ -132,17 +132,7 @@ def from_tags(
     try:
         tags = _firm_tags(session, company_id, tag_id or [])
         begin, finish = _moment(start), _moment(end)
-        frame = tag_table(_store(request), tags, begin, finish)
-        meta = {
-            "kind": "tags",
-            "tag_ids": [t.id for t in tags],
-            "equipment_ids": sorted({t.equipment_id for t in tags}),
-            "columns_of": {tag_column(t): t.id for t in tags},
-            "start": begin.isoformat(),
-            "end": finish.isoformat(),
-            "description": _tags_description(tags, begin, finish),
-        }
-        token = _staging(request).save_frame(company_id, frame, meta)
+        token = stage_tags(_staging(request), _store(request), company_id, tags, begin, finish)
     except AppError as exc:
         return _start_page(request, session, principal, company, exc.status, _bilingual(exc), form)
     return RedirectResponse(f"/testbed/companies/{company_id}/new?table={token}", status_code=303)
@@ -167,12 +157,6 @@ def _moment(text: str) -> datetime:
     except ValueError as exc:
         raise Invalid(N_("Give the time range as date and time.")) from exc
     return moment.replace(tzinfo=SEOUL) if moment.tzinfo is None else moment
-
-
-def _tags_description(tags: list[Tag], start: datetime, end: datetime) -> str:
-    names = ", ".join(tag_column(t) for t in tags[:6]) + (" …" if len(tags) > 6 else "")
-    span = f"{start.astimezone(SEOUL):%Y-%m-%d %H:%M} – {end.astimezone(SEOUL):%Y-%m-%d %H:%M}"
-    return f"{names} ({span})"
 
 
 @pages.get("/testbed/companies/{company_id}/new")

@@ -32,6 +32,7 @@ import pandas as pd
 
 from smart365.analytics.quality import Finding, data_quality
 from smart365.analytics.testbed import TestbedError, load_table
+from smart365.core.db import SEOUL
 from smart365.core.i18n import N_
 from smart365.registry.models import Tag
 from smart365.telemetry.store import TimeSeriesStore, plan_buckets
@@ -203,6 +204,25 @@ def _grid_steps(store: TimeSeriesStore, ids: list[int], start_us: int, end_us: i
     per_tag = probe.groupby("tag_id").agg(buckets=("count", "size"), points=("count", "sum"))
     spacing = float((per_tag["buckets"] * width / per_tag["points"]).max())
     return int(max(2, min(MAX_GRID_ROWS, (end_us - start_us) // max(spacing, 1e6))))
+
+
+def stage_tags(
+    staging: Staging, store: TimeSeriesStore, company_id: int, tags: Sequence[Tag], start: datetime, end: datetime
+) -> str:
+    """Pivot ``tags`` over ``[start, end)`` (:func:`tag_table`) and stage the table; returns its token."""
+    frame = tag_table(store, tags, start, end)
+    names = ", ".join(tag_column(t) for t in tags[:6]) + (" …" if len(tags) > 6 else "")
+    span = f"{start.astimezone(SEOUL):%Y-%m-%d %H:%M} – {end.astimezone(SEOUL):%Y-%m-%d %H:%M}"
+    meta = {
+        "kind": "tags",
+        "tag_ids": [t.id for t in tags],
+        "equipment_ids": sorted({t.equipment_id for t in tags}),
+        "columns_of": {tag_column(t): t.id for t in tags},
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "description": f"{names} ({span})",
+    }
+    return staging.save_frame(company_id, frame, meta)
 
 
 # -- preview -------------------------------------------------------------------------------------------------
