@@ -17,14 +17,20 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from smart365.core.db import utcnow
+from smart365.core.i18n import use_locale
 from smart365.core.tenancy import SYSTEM
 from smart365.telemetry.batch import Batch
 from smart365.testbed import tables
 from smart365.testbed.models import TestbedRun
-from smart365.testbed.service import TestbedWorker, recover
+from smart365.testbed.service import TestbedWorker, model_label, recover
 from smart365.testbed.tables import Staging
 from tests.conftest import World
 from tests.web.test_tenancy_matrix import _csrf, _page_client
+
+
+def model_label_ko(name: str) -> str:
+    with use_locale("ko"):
+        return model_label(name)
 
 
 def _csv(rows: int = 160, seed: int = 0) -> bytes:
@@ -99,10 +105,10 @@ def test_upload_preview_start_watch_and_read_the_result(app: Any, client: TestCl
     verdict = re.search(r'<p class="sentence">(.*?)</p>', page, re.S).group(1)  # type: ignore[union-attr]
     run = _runs(world)[-1]
     assert run.status == "done" and run.progress == 1.0 and run.created_by == "member_a"
-    winner, baseline = run.report["winner"]["model"], "majority class"  # type: ignore[index]
+    winner = run.report["winner"]["model"]  # type: ignore[index]
     assert run.report["winner"]["beats_baselines"]  # type: ignore[index]
-    assert winner in verdict and baseline in verdict and "이깁니다" in verdict  # Korean by default
-    assert "균형 정확도" in page and "majority class" in page and "±" in page
+    assert model_label_ko(winner) in verdict and "항상 가장 흔한 값" in verdict and "이깁니다" in verdict  # Korean
+    assert "균형 정확도" in page and "단순 기준선" in page and "±" in page
     assert "시리얼" in page  # the identifier column is reported as left out
 
     member.get("/lang/en")  # the page's language switch
@@ -283,7 +289,7 @@ def test_a_tag_run_is_deployed_through_the_registry_once_it_exists(
     run_id = int(response.headers["location"].rsplit("/", 1)[1])
     _wait(member, run_id)
     page = member.get(f"/testbed/runs/{run_id}").text
-    assert "linear (ridge)" in page and "배포 준비 중입니다." in page  # no registry yet: said plainly
+    assert "선형 회귀 (ridge)" in page and "배포 준비 중입니다." in page  # no registry yet: said plainly
     assert member.post(f"/testbed/runs/{run_id}/deploy", data={"csrf_token": csrf}).status_code == 409
 
     fake = FakeRegistry()

@@ -53,7 +53,8 @@ def _bilingual(error: AppError) -> dict[str, str]:
 
 
 def _common(**context: Any) -> dict[str, Any]:
-    return {"active": "testbed", "status_labels": STATUS_LABELS, "task_labels": TASK_LABELS} | context
+    labels = {"status_labels": STATUS_LABELS, "task_labels": TASK_LABELS, "model_label": service.model_label}
+    return {"active": "testbed"} | labels | context
 
 
 @pages.get("/testbed")

@@ -231,6 +231,23 @@ UNTRUSTED = N_(
 )
 
 
+#: The test-bed's candidate names, for translation (the engine names them in English).
+MODEL_LABELS = (N_("linear (ridge)"), N_("linear (logistic)"), N_("random forest"), N_("majority class"),
+                N_("mean (training)"), N_("last value"), N_("never alarm"), N_("always alarm"), N_("EWMA robust z"),
+                N_("isolation forest"))  # fmt: skip
+
+
+def model_label(name: str) -> str:
+    """A candidate's name in the current language.
+
+    >>> from smart365.core.i18n import use_locale
+    >>> with use_locale("ko"):
+    ...     model_label("last value"), model_label("LightGBM")
+    ('직전 값', 'LightGBM')
+    """
+    return gettext(name) if name in MODEL_LABELS else name
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The one-sentence result: ``trusted`` when a model beats every simple baseline."""
@@ -257,12 +274,14 @@ def verdict(report: dict[str, Any]) -> Verdict:
     baseline = next((r for r in report["results"] if r["baseline"]), None)
     best_model = next((r for r in report["results"] if not r["baseline"]), None)
     if baseline is None or best_model is None or not winner["beats_baselines"]:
-        model = best_model["model"] if best_model else "-"
-        sentence = gettext(UNTRUSTED).format(model=model, baseline=baseline["model"] if baseline else "-")
+        model = model_label(best_model["model"]) if best_model else "-"
+        sentence = gettext(UNTRUSTED).format(model=model, baseline=model_label(baseline["model"]) if baseline else "-")
         return Verdict(False, sentence, None)
     ours, theirs = float(best_model["mean"]), float(baseline["mean"])
-    values = {"model": best_model["model"], "metric": name, "ours": fmt(ours), "theirs": fmt(theirs)}
-    sentence = gettext(TRUSTED).format(**values, baseline=baseline["model"], gain=_gain(metric, ours, theirs))
+    values = {"model": model_label(best_model["model"]), "metric": name, "ours": fmt(ours), "theirs": fmt(theirs)}
+    sentence = gettext(TRUSTED).format(
+        **values, baseline=model_label(baseline["model"]), gain=_gain(metric, ours, theirs)
+    )
     spread = best_model.get("sd")
     thin = spread is not None and math.isfinite(spread) and abs(ours - theirs) < spread
     caution = gettext(N_("The margin is smaller than the spread across folds, so it may not hold on new data."))
