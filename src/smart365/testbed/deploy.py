@@ -22,7 +22,7 @@ import importlib
 from dataclasses import dataclass
 from datetime import datetime
 from types import ModuleType
-from typing import Any, cast
+from typing import Any, ClassVar, Self, cast
 
 import lightgbm as lgb
 import numpy as np
@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from smart365.analytics import anomaly
-from smart365.analytics.contract import ModelState
+from smart365.analytics.contract import ModelState, register
 from smart365.analytics.contract import load as load_state
 from smart365.analytics.testbed import (
     Candidate,
@@ -104,7 +104,8 @@ def winner_state(
         raise Invalid(NOT_SAVABLE, model=winner)
     prep = prepare(frame, target, time, cast(Task, task) if task and task != "auto" else None)
     fitted = _candidate(prep, winner).fit(prep.x, prep.y)
-    params = {"task": prep.task, "target": target, "features": list(prep.x.columns), "classes": prep.classes}
+    params = {"task": prep.task, "target": target, "time": time, "winner": winner, "features": list(prep.x.columns),
+              "classes": prep.classes}  # fmt: skip
     if prep.task == "anomaly":
         state = fitted.detector.state()  # type: ignore[attr-defined]
         state.params |= {"testbed": params}
@@ -159,6 +160,41 @@ def predict(state: ModelState, batch: pd.DataFrame) -> NDArray[Any]:
         return raw.argmax(axis=1) if raw.shape[1] > 1 else (raw[:, 0] > 0).astype(np.int64)
     detector = load_state(state)
     return np.asarray(detector.detect(batch)).astype(np.int64)  # type: ignore[attr-defined]
+
+
+class _Saved:
+    """A saved winner as a :mod:`~smart365.analytics.contract` model, so ``contract.load(state)`` rebuilds it."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, state: ModelState) -> None:
+        self._state = state
+
+    def fit(self, history: pd.DataFrame) -> Self:
+        """Refit the same candidate on a newer table with the same columns."""
+        p = self._state.params
+        self._state = winner_state(history, p["target"], p["time"], p["task"], p["winner"]).state
+        return self
+
+    def predict(self, batch: pd.DataFrame) -> NDArray[Any]:
+        return predict(self._state, batch)
+
+    def state(self) -> ModelState:
+        return self._state
+
+    @classmethod
+    def from_state(cls, state: ModelState) -> Self:
+        return cls(state)
+
+
+@register
+class SavedBooster(_Saved):
+    kind: ClassVar[str] = "testbed.lightgbm"
+
+
+@register
+class SavedLinear(_Saved):
+    kind: ClassVar[str] = "testbed.linear"
 
 
 def deploy_winner(session: Session, staging: Staging, run: TestbedRun, by: str) -> int:
