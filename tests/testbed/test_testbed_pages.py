@@ -156,6 +156,8 @@ def test_bad_files_and_choices_are_refused_in_both_languages_and_nothing_is_kept
     too_big = _upload(member, csrf, firm, "big.csv", _csv(200))
     _bad(too_big, "MB보다 큽니다", "larger than")
     assert too_big.status_code == 413
+    huge = _upload(member, csrf, firm, "huge.csv", b"a,b\n" + b"1,2\n" * 300_000)  # refused by its declared length
+    assert huge.status_code == 413 and "larger than" in huge.text
     assert _staged_files(settings) == []
 
     monkeypatch.undo()

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response
 
@@ -25,9 +26,9 @@ from smart365.core.tenancy import Principal, Role
 from smart365.registry import service as registry
 from smart365.registry.models import Company, Equipment, Tag
 from smart365.telemetry.store import TimeSeriesStore
-from smart365.testbed import deploy, service
+from smart365.testbed import deploy, service, tables
 from smart365.testbed.models import TestbedRun
-from smart365.testbed.tables import COLUMN_KINDS, MAX_UPLOAD_BYTES, SUFFIXES, Staging, preview, stage_tags
+from smart365.testbed.tables import COLUMN_KINDS, SUFFIXES, Staging, TooLarge, preview, stage_tags
 from smart365.web.deps import Csrf, PagePrincipal, PageSession
 from smart365.web.templating import render
 
@@ -93,7 +94,7 @@ def _start_page(
         can_act=principal.can_change(company.id),
         error=error,
         form=defaults | (form or {}),
-        max_mb=MAX_UPLOAD_BYTES // 2**20,
+        max_mb=tables.MAX_UPLOAD_BYTES // 2**20,
         suffixes=", ".join(sorted(SUFFIXES)),
     )
     return render(request, "testbed/company.html", status_code=status_code, **context)
@@ -105,18 +106,24 @@ async def upload(request: Request, company_id: int, principal: PagePrincipal, se
     company = registry.get(session, Company, company_id)
     if not principal.can_change(company_id):
         raise Forbidden()
-    form = await request.form()
-    file = form.get("file")
     try:
+        _check_length(request)
+        form = await request.form()
+        file = form.get("file")
         if not isinstance(file, UploadFile) or not file.filename:
             raise Invalid(N_("Choose a file to upload."))
-        staging = _staging(request)
-        from starlette.concurrency import run_in_threadpool
-
-        token = await run_in_threadpool(staging.save_upload, company_id, file.filename, file.file)
+        token = await run_in_threadpool(_staging(request).save_upload, company_id, file.filename, file.file)
     except AppError as exc:
         return _start_page(request, session, principal, company, exc.status, _bilingual(exc))
     return RedirectResponse(f"/testbed/companies/{company_id}/new?table={token}", status_code=303)
+
+
+def _check_length(request: Request) -> None:
+    """Refuse a body far over the limit by its declared length (the copy into the data folder counts bytes
+    exactly anyway)."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > tables.MAX_UPLOAD_BYTES + 2**20:
+        raise TooLarge(N_("The file is larger than {limit} MB."), limit=tables.MAX_UPLOAD_BYTES // 2**20)
 
 
 @pages.post("/testbed/companies/{company_id}/tags", dependencies=[Csrf])
