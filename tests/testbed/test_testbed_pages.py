@@ -309,3 +309,25 @@ def test_a_tag_run_is_deployed_through_the_registry_once_it_exists(
     assert fake.deployed == [(42, "member_a")]
     assert "모델 #42(으)로 배포했습니다." in member.get(f"/testbed/runs/{run_id}").text
     assert member.post(f"/testbed/runs/{run_id}/deploy", data={"csrf_token": csrf}).status_code == 409  # once
+
+
+def test_a_run_cut_short_by_shutdown_fails_with_the_reason(app: Any, client: TestClient, world: World) -> None:
+    from smart365.testbed.service import execute
+
+    member, csrf = _member(app, world)
+    token = _upload(member, csrf, world.firm_a, "ok.csv", _csv()).headers["location"].rsplit("=", 1)[1]
+    with world.db.session(SYSTEM) as session:
+        run = TestbedRun(company_id=world.firm_a, created_by="x", source_kind="file", source="ok.csv",
+                         source_spec={"token": token}, target="판정", time_column="생산일시",
+                         status="queued")  # fmt: skip
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    worker = TestbedWorker(world.db, app.state.testbed.staging)
+    worker._stopping.set()  # the server is stopping: the run ends at its first step
+    execute(world.db, worker.staging, run_id, check=worker._check_stopping)
+    (stopped,) = _runs(world)
+    assert stopped.status == "failed" and stopped.error == "The server stopped during this run; start it again."
+    assert stopped.error_ko == "실행 중에 서버가 멈췄습니다. 다시 실행하세요."
+    member.get("/lang/en")
+    assert "The server stopped during this run" in member.get(f"/testbed/runs/{run_id}").text
