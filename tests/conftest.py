@@ -162,6 +162,7 @@ def world(db: Database) -> World:
             ]
         )
         ids_a |= _ticket(session, a, ids_a)
+        ids_a["run_id"] = _testbed_run(session, a)
     return World(db=db, firm_a=a.id, firm_b=b.id, ids_a=ids_a, emails=emails)
 
 
@@ -189,6 +190,27 @@ def _ticket(session: object, company: Company, ids: dict[str, int]) -> dict[str,
     session.add(attachment)
     session.flush()
     return {"ticket_id": ticket.id, "attachment_id": attachment.id, "expert_id": expert.id}
+
+
+def _testbed_run(session: object, company: Company) -> int:
+    """A finished AI test-bed run of firm A (its report names the sentinel), so its pages are walked."""
+    from smart365.testbed.models import TestbedRun
+
+    assert isinstance(session, Session)
+    result = {"model": f"{SENTINEL} model", "baseline": False, "metric": "rmse", "mean": 1.0, "sd": 0.1,
+              "metrics": {"rmse": 1.0}, "folds": [], "fit_seconds_per_fold": 0.01,
+              "rows_per_second": 1000.0}  # fmt: skip
+    baseline = result | {"model": "mean (training)", "baseline": True, "mean": 2.0, "metrics": {"rmse": 2.0}}
+    report = {"data": {"rows": 100, "features": ["x"], "dropped": {}, "encoded": []}, "task": "regression",
+              "target": "y", "time": None, "classes": [], "folds": [{"train_rows": 50, "test_rows": 50}],
+              "notes": [], "findings": [], "results": [result, baseline],
+              "winner": {"model": result["model"], "metric": "rmse", "mean": 1.0, "beats_baselines": True}}  # fmt: skip
+    run = TestbedRun(company_id=company.id, created_by="x", source_kind="file", source=f"{SENTINEL}.csv",
+                     source_spec={"token": "0" * 32}, target="y", status="done", progress=1.0,
+                     report=report)  # fmt: skip
+    session.add(run)
+    session.flush()
+    return run.id
 
 
 @pytest.fixture

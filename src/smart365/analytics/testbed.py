@@ -518,6 +518,18 @@ class CandidateResult:
         return self.score_rows / self.score_seconds if self.score_seconds > 0 else float("nan")
 
 
+@dataclass(frozen=True)
+class Step:
+    """What the test-bed is about to do: fit and score ``candidate`` on fold ``fold`` of ``folds``;
+    ``done`` of ``total`` fits are finished."""
+
+    fold: int
+    folds: int
+    candidate: str
+    done: int
+    total: int
+
+
 @dataclass
 class TestbedReport:
     """Everything the test-bed found: task, data summary, results per candidate and the winner."""
@@ -543,6 +555,10 @@ class TestbedReport:
     def winner(self) -> str:
         return self.ranked()[0].name
 
+    def best_baseline(self) -> CandidateResult:
+        """The best simple baseline (the bar every model must clear)."""
+        return next(r for r in self.ranked() if r.baseline)
+
     def beats_baselines(self) -> bool:
         """Whether the best model is strictly better than every baseline (a tie does not count)."""
         name, higher = PRIMARY[self.task]
@@ -560,8 +576,13 @@ def run_testbed(
     threads: int = 1,
     progress: Callable[[int, int, str], None] | None = None,
     drop: Sequence[str] = (),
+    on_step: Callable[[Step], None] | None = None,
 ) -> TestbedReport:
-    """Prepare ``frame``, then fit and score every candidate on every expanding-window fold."""
+    """Prepare ``frame``, then fit and score every candidate on every expanding-window fold.
+
+    ``progress(done, total, name)`` is called after each fit; ``on_step`` before each one (which candidate
+    on which fold), so a page can say what is running now.
+    """
     prep = prepare(frame, target, time, task, drop)
     splits = expanding_folds(len(prep.y), folds, prep.order)
     candidates = _candidates(prep.task, len(prep.y), threads)
@@ -575,6 +596,8 @@ def run_testbed(
             continue
         used.append((len(train), len(test)))
         for cand, res in zip(candidates, results, strict=True):
+            if on_step:
+                on_step(Step(k, len(splits), cand.name, done, total))
             _run_fold(prep, cand, res, train, test)
             done += 1
             if progress:

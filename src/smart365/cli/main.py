@@ -110,6 +110,9 @@ def demo(
 
         attach_live_plant(web)
         console.print("시뮬레이션 공장 실시간 연결 / simulated plant live: /monitoring")
+    from smart365.sim.demo_testbed import attach_demo_testbed
+
+    attach_demo_testbed(web)  # after the backfill: one AI test-bed run on the showcase firm's history
     run_server(web, host=host or settings.host, port=port or settings.port)  # Ctrl-C ends live streams too
 
 

@@ -31,6 +31,9 @@ from smart365.registry import pages as registry_pages
 from smart365.registry import plant_pages
 from smart365.telemetry import api as telemetry_api
 from smart365.telemetry.store import open_store
+from smart365.testbed import pages as testbed_pages
+from smart365.testbed.service import TestbedWorker
+from smart365.testbed.tables import Staging
 from smart365.web import auth, home
 from smart365.web.deps import LoginRequired
 from smart365.web.metrics import MetricsMiddleware, metrics_endpoint
@@ -91,7 +94,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.testbed.start()  # marks runs a previous process left running as failed, requeues queued ones
         yield
+        app.state.testbed.stop()
         app.state.store.close()
 
     app = FastAPI(
@@ -103,6 +108,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = db or Database(settings.records_url)
     app.state.store = open_store(settings.timeseries_target)
+    app.state.testbed = TestbedWorker(app.state.db, Staging(settings.data_dir / "testbed"))
 
     app.add_middleware(
         SessionMiddleware,
@@ -126,4 +132,5 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     for router in (*routers, assessment_pages.pages, telemetry_api.router, *centre, *monitoring):
         app.include_router(router)
     app.include_router(campaign_pages.pages)  # survey campaigns, population analytics, per-firm report
+    app.include_router(testbed_pages.pages)  # AI test-bed: data, runs in the background, results, deploy
     return app

@@ -1,0 +1,237 @@
+"""Deploy a test-bed winner: refit it on the whole table and save it as a :class:`ModelState` (JSON
+parameters, numeric arrays, text; never a pickle), then register it in the model registry.
+
+Savable winners: LightGBM (its text dump), the linear models (imputation medians, scaling, coefficients as
+arrays) and the anomaly detectors (their own ``state()``). A random forest is not (scikit-learn's trees
+would need a pickle), and neither is a run on an uploaded file (a deployed model reads live tags).
+
+The model registry (``smart365.analytics.registry``) is reached through :func:`model_registry` only, so
+this module works before that registry exists: the page then says deployment is not available yet.
+
+>>> rng = np.random.default_rng(1)
+>>> t = pd.DataFrame({"time": pd.date_range("2026-01-01", periods=120, freq="min"), "a": rng.normal(size=120)})
+>>> t["b"] = 2 * t.a + rng.normal(0, 0.05, 120)
+>>> saved = winner_state(t, "b", "time", "regression", "linear (ridge)")
+>>> saved.kind, saved.state.params["features"], saved.trained_to.isoformat()
+('testbed.linear', ['a'], '2026-01-01T01:59:00+09:00')
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from datetime import datetime
+from types import ModuleType
+from typing import Any, ClassVar, Self, cast
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from sqlalchemy.orm import Session
+
+from smart365.analytics import anomaly
+from smart365.analytics.contract import ModelState, register
+from smart365.analytics.contract import load as load_state
+from smart365.analytics.testbed import (
+    Candidate,
+    Prepared,
+    Task,
+    anomaly_candidates,
+    classification_candidates,
+    prepare,
+    regression_candidates,
+)
+from smart365.core.db import SEOUL
+from smart365.core.errors import Conflict, Invalid
+from smart365.core.i18n import N_
+from smart365.testbed.models import TestbedRun
+from smart365.testbed.tables import Staging
+
+REGISTRY_MODULE = "smart365.analytics.registry"
+SAVABLE = {"LightGBM": "testbed.lightgbm", "linear (ridge)": "testbed.linear", "linear (logistic)": "testbed.linear",
+           "EWMA robust z": anomaly.EwmaDetector.kind, "PCA T²+SPE": anomaly.PcaDetector.kind,
+           "isolation forest": anomaly.IsolationForestDetector.kind}  # fmt: skip
+NOT_SAVABLE = N_("{model} cannot be saved safely (its trees would need a Python pickle); deploy a run won by "
+                 "LightGBM, a linear model or an anomaly detector.")  # fmt: skip
+
+
+def model_registry() -> ModuleType | None:
+    """The model registry module, or ``None`` while it is not installed (the one guarded import)."""
+    try:
+        module = importlib.import_module(REGISTRY_MODULE)
+    except ImportError:
+        return None
+    return module if hasattr(module, "register") and hasattr(module, "deploy") else None
+
+
+def registry_available() -> bool:
+    return model_registry() is not None
+
+
+def deployability(run: TestbedRun) -> tuple[bool, str | None]:
+    """Whether the run's winner can be deployed, else the reason (a msgid with ``{model}``)."""
+    report = run.report or {}
+    winner = report.get("winner", {})
+    if run.deployed_model_id is not None:
+        return False, N_("Deployed as model #{model_id}.")
+    if run.source_kind != "tags":
+        return False, N_("Only runs on the firm's own tags can be deployed: a deployed model reads live tags.")
+    if not winner.get("beats_baselines"):
+        return False, N_("No model beats the simple baselines, so there is nothing worth deploying.")
+    if winner.get("model") not in SAVABLE:
+        return False, NOT_SAVABLE
+    return True, None
+
+
+@dataclass
+class SavedWinner:
+    """The winner refitted on the whole table: what the registry stores."""
+
+    kind: str
+    state: ModelState
+    metrics: dict[str, float]
+    trained_from: datetime
+    trained_to: datetime
+
+
+def winner_state(
+    frame: pd.DataFrame, target: str, time: str | None, task: str | None, winner: str,
+    metrics: dict[str, float] | None = None,
+) -> SavedWinner:  # fmt: skip
+    """Refit ``winner`` on every row of ``frame`` and return its state, metrics and training window."""
+    if winner not in SAVABLE:
+        raise Invalid(NOT_SAVABLE, model=winner)
+    prep = prepare(frame, target, time, cast(Task, task) if task and task != "auto" else None)
+    fitted = _candidate(prep, winner).fit(prep.x, prep.y)
+    params = {"task": prep.task, "target": target, "time": time, "winner": winner, "features": list(prep.x.columns),
+              "classes": prep.classes}  # fmt: skip
+    if prep.task == "anomaly":
+        state = fitted.detector.state()  # type: ignore[attr-defined]
+        state.params |= {"testbed": params}
+    elif winner == "LightGBM":
+        booster = fitted.model.booster_  # type: ignore[attr-defined]
+        state = ModelState(SAVABLE[winner], params, texts={"model": booster.model_to_string()})
+    else:
+        state = ModelState(SAVABLE[winner], params, arrays=_linear_arrays(fitted.model))  # type: ignore[attr-defined]
+    start, end = _window(prep)
+    return SavedWinner(state.kind, state, dict(metrics or {}), start, end)
+
+
+def _candidate(prep: Prepared, name: str) -> Candidate:
+    pool = {"classification": classification_candidates, "regression": regression_candidates}
+    candidates = pool[prep.task](len(prep.y)) if prep.task in pool else anomaly_candidates()
+    return next(c for c in candidates if c.name == name)
+
+
+def _linear_arrays(pipeline: Any) -> dict[str, NDArray[Any]]:
+    imputer, scaler, model = (step for _name, step in pipeline.steps)
+    arrays = {"median": imputer.statistics_, "mean": scaler.mean_, "scale": scaler.scale_}
+    return {k: np.asarray(v, dtype=float) for k, v in arrays.items()} | {
+        "coef": np.atleast_2d(np.asarray(model.coef_, dtype=float)),
+        "intercept": np.atleast_1d(np.asarray(model.intercept_, dtype=float)),
+    }
+
+
+def _window(prep: Prepared) -> tuple[datetime, datetime]:
+    """First and last moment of the training rows (Korean time when the table's times have no zone)."""
+    if prep.order is None or not np.issubdtype(np.asarray(prep.order).dtype, np.datetime64):
+        raise Invalid(N_("A deployed model needs a date/time column to know what period it learned from."))
+    first, last = (pd.Timestamp(prep.order[0]), pd.Timestamp(prep.order[-1]))
+    first, last = (t.tz_localize(SEOUL) if t.tzinfo is None else t for t in (first, last))
+    return first.to_pydatetime(), last.to_pydatetime()
+
+
+def predict(state: ModelState, batch: pd.DataFrame) -> NDArray[Any]:
+    """What a saved winner predicts for ``batch``: class index, value, or 0/1 anomaly flag per row."""
+    if state.kind == "testbed.lightgbm":
+        x = batch[state.params["features"]].to_numpy(dtype=float)
+        raw = np.asarray(lgb.Booster(model_str=state.texts["model"]).predict(x))
+        if state.params["task"] == "regression":
+            return raw
+        return raw.argmax(axis=1) if raw.ndim == 2 else (raw > 0.5).astype(np.int64)
+    if state.kind == "testbed.linear":
+        a = state.arrays
+        x = batch[state.params["features"]].to_numpy(dtype=float)
+        x = (np.where(np.isnan(x), a["median"], x) - a["mean"]) / a["scale"]
+        raw = x @ a["coef"].T + a["intercept"]
+        if state.params["task"] == "regression":
+            return np.asarray(raw[:, 0])
+        return raw.argmax(axis=1) if raw.shape[1] > 1 else (raw[:, 0] > 0).astype(np.int64)
+    detector = load_state(state)
+    return np.asarray(detector.detect(batch)).astype(np.int64)  # type: ignore[attr-defined]
+
+
+class _Saved:
+    """A saved winner as a :mod:`~smart365.analytics.contract` model, so ``contract.load(state)`` rebuilds it."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, state: ModelState) -> None:
+        self._state = state
+
+    def fit(self, history: pd.DataFrame) -> Self:
+        """Refit the same candidate on a newer table with the same columns."""
+        p = self._state.params
+        self._state = winner_state(history, p["target"], p["time"], p["task"], p["winner"]).state
+        return self
+
+    def predict(self, batch: pd.DataFrame) -> NDArray[Any]:
+        return predict(self._state, batch)
+
+    def state(self) -> ModelState:
+        return self._state
+
+    @classmethod
+    def from_state(cls, state: ModelState) -> Self:
+        return cls(state)
+
+
+@register
+class SavedBooster(_Saved):
+    kind: ClassVar[str] = "testbed.lightgbm"
+
+
+@register
+class SavedLinear(_Saved):
+    kind: ClassVar[str] = "testbed.linear"
+
+
+def deploy_winner(session: Session, staging: Staging, run: TestbedRun, by: str) -> int:
+    """Refit the run's winner on its whole table, register it and deploy it; returns the model id."""
+    registry = model_registry()
+    if registry is None:
+        raise Conflict(N_("Deployment is not available yet."))
+    ok, reason = deployability(run)
+    if not ok:
+        raise Conflict(reason or N_("Deployment is not available yet."), model=_winner(run),
+                       model_id=run.deployed_model_id or 0)  # fmt: skip
+    report = run.report or {}
+    spec = run.source_spec
+    winner = _winner(run)
+    metrics = {k: float(v) for k, v in report["results"][0]["metrics"].items() if v is not None}
+    frame = staging.load(run.company_id, str(spec.get("token", "")))
+    saved = winner_state(frame, run.target, run.time_column, run.task, winner, metrics)
+    target_tag = spec.get("columns_of", {}).get(run.target)
+    equipment_id = _equipment_of(session, target_tag) if target_tag else int(spec["equipment_ids"][0])
+    model = registry.register(
+        session, company_id=run.company_id, equipment_id=equipment_id, name=f"{run.target} · {winner}",
+        kind=saved.kind, state=saved.state, tag_ids=[int(t) for t in spec.get("tag_ids", [])],
+        trained_from=saved.trained_from, trained_to=saved.trained_to, metrics=saved.metrics, created_by=by,
+    )  # fmt: skip
+    registry.deploy(session, model.id, by=by)
+    run.deployed_model_id = int(model.id)
+    return int(model.id)
+
+
+def _winner(run: TestbedRun) -> str:
+    return str((run.report or {}).get("winner", {}).get("model", "?"))
+
+
+def _equipment_of(session: Session, tag_id: int) -> int:
+    from smart365.registry.models import Tag
+
+    tag = session.get(Tag, int(tag_id))
+    if tag is None:
+        raise Invalid(N_("The target tag no longer exists."))
+    return int(tag.equipment_id)

@@ -1,0 +1,103 @@
+"""The run's progress hook is called in order; a deployable winner's saved state predicts exactly what the
+fitted model predicts; the modules' examples hold."""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from smart365.analytics import testbed as engine
+from smart365.analytics.contract import ModelState, load
+from smart365.analytics.testbed import Step, prepare, run_testbed
+from smart365.core.errors import Invalid
+from smart365.testbed import deploy, service, tables
+from smart365.testbed.deploy import winner_state
+
+
+@pytest.mark.parametrize("module", [deploy, service, tables])
+def test_docstring_examples(module: object) -> None:
+    assert doctest.testmod(module).failed == 0  # type: ignore[arg-type]
+
+
+def _table(task: str, rows: int = 240, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"time": pd.date_range("2026-02-01", periods=rows, freq="min")})
+    for column in "abc":
+        frame[column] = rng.normal(size=rows)
+    signal = 2 * frame.a - frame.b + rng.normal(0, 0.2, rows)
+    if task == "regression":
+        frame["y"] = signal
+    elif task == "classification":
+        frame["y"] = np.select([signal < -1, signal > 1], ["low", "high"], "mid")
+    else:
+        frame.loc[rows - 40 :: 7, ["a", "b"]] += 8  # injected faults late in the table
+        frame["y"] = 0
+        frame.loc[rows - 40 :: 7, "y"] = 1
+    return frame
+
+
+def test_on_step_reports_each_candidate_on_each_fold_in_order_and_progress_follows() -> None:
+    steps: list[Step] = []
+    after: list[tuple[int, int, str]] = []
+    report = run_testbed(_table("regression"), "y", "time", folds=3, on_step=steps.append,
+                         progress=lambda done, total, name: after.append((done, total, name)))  # fmt: skip
+    names = [r.name for r in report.results]
+    assert [(s.fold, s.candidate) for s in steps] == [(k, n) for k in (1, 2, 3) for n in names]
+    assert [s.done for s in steps] == list(range(len(steps))) and {s.total for s in steps} == {len(steps)}
+    assert [d for d, _t, _n in after] == [s.done + 1 for s in steps]  # progress comes after each step
+    assert {s.folds for s in steps} == {3}
+
+
+def test_cli_progress_signature_is_unchanged() -> None:
+    seen: list[tuple[int, int, str]] = []
+    run_testbed(_table("regression", 80), "y", folds=2, progress=lambda *args: seen.append(args))
+    assert seen[-1][0] == seen[-1][1] and all(isinstance(n, str) for _d, _t, n in seen)
+
+
+def _refit(frame: pd.DataFrame, task: str, winner: str) -> np.ndarray:
+    """What the test-bed's own fitted candidate predicts on the table."""
+    prep = prepare(frame, "y", "time", task)  # type: ignore[arg-type]
+    pool = {"classification": engine.classification_candidates, "regression": engine.regression_candidates}
+    candidates = pool[task](len(prep.y)) if task in pool else engine.anomaly_candidates()
+    fitted = next(c for c in candidates if c.name == winner).fit(prep.x, prep.y)
+    return np.asarray(fitted.predict(prep.x))
+
+
+@pytest.mark.parametrize(("task", "winner"), [
+    ("regression", "LightGBM"), ("regression", "linear (ridge)"), ("classification", "LightGBM"),
+    ("classification", "linear (logistic)"), ("anomaly", "PCA T²+SPE"), ("anomaly", "EWMA robust z"),
+    ("anomaly", "isolation forest"),
+])  # fmt: skip
+def test_saved_winner_predicts_the_same_as_the_fitted_model(task: str, winner: str) -> None:
+    frame = _table(task)
+    saved = winner_state(frame, "y", "time", task, winner, {"score": 1.0})
+    back = ModelState.from_bytes(saved.state.to_bytes())  # through the safe format, as the registry stores it
+    x = prepare(frame, "y", "time", task).x  # type: ignore[arg-type]
+    expected = _refit(frame, task, winner)
+    got = deploy.predict(back, x)
+    rebuilt = load(saved.state.to_bytes())  # any registered model kind loads through the contract
+    if task != "anomaly":
+        assert np.array_equal(np.asarray(rebuilt.predict(x)), got)  # type: ignore[attr-defined]
+    if task == "regression":
+        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
+    else:
+        assert np.array_equal(got, expected)
+    assert saved.metrics == {"score": 1.0} and saved.trained_from < saved.trained_to
+    assert saved.trained_from.utcoffset() is not None  # an aware moment
+
+
+def test_a_random_forest_winner_is_refused_with_the_reason() -> None:
+    with pytest.raises(Invalid, match="pickle"):
+        winner_state(_table("regression"), "y", "time", "regression", "random forest")
+
+
+def test_a_loaded_winner_refits_on_newer_history() -> None:
+    saved = winner_state(_table("regression", seed=1), "y", "time", "regression", "linear (ridge)")
+    model = load(saved.state)
+    newer = _table("regression", seed=2)
+    refitted = model.fit(newer).state()
+    assert refitted.params["features"] == ["a", "b", "c"]
+    assert not np.allclose(refitted.arrays["coef"], saved.state.arrays["coef"])  # learned from the new rows

@@ -1,0 +1,333 @@
+"""The AI test-bed in the browser: upload → preview → start → live progress → the result in plain words;
+bad files and choices refused (4xx, Korean and English) with nothing stored; tags pivoted from the store;
+the restart rule; deployment."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from smart365.core.db import utcnow
+from smart365.core.i18n import use_locale
+from smart365.core.tenancy import SYSTEM
+from smart365.telemetry.batch import Batch
+from smart365.testbed import tables
+from smart365.testbed.models import TestbedRun
+from smart365.testbed.service import TestbedWorker, model_label, recover
+from smart365.testbed.tables import Staging
+from tests.conftest import World
+from tests.web.test_tenancy_matrix import _csrf, _page_client
+
+
+def model_label_ko(name: str) -> str:
+    with use_locale("ko"):
+        return model_label(name)
+
+
+def _csv(rows: int = 160, seed: int = 0) -> bytes:
+    """A small quality table: the defect follows temperature and pressure; a serial number to leave out."""
+    rng = np.random.default_rng(seed)
+    temp, pressure = rng.normal(200, 5, rows), rng.normal(50, 2, rows)
+    defect = np.where(0.6 * (temp - 200) + (pressure - 50) + rng.normal(0, 1, rows) > 2, "NG", "OK")
+    frame = pd.DataFrame({
+        "생산일시": pd.date_range("2026-03-02 08:00", periods=rows, freq="10min").astype(str),
+        "시리얼": [f"SN{i:05d}" for i in range(rows)], "온도": temp.round(2), "압력": pressure.round(2),
+        "판정": defect,
+    })  # fmt: skip
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+def _member(app: Any, world: World) -> tuple[TestClient, str]:
+    client = _page_client(app, world.emails["member_a"])
+    return client, _csrf(client)
+
+
+def _upload(client: TestClient, csrf: str, company_id: int, name: str, data: bytes) -> Any:
+    return client.post(f"/testbed/companies/{company_id}/upload", files={"file": (name, data, "text/csv")},
+                       data={"csrf_token": csrf}, follow_redirects=False)  # fmt: skip
+
+
+def _wait(client: TestClient, run_id: int, limit_s: float = 120) -> list[str]:
+    """Poll the progress fragment as the page does until the run ends; returns the fragments seen."""
+    seen, deadline = [], time.monotonic() + limit_s  # a guard against hanging, not a timing assertion
+    while time.monotonic() < deadline:
+        response = client.get(f"/testbed/runs/{run_id}/progress")
+        assert response.status_code == 200
+        seen.append(response.text)
+        if response.headers.get("HX-Refresh") == "true":
+            return seen
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} did not finish")
+
+
+def _runs(world: World) -> list[TestbedRun]:
+    """Runs made by the test (the world's finished run left out)."""
+    with world.db.session(SYSTEM) as session:
+        query = select(TestbedRun).where(TestbedRun.id != world.ids_a["run_id"]).order_by(TestbedRun.id)
+        return list(session.scalars(query))
+
+
+def _staged_files(settings: Any) -> list[Path]:
+    root = settings.data_dir / "testbed"
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def test_upload_preview_start_watch_and_read_the_result(app: Any, client: TestClient, world: World) -> None:
+    member, csrf = _member(app, world)
+    firm = world.firm_a
+    response = _upload(member, csrf, firm, "품질_3월.csv", _csv())
+    assert response.status_code == 303, response.text
+    preview_url = response.headers["location"]
+    token = re.search(r"table=([0-9a-f]{32})", preview_url).group(1)  # type: ignore[union-attr]
+
+    page = member.get(preview_url).text
+    assert "품질_3월.csv" in page and "160" in page
+    assert 'value="생산일시" selected' in page  # the time column is guessed
+    assert "시리얼" in page and "날짜/시간" in page  # columns and their kinds
+
+    response = member.post(f"/testbed/companies/{firm}/runs", data={"csrf_token": csrf, "table": token,
+                           "target": "판정", "time": "생산일시", "task": "auto"}, follow_redirects=False)  # fmt: skip
+    assert response.status_code == 303, response.text
+    run_id = int(response.headers["location"].rsplit("/", 1)[1])
+    fragments = _wait(member, run_id)
+    assert "data-status" in fragments[0]
+
+    page = member.get(f"/testbed/runs/{run_id}").text
+    verdict = re.search(r'<p class="sentence">(.*?)</p>', page, re.S).group(1)  # type: ignore[union-attr]
+    run = _runs(world)[-1]
+    assert run.status == "done" and run.progress == 1.0 and run.created_by == "member_a"
+    winner = run.report["winner"]["model"]  # type: ignore[index]
+    assert run.report["winner"]["beats_baselines"]  # type: ignore[index]
+    assert model_label_ko(winner) in verdict and "항상 가장 흔한 값" in verdict and "이깁니다" in verdict  # Korean
+    assert "균형 정확도" in page and "단순 기준선" in page and "±" in page
+    assert "시리얼" in page  # the identifier column is reported as left out
+
+    member.get("/lang/en")  # the page's language switch
+    english = member.get(f"/testbed/runs/{run_id}").text
+    assert f"{winner} wins" in english and "best simple baseline (majority class)" in english
+    listing = member.get(f"/testbed/companies/{firm}").text
+    assert f"/testbed/runs/{run_id}" in listing and winner in listing
+
+
+def test_a_model_that_cannot_beat_the_baseline_is_called_untrustworthy(app: Any, client: TestClient,
+                                                                        world: World) -> None:  # fmt: skip
+    member, csrf = _member(app, world)
+    rng = np.random.default_rng(3)
+    noise = pd.DataFrame({"x": rng.normal(size=150), "z": rng.normal(size=150), "y": np.cumsum(rng.normal(size=150))})
+    token = _upload(member, csrf, world.firm_a, "walk.csv", noise.to_csv(index=False).encode()).headers["location"]
+    token = token.rsplit("=", 1)[1]
+    response = member.post(f"/testbed/companies/{world.firm_a}/runs", data={"csrf_token": csrf, "table": token,
+                           "target": "y", "task": "regression"}, follow_redirects=False)  # fmt: skip
+    run_id = int(response.headers["location"].rsplit("/", 1)[1])
+    _wait(member, run_id)
+    member.get("/lang/en")
+    page = member.get(f"/testbed/runs/{run_id}").text
+    assert "No model beats the simple baselines" in page and "Do not trust a model" in page
+    assert "last value" in page
+
+
+def _bad(response: Any, korean: str, english: str) -> None:
+    assert 400 <= response.status_code < 500, response.status_code
+    assert korean in response.text and english in response.text, response.text[-2000:]
+
+
+def test_bad_files_and_choices_are_refused_in_both_languages_and_nothing_is_kept(
+    app: Any, client: TestClient, world: World, settings: Any, monkeypatch: Any
+) -> None:
+    member, csrf = _member(app, world)
+    firm = world.firm_a
+    _bad(
+        _upload(member, csrf, firm, "notes.csv", b"just one line of prose\n"),
+        "두 개보다 적습니다",
+        "fewer than two columns",
+    )
+    _bad(_upload(member, csrf, firm, "tool.exe", b"MZ\x90\x00"), "지원하지 않는 파일 형식", "Unsupported file type")
+    _bad(_upload(member, csrf, firm, "fake.parquet", b"a,b\n1,2\n"), "과 맞지 않습니다", "do not match its type")
+    monkeypatch.setattr(tables, "MAX_UPLOAD_BYTES", 1000)
+    too_big = _upload(member, csrf, firm, "big.csv", _csv(200))
+    _bad(too_big, "MB보다 큽니다", "larger than")
+    assert too_big.status_code == 413
+    huge = _upload(member, csrf, firm, "huge.csv", b"a,b\n" + b"1,2\n" * 300_000)  # refused by its declared length
+    assert huge.status_code == 413 and "larger than" in huge.text
+    assert _staged_files(settings) == []
+
+    monkeypatch.undo()
+    token = _upload(member, csrf, firm, "ok.csv", _csv()).headers["location"].rsplit("=", 1)[1]
+    staged = _staged_files(settings)
+    for target, korean, english in (("불량여부", "데이터에 없습니다", "is not in the data"),
+                                    ("", "예측할 열", "Choose the column to predict")):  # fmt: skip
+        response = member.post(f"/testbed/companies/{firm}/runs", data={"csrf_token": csrf, "table": token,
+                               "target": target, "time": "생산일시"}, follow_redirects=False)  # fmt: skip
+        _bad(response, korean, english)
+    response = member.post(f"/testbed/companies/{firm}/runs", data={"csrf_token": csrf, "table": "0" * 32,
+                           "target": "판정"}, follow_redirects=False)  # fmt: skip
+    _bad(response, "다시 선택", "choose the data again")
+    assert _runs(world) == [] and _staged_files(settings) == staged
+
+
+def test_tags_from_the_store_become_a_wide_table_on_a_time_grid(app: Any, client: TestClient, world: World) -> None:
+    from smart365.registry.models import Tag
+
+    with world.db.session(SYSTEM) as session:
+        extra = Tag(company_id=world.firm_a, equipment_id=world.ids_a["equipment_id"], name="temp", unit="°C")
+        session.add(extra)
+        session.flush()
+        extra_id = extra.id
+    start = utcnow().replace(second=0, microsecond=0) - timedelta(hours=2)
+    moments = [start + timedelta(seconds=30 * i) for i in range(200)]
+    load = np.linspace(10, 90, 200)
+    app.state.store.append(Batch.from_columns(world.ids_a["tag_id"], moments, load))
+    app.state.store.append(Batch.from_columns(extra_id, moments[::2], 20 + 0.3 * load[::2]))
+    member, csrf = _member(app, world)
+    local = (start + timedelta(hours=9)).replace(tzinfo=None)
+    response = member.post(f"/testbed/companies/{world.firm_a}/tags", data={
+        "csrf_token": csrf, "tag_id": [world.ids_a["tag_id"], extra_id],
+        "start": local.isoformat(timespec="minutes"), "end": (local + timedelta(hours=2)).isoformat(timespec="minutes"),
+    }, follow_redirects=False)  # fmt: skip
+    assert response.status_code == 303, response.text
+    token = response.headers["location"].rsplit("=", 1)[1]
+    frame = app.state.testbed.staging.load(world.firm_a, token)
+    assert list(frame.columns) == ["time", "SENTINEL-A MCT/SENTINEL-A spindle", "SENTINEL-A MCT/temp"]
+    steps = frame["time"].diff().dropna().unique()
+    assert len(steps) == 1  # one regular step
+    assert frame["SENTINEL-A MCT/temp"].notna().all()  # the slower tag is carried over short gaps
+    assert frame["time"].iloc[0] == pd.Timestamp(local)  # Korean time
+    page = member.get(response.headers["location"]).text
+    assert "SENTINEL-A MCT/temp" in page
+
+    outsider = _page_client(app, world.emails["member_b"])
+    response = outsider.post(f"/testbed/companies/{world.firm_b}/tags", data={
+        "csrf_token": _csrf(outsider), "tag_id": [world.ids_a["tag_id"], extra_id],
+        "start": local.isoformat(timespec="minutes"), "end": (local + timedelta(hours=2)).isoformat(timespec="minutes"),
+    }, follow_redirects=False)  # fmt: skip
+    assert response.status_code == 422  # firm A's tags are not firm B's to choose
+
+
+def test_restart_marks_running_runs_failed_and_requeues_queued_ones(world: World, tmp_path: Path) -> None:
+    with world.db.session(SYSTEM) as session:
+        for status in ("running", "queued", "done"):
+            session.add(TestbedRun(company_id=world.firm_a, created_by="x", source_kind="file", source="a.csv",
+                                   source_spec={"token": "0" * 32}, target="y", status=status))  # fmt: skip
+    queued = recover(world.db)
+    runs = _runs(world)
+    assert [r.status for r in runs] == ["failed", "queued", "done"]
+    assert queued == [runs[1].id]
+    assert runs[0].error and "restarted" in runs[0].error and "재시작" in (runs[0].error_ko or "")
+
+    worker = TestbedWorker(world.db, Staging(tmp_path))
+    worker.start()  # the requeued run's table is gone: it fails with the reason, and the worker lives on
+    deadline = time.monotonic() + 30
+    while _runs(world)[1].status == "queued" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker.stop()
+    failed = _runs(world)[1]
+    assert failed.status == "failed" and "choose the data again" in (failed.error or "")
+    with world.db.session(SYSTEM) as session:
+        assert session.scalar(select(func.count()).select_from(TestbedRun)) == 4  # three here, one of the world
+
+
+def test_outsiders_cannot_upload_start_or_read_runs(app: Any, client: TestClient, world: World) -> None:
+    member, csrf = _member(app, world)
+    token = _upload(member, csrf, world.firm_a, "ok.csv", _csv()).headers["location"].rsplit("=", 1)[1]
+    outsider = _page_client(app, world.emails["member_b"])
+    other = _csrf(outsider)
+    assert _upload(outsider, other, world.firm_a, "x.csv", _csv()).status_code == 404
+    response = outsider.post(f"/testbed/companies/{world.firm_b}/runs", data={"csrf_token": other, "table": token,
+                             "target": "판정"}, follow_redirects=False)  # fmt: skip
+    assert response.status_code == 422  # firm A's staged table is not in firm B's folder
+    assert _runs(world) == []
+    assert outsider.get(f"/testbed/companies/{world.firm_a}/new?table={token}").status_code == 404
+
+
+class FakeRegistry:
+    """Stands in for ``smart365.analytics.registry`` (built in parallel): records what it is asked."""
+
+    def __init__(self) -> None:
+        self.registered: list[dict[str, Any]] = []
+        self.deployed: list[tuple[int, str]] = []
+
+    def register(self, session: Any, **fields: Any) -> Any:
+        self.registered.append(fields)
+        return type("Model", (), {"id": 41 + len(self.registered)})()
+
+    def deploy(self, session: Any, model_id: int, *, by: str) -> Any:
+        self.deployed.append((model_id, by))
+        return None
+
+
+def test_a_tag_run_is_deployed_through_the_registry_once_it_exists(
+    app: Any, client: TestClient, world: World, monkeypatch: Any
+) -> None:
+    from smart365.registry.models import Tag
+
+    with world.db.session(SYSTEM) as session:
+        extra = Tag(company_id=world.firm_a, equipment_id=world.ids_a["equipment_id"], name="temp", unit="°C")
+        session.add(extra)
+        session.flush()
+        extra_id = extra.id
+    start = utcnow().replace(second=0, microsecond=0) - timedelta(hours=3)
+    moments = [start + timedelta(minutes=i) for i in range(180)]
+    load = np.random.default_rng(5).uniform(10, 90, 180)
+    app.state.store.append(Batch.from_columns(world.ids_a["tag_id"], moments, load))
+    app.state.store.append(Batch.from_columns(extra_id, moments, 20 + 0.3 * load))
+    member, csrf = _member(app, world)
+    local = (start + timedelta(hours=9)).replace(tzinfo=None)
+    response = member.post(f"/testbed/companies/{world.firm_a}/tags", data={
+        "csrf_token": csrf, "tag_id": [world.ids_a["tag_id"], extra_id],
+        "start": local.isoformat(timespec="minutes"), "end": (local + timedelta(hours=3)).isoformat(timespec="minutes"),
+    }, follow_redirects=False)  # fmt: skip
+    token = response.headers["location"].rsplit("=", 1)[1]
+    response = member.post(f"/testbed/companies/{world.firm_a}/runs", data={"csrf_token": csrf, "table": token,
+                           "target": "SENTINEL-A MCT/temp", "time": "time"}, follow_redirects=False)  # fmt: skip
+    run_id = int(response.headers["location"].rsplit("/", 1)[1])
+    _wait(member, run_id)
+    page = member.get(f"/testbed/runs/{run_id}").text
+    assert "선형 회귀 (ridge)" in page and "배포 준비 중입니다." in page  # no registry yet: said plainly
+    assert member.post(f"/testbed/runs/{run_id}/deploy", data={"csrf_token": csrf}).status_code == 409
+
+    fake = FakeRegistry()
+    monkeypatch.setitem(sys.modules, "smart365.analytics.registry", fake)
+    outsider = _page_client(app, world.emails["member_b"])
+    assert outsider.post(f"/testbed/runs/{run_id}/deploy", data={"csrf_token": _csrf(outsider)}).status_code == 404
+    assert 'data-testid="deploy"' in member.get(f"/testbed/runs/{run_id}").text
+    response = member.post(f"/testbed/runs/{run_id}/deploy", data={"csrf_token": csrf}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    (fields,) = fake.registered
+    assert fields["company_id"] == world.firm_a and fields["equipment_id"] == world.ids_a["equipment_id"]
+    assert fields["kind"] == "testbed.linear" and fields["tag_ids"] == sorted([world.ids_a["tag_id"], extra_id])
+    assert fields["state"].params["target"] == "SENTINEL-A MCT/temp" and "rmse" in fields["metrics"]
+    assert fields["trained_from"] < fields["trained_to"] and fields["created_by"] == "member_a"
+    assert fake.deployed == [(42, "member_a")]
+    assert "모델 #42(으)로 배포했습니다." in member.get(f"/testbed/runs/{run_id}").text
+    assert member.post(f"/testbed/runs/{run_id}/deploy", data={"csrf_token": csrf}).status_code == 409  # once
+
+
+def test_a_run_cut_short_by_shutdown_fails_with_the_reason(app: Any, client: TestClient, world: World) -> None:
+    from smart365.testbed.service import execute
+
+    member, csrf = _member(app, world)
+    token = _upload(member, csrf, world.firm_a, "ok.csv", _csv()).headers["location"].rsplit("=", 1)[1]
+    with world.db.session(SYSTEM) as session:
+        run = TestbedRun(company_id=world.firm_a, created_by="x", source_kind="file", source="ok.csv",
+                         source_spec={"token": token}, target="판정", time_column="생산일시",
+                         status="queued")  # fmt: skip
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    worker = TestbedWorker(world.db, app.state.testbed.staging)
+    worker._stopping.set()  # the server is stopping: the run ends at its first step
+    execute(world.db, worker.staging, run_id, check=worker._check_stopping)
+    (stopped,) = _runs(world)
+    assert stopped.status == "failed" and stopped.error == "The server stopped during this run; start it again."
+    assert stopped.error_ko == "실행 중에 서버가 멈췄습니다. 다시 실행하세요."
+    member.get("/lang/en")
+    assert "The server stopped during this run" in member.get(f"/testbed/runs/{run_id}").text

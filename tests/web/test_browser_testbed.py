@@ -1,0 +1,71 @@
+"""A firm member tries AI on a file of their own history: upload, preview, pick the target, watch the run,
+read the result in Korean, then in English."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from smart365.sim.demo import DEMO_PASSWORD
+from tests.web.conftest import shot
+
+pytestmark = pytest.mark.browser
+
+
+def _quality_csv(rows: int = 400) -> bytes:
+    rng = np.random.default_rng(11)
+    temp, pressure = rng.normal(230, 4, rows), rng.normal(80, 3, rows)
+    defect = (0.5 * (temp - 230) + 0.4 * (pressure - 80) + rng.normal(0, 1, rows) > 2.2).astype(int)
+    frame = pd.DataFrame({
+        "생산일시": pd.date_range("2026-11-02 08:00", periods=rows, freq="5min").strftime("%Y-%m-%d %H:%M"),
+        "로트번호": [f"L{i:05d}" for i in range(rows)], "금형온도": temp.round(1), "사출압력": pressure.round(1),
+        "작업조": np.where(np.arange(rows) % 96 < 48, "주간", "야간"), "불량": defect,
+    })  # fmt: skip
+    return frame.to_csv(index=False).encode("cp949")  # as Excel in Korea saves it
+
+
+def test_member_uploads_a_file_picks_the_target_and_reads_the_result(live_server: str, browser) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    page = browser.new_page(locale="ko-KR", viewport={"width": 1360, "height": 1000})
+    page.goto(f"{live_server}/login")
+    page.get_by_label("이메일").fill("member@hanbit.example")
+    page.get_by_label("비밀번호").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="로그인").click()
+    page.get_by_test_id("nav-testbed").click()
+    expect(page.get_by_role("heading", name="(주)한빛정밀 · AI 테스트베드")).to_be_visible()
+    shot(page, "testbed-01-start-ko")
+
+    page.get_by_test_id("testbed-file").set_input_files(
+        {"name": "사출_품질이력.csv", "mimeType": "text/csv", "buffer": _quality_csv()}
+    )
+    page.get_by_test_id("testbed-upload").click()
+    preview = page.get_by_test_id("testbed-preview")
+    expect(preview).to_contain_text("금형온도")
+    expect(page.get_by_text("400행, 6열.")).to_be_visible()
+    expect(page.get_by_test_id("testbed-time")).to_have_value("생산일시")  # the time column is guessed
+    page.get_by_test_id("testbed-target").select_option("불량")
+    shot(page, "testbed-02-preview-ko")
+    page.get_by_test_id("testbed-start").click()
+
+    expect(page).to_have_url(re.compile(r"/testbed/runs/\d+$"))
+    verdict = page.get_by_test_id("run-verdict")
+    expect(verdict).to_be_visible(timeout=90_000)  # the progress fragment reloads the page when the run ends
+    expect(verdict).to_contain_text("이깁니다")
+    expect(verdict).to_contain_text("항상 가장 흔한 값")  # the majority-class baseline, in plain Korean
+    expect(page.get_by_test_id("run-status")).to_have_text("완료")
+    results = page.get_by_test_id("run-results")
+    expect(results).to_contain_text("균형 정확도")
+    expect(results).to_contain_text("단순 기준선")
+    expect(page.get_by_test_id("run-findings")).to_contain_text("로트번호")  # the lot number is left out
+    expect(page.get_by_test_id("run-deploy")).to_contain_text("기업의 태그로 실행한 시험만 배포할 수 있습니다")
+    shot(page, "testbed-03-result-ko")
+
+    page.get_by_role("link", name="English").click()
+    expect(page.get_by_test_id("run-verdict")).to_contain_text("wins: its balanced accuracy is")
+    expect(page.get_by_test_id("run-verdict")).to_contain_text("best simple baseline (majority class)")
+    shot(page, "testbed-04-result-en")
+    page.close()
