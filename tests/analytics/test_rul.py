@@ -259,3 +259,32 @@ def test_regime_history_features_only_with_several_regimes() -> None:
     restored = load(multi.state().to_bytes())
     fleet = synthetic_fleet(3, seed=8, regimes=2, first_unit=70)
     assert np.array_equal(restored.predict(fleet), multi.predict(fleet))  # type: ignore[attr-defined]
+
+
+def test_bench_runs_every_subset_and_chooses_regime_features_on_training_units(monkeypatch: pytest.MonkeyPatch) -> None:
+    from smart365.analytics import benchmarks
+
+    fake = _fake_cmapss()
+    multi = replace(fake, train=synthetic_fleet(12, seed=6, regimes=2), test=fake.test.assign(
+        setting_1=20.0 * (fake.test["cycle"] % 2), setting_2=0.7 * (fake.test["cycle"] % 2)))  # fmt: skip
+    loaded: list[str] = []
+
+    def load(subset: str) -> CmapssData:
+        loaded.append(subset)
+        return replace(multi if subset in ("FD002", "FD004") else fake, subset=subset)
+
+    chosen: list[int] = []
+    original = rul.select_config
+
+    def spy(train: pd.DataFrame, candidates: list[rul.RulConfig], **kw: Any) -> rul.Selection:
+        chosen.append(train["unit"].nunique())
+        assert [c.regime_history for c in candidates] == [False, True]
+        return original(train, candidates, **kw)
+
+    monkeypatch.setattr(benchmarks, "load_cmapss", load)
+    monkeypatch.setattr(benchmarks, "select_config", spy)
+    rows = benchmarks.bench_cmapss(config=replace(SMALL, quantiles=()))
+    assert loaded == ["FD001", "FD002", "FD003", "FD004"]
+    assert chosen == [12, 12]  # selection only where there are several regimes, on the training units
+    assert [r.dataset for r in rows if r.metric == "rmse"] == [f"C-MAPSS FD00{i}" for i in range(1, 5)]
+    assert {r.metric for r in rows} == {"rmse", "nasa_score", "rmse_capped_truth", "cap_floor_rmse"}
