@@ -24,7 +24,8 @@ from smart365.analytics.anomaly import (
     merge_flags,
 )
 from smart365.analytics.contract import Detector, load
-from smart365.analytics.datasets import load_skab
+from smart365.analytics.datasets import SKAB_SENSORS, SkabExperiment, load_skab
+from smart365.analytics.metrics import skab_outlier_metrics
 from smart365.core.errors import Invalid
 from tests.analytics.conftest import require_dataset
 
@@ -176,3 +177,52 @@ def test_skab_protocol_on_three_files() -> None:
     assert result.score_rows == tested
     assert 0.0 <= result.metrics["f1"] <= 1.0 and result.metrics["f1"] > 0.3
     assert "Conv-AE" in result.reference["best"]
+
+
+def test_leave_one_out_choice_never_uses_the_files_own_labels() -> None:
+    # 2 candidates × 3 files, no false alarms; each file has 10 anomalous points
+    tp = np.array([[10, 10, 0], [6, 6, 10]])
+    fp = np.zeros((2, 3), dtype=int)
+    fn = 10 - tp
+    # held-out file 0: files 1+2 give candidate 0 F1 = 10/(10 + 10/2) = 0.667, candidate 1 16/(16 + 4/2) = 0.889
+    # held-out file 2: files 0+1 give candidate 0 F1 = 1.0, candidate 1 12/(12 + 8/2) = 0.75
+    assert anomaly.leave_one_out_choice(tp, fp, fn).tolist() == [1, 1, 0]
+    # whatever file 2's own counts say, its choice stays: only the other files decide
+    tp2, fn2 = tp.copy(), fn.copy()
+    tp2[:, 2], fn2[:, 2] = [0, 10], [10, 0]
+    assert anomaly.leave_one_out_choice(tp2, fp, fn2)[2] == 0
+    with pytest.raises(Invalid):
+        anomaly.leave_one_out_choice(tp[:, :1], fp[:, :1], fn[:, :1])  # one file: nothing to choose on
+
+
+def _fake_skab(n_files: int, seed: int) -> list[SkabExperiment]:
+    rng = np.random.default_rng(seed)
+    files = []
+    for i in range(n_files):
+        frame = pd.DataFrame(rng.normal(0, 1, (700, len(SKAB_SENSORS))), columns=list(SKAB_SENSORS))
+        start = int(rng.integers(450, 600))
+        frame.loc[start : start + 60, "Pressure"] += 2.0 + i  # a shift the EWMA picks up sooner or later
+        frame["anomaly"] = 0
+        frame.loc[start : start + 60, "anomaly"] = 1
+        files.append(SkabExperiment(f"fake/{i}", frame))
+    return files
+
+
+def test_nested_skab_scores_each_file_with_the_config_chosen_on_the_others() -> None:
+    files = _fake_skab(4, seed=3)
+    configs = (EwmaConfig(alpha=0.05), EwmaConfig(alpha=0.3, margin=2.0))
+    result = anomaly.evaluate_skab_nested(configs, files)
+    flags = [[EwmaDetector(c).fit(f.split()[0][list(SKAB_SENSORS)]).detect(f.split()[1][list(SKAB_SENSORS)])
+              for f in files] for c in configs]  # fmt: skip
+    truth = [f.split()[1]["anomaly"].to_numpy() == 1 for f in files]
+    counts = [np.array([[[np.sum(p & t), np.sum(p & ~t), np.sum(~p & t)][k] for p, t in zip(row, truth, strict=True)]
+                        for row in flags]) for k in range(3)]  # fmt: skip
+    chosen = anomaly.leave_one_out_choice(*counts)
+    expected = skab_outlier_metrics(truth, [flags[c][j] for j, c in enumerate(chosen)])
+    assert result.metrics == {"f1": expected.f1, "far": expected.far, "mar": expected.mar}
+    assert sum(result.extra["chosen"].values()) == 4 and result.extra["candidates"] == 2
+    baseline = anomaly.always_alarm_skab(files)
+    assert baseline.metrics["far"] == 100.0 and baseline.metrics["mar"] == 0.0
+    positives = sum(int(t.sum()) for t in truth)
+    negatives = sum(t.size for t in truth) - positives
+    assert baseline.metrics["f1"] == pytest.approx(positives / (positives + negatives / 2))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 from smart365.analytics import quality
 from smart365.analytics.contract import Predictor, load
 from smart365.analytics.datasets import load_secom
+from smart365.analytics.metrics import balanced_error_rate
 from smart365.analytics.quality import (
     QualityConfig,
     QualityModel,
@@ -126,3 +128,40 @@ def test_secom_cv_on_a_subset() -> None:
     result = secom_cv(small, quality_fit_predict([FAST]), "lightgbm", folds=3)
     assert 0.0 < result.metrics["ber"] < 0.6  # better than chance (0.5) would be the usual, not guaranteed
     assert result.score_rows == 1567 and result.fit_seconds > 0
+
+
+def test_ensemble_makes_every_choice_on_the_training_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    train, test = process(600, seed=1), process(400, seed=2)
+    x, y = train.drop(columns="fail"), train.fail.to_numpy()
+    gbm_rows: list[int] = []
+    linear_rows: list[int] = []
+    original_fit, original_l1 = QualityModel.fit, quality.l1_logistic
+
+    def gbm_spy(self: QualityModel, history: pd.DataFrame) -> QualityModel:
+        gbm_rows.append(len(history))
+        return original_fit(self, history)
+
+    class LinearSpy:
+        def __init__(self, c: float) -> None:
+            self.model = original_l1(c)
+
+        def fit(self, xs: np.ndarray, ys: np.ndarray) -> LinearSpy:
+            linear_rows.append(len(xs))
+            self.model.fit(xs, ys)
+            return self
+
+        def decision_function(self, xs: np.ndarray) -> np.ndarray:
+            return np.asarray(self.model.decision_function(xs))
+
+    monkeypatch.setattr(QualityModel, "fit", gbm_spy)
+    monkeypatch.setattr(quality, "l1_logistic", LinearSpy)
+    scorer = quality.ensemble_fit_predict([FAST, replace(FAST, select=2)], l1_c=(0.05, 1.0))(x, y)
+    assert gbm_rows == [600, 600]  # both LightGBM candidates see the training rows, nothing else
+    # 2 strengths × 3 out-of-fold fits on 2/3 of the rows, then the final fit on all 600
+    assert linear_rows == [400] * 6 + [600]
+    proba, pred = scorer(test.drop(columns="fail"))
+    assert ((proba >= 0) & (proba <= 1)).all() and set(np.unique(pred)) <= {0, 1}
+    assert balanced_error_rate(test.fail.to_numpy(), pred) < 0.25  # it learned temperature and pressure
+    one_by_one = np.concatenate([scorer(test.drop(columns="fail").iloc[[i]])[0] for i in range(5)])
+    assert np.allclose(one_by_one, proba[:5])  # a row's score does not depend on the other test rows
+    assert np.all(proba[pred == 1].min() >= proba[pred == 0].max())  # the cut is one threshold on the score

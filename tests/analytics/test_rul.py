@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -201,3 +202,89 @@ def test_cmapss_loader_counts_match_source() -> None:
     assert data.train["unit"].nunique() == 100 and data.test["unit"].nunique() == 100
     assert data.test_rul.size == 100 and data.test_rul.min() == 7 and data.test_rul.max() == 145
     assert rul_targets(data.train).max() == 125
+
+
+def _two_regimes(setting_1: list[float], s1: list[float], s2: list[float]) -> pd.DataFrame:
+    n = len(s1)
+    return pd.DataFrame({"setting_1": setting_1, "setting_2": [0.7 if v > 10 else 0.0 for v in setting_1],
+                         "setting_3": [100.0] * n, "s1": s1, "s2": s2})  # fmt: skip
+
+
+def test_regime_normalisation_uses_training_statistics_only() -> None:
+    # regime A (setting_1 ≈ 0): s1 = 1, 3 → mean 2, sd 1; s2 = 5, 7 → mean 6, sd 1
+    # regime B (setting_1 ≈ 20): s1 = 10, 30 → mean 20, sd 10; s2 = 50, 70 → mean 60, sd 10
+    train = _two_regimes([0.0, 0.0, 20.0, 20.0], [1.0, 3.0, 10.0, 30.0], [5.0, 7.0, 50.0, 70.0])
+    norm = rul.RegimeNormalizer.fit(train, sensors=["s1", "s2"])
+    assert norm.n_regimes == 2
+    test = _two_regimes([0.001, 19.998, 20.002], [1000.0, 40.0, 0.0], [6.0, 40.0, 60.0])
+    z = norm.transform(test)
+    # (1000 − 2)/1, (6 − 6)/1; (40 − 20)/10, (40 − 60)/10; (0 − 20)/10, (60 − 60)/10: training statistics
+    assert z.tolist() == [[998.0, 0.0], [2.0, -2.0], [-2.0, 0.0]]
+    stats = (norm.means.copy(), norm.stds.copy())
+    norm.transform(test)  # transforming never updates the statistics
+    assert np.array_equal(norm.means, stats[0]) and np.array_equal(norm.stds, stats[1])
+    both = rul.RegimeNormalizer.fit(pd.concat([train, test], ignore_index=True), sensors=["s1", "s2"])
+    assert not np.allclose(both.transform(test), z)  # statistics that had seen the test rows would differ
+
+
+def test_model_normalises_with_statistics_of_its_training_units_only() -> None:
+    train = synthetic_fleet(8, seed=3, regimes=3)
+    other = synthetic_fleet(4, seed=4, regimes=3, first_unit=50)
+    other[list(SENSORS)] = other[list(SENSORS)] * 3.0 + 100.0  # would move every mean if it leaked in
+    model = rul.RulModel(SMALL).fit(train)
+    norm = model.normalizer
+    assert norm is not None and norm.n_regimes == 3
+    regimes = norm.regimes(train)
+    values = train[norm.sensors].to_numpy()
+    for r in range(3):  # means and (population) standard deviations of the training rows of each regime
+        assert np.allclose(norm.means[r], values[regimes == r].mean(axis=0))
+        assert np.allclose(norm.stds[r], values[regimes == r].std(axis=0))
+    model.predict(other)
+    assert np.allclose(norm.means[0], values[regimes == 0].mean(axis=0))
+
+
+def test_regime_history_counts_cycles_per_regime_causally() -> None:
+    frame = pd.DataFrame({"unit": [1, 1, 1, 1, 2, 2], "cycle": [1, 2, 3, 4, 1, 2]})
+    counts = rul.regime_history(frame, np.array([2, 0, 2, 2, 1, 1]), 3)
+    assert counts.tolist() == [[0, 0, 1], [1, 0, 1], [1, 0, 2], [1, 0, 3], [0, 1, 0], [0, 2, 0]]
+
+
+def test_regime_history_features_only_with_several_regimes() -> None:
+    cfg = replace(SMALL, regime_history=True, quantiles=())
+    multi = rul.RulModel(cfg).fit(synthetic_fleet(10, seed=2, regimes=2))
+    assert multi.feature_names()[-2:] == ["cycles_regime0", "cycles_regime1"]
+    assert multi.boosters["point"].num_feature() == len(multi.feature_names())
+    single = rul.RulModel(cfg).fit(synthetic_fleet(10, seed=2, regimes=1))
+    assert single.feature_names()[-1] == "cycle"  # one regime: the count would equal the cycle
+    restored = load(multi.state().to_bytes())
+    fleet = synthetic_fleet(3, seed=8, regimes=2, first_unit=70)
+    assert np.array_equal(restored.predict(fleet), multi.predict(fleet))  # type: ignore[attr-defined]
+
+
+def test_bench_runs_every_subset_and_chooses_regime_features_on_training_units(monkeypatch: pytest.MonkeyPatch) -> None:
+    from smart365.analytics import benchmarks
+
+    fake = _fake_cmapss()
+    multi = replace(fake, train=synthetic_fleet(12, seed=6, regimes=2), test=fake.test.assign(
+        setting_1=20.0 * (fake.test["cycle"] % 2), setting_2=0.7 * (fake.test["cycle"] % 2)))  # fmt: skip
+    loaded: list[str] = []
+
+    def load(subset: str) -> CmapssData:
+        loaded.append(subset)
+        return replace(multi if subset in ("FD002", "FD004") else fake, subset=subset)
+
+    chosen: list[int] = []
+    original = rul.select_config
+
+    def spy(train: pd.DataFrame, candidates: list[rul.RulConfig], **kw: Any) -> rul.Selection:
+        chosen.append(train["unit"].nunique())
+        assert [c.regime_history for c in candidates] == [False, True]
+        return original(train, candidates, **kw)
+
+    monkeypatch.setattr(benchmarks, "load_cmapss", load)
+    monkeypatch.setattr(benchmarks, "select_config", spy)
+    rows = benchmarks.bench_cmapss(config=replace(SMALL, quantiles=()))
+    assert loaded == ["FD001", "FD002", "FD003", "FD004"]
+    assert chosen == [12, 12]  # selection only where there are several regimes, on the training units
+    assert [r.dataset for r in rows if r.metric == "rmse"] == [f"C-MAPSS FD00{i}" for i in range(1, 5)]
+    assert {r.metric for r in rows} == {"rmse", "nasa_score", "rmse_capped_truth", "cap_floor_rmse"}

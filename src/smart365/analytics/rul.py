@@ -169,6 +169,23 @@ def window_features(frame: pd.DataFrame, z: FloatArray, window: int) -> FloatArr
     return np.vstack(parts) if parts else np.zeros((0, 5 * z.shape[1] + 1))
 
 
+def regime_history(frame: pd.DataFrame, regimes: NDArray[np.intp], n_regimes: int) -> FloatArray:
+    """Cycles each unit has spent in each operating regime so far (rows ≤ t), shape (rows, n_regimes).
+
+    Wear accrues faster in some conditions, so time per regime says more than the cycle count alone
+    (the "operating history" features of FD002/FD004 work). Rows must be sorted by unit and cycle.
+
+    >>> f = pd.DataFrame({"unit": [1, 1, 1, 2], "cycle": [1, 2, 3, 1]})
+    >>> regime_history(f, np.array([0, 1, 1, 0]), 2).tolist()
+    [[1.0, 0.0], [1.0, 1.0], [1.0, 2.0], [1.0, 0.0]]
+    """
+    _check_order(frame)
+    onehot = np.zeros((len(frame), n_regimes))
+    onehot[np.arange(len(frame)), regimes] = 1.0
+    counts = pd.DataFrame(onehot).groupby(frame["unit"].to_numpy()).cumsum()
+    return np.asarray(counts.to_numpy(), dtype=float)
+
+
 def _check_order(frame: pd.DataFrame) -> None:
     units, cycles = frame["unit"].to_numpy(), frame["cycle"].to_numpy()
     same = units[1:] == units[:-1]
@@ -218,6 +235,7 @@ class RulConfig:
     seed: int = 0
     threads: int = 2
     refit: bool = True  # False: keep the early-stopped model (fitted without the inner validation units)
+    regime_history: bool = False  # add cycles spent per operating regime (only where there are several regimes)
 
     def lgb_params(self, objective: str = "regression", alpha: float = 0.5) -> dict[str, Any]:
         return {
@@ -254,17 +272,33 @@ class RulModel:
         rows_in = np.isin(history["unit"].to_numpy(), inner)
         stopped = _early_stopped(cfg, x[rows_in], y[rows_in], x[~rows_in], y[~rows_in])
         self.n_trees = max(1, int(stopped.best_iteration or cfg.max_trees))
-        names = feature_names(self.normalizer.sensors, cfg.window)
+        names = self.feature_names()
         full = lgb.Dataset(x, y, feature_name=names, free_raw_data=False)
         self.boosters = {"point": lgb.train(cfg.lgb_params(), full, self.n_trees) if cfg.refit else stopped}
         for q in cfg.quantiles:
             self.boosters[f"q{q:g}"] = lgb.train(cfg.lgb_params("quantile", q), full, self.n_trees)
         return self
 
-    def _features(self, frame: pd.DataFrame) -> FloatArray:
+    def _uses_history(self) -> bool:
+        return self.config.regime_history and self.normalizer is not None and self.normalizer.n_regimes > 1
+
+    def feature_names(self) -> list[str]:
+        """Names of the model's input columns, in order."""
         if self.normalizer is None:
             raise Invalid(N_("The model is not fitted yet."))
-        return window_features(frame, self.normalizer.transform(frame), self.config.window)
+        names = feature_names(self.normalizer.sensors, self.config.window)
+        if self._uses_history():
+            names += [f"cycles_regime{r}" for r in range(self.normalizer.n_regimes)]
+        return names
+
+    def _features(self, frame: pd.DataFrame) -> FloatArray:
+        norm = self.normalizer
+        if norm is None:
+            raise Invalid(N_("The model is not fitted yet."))
+        x = window_features(frame, norm.transform(frame), self.config.window)
+        if self._uses_history():
+            x = np.hstack([x, regime_history(frame, norm.regimes(frame), norm.n_regimes)])
+        return x
 
     def _booster(self, name: str) -> lgb.Booster:
         if name not in self.boosters:
