@@ -8,7 +8,6 @@ signals that contributed most in ``explanation``).
 from __future__ import annotations
 
 from datetime import datetime
-
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, String
