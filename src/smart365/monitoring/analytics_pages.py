@@ -141,7 +141,11 @@ def analytics_page(
         usl=parse_number(usl, "USL"),
         running_only=running == "1",
     )
-    view = spc_view.build(store_of(request), tag.id, ask, _state_tag(machine))
+    try:
+        view: spc_view.SpcView | None = spc_view.build(store_of(request), tag.id, ask, _state_tag(machine))
+        no_data = None
+    except spc_view.NoData as exc:  # a machine without history still shows its models and alarms
+        view, no_data = None, exc.localized()
     return render(
         request,
         "monitoring/analytics.html",
@@ -153,6 +157,7 @@ def analytics_page(
         form={"chart": chart, "n": int(size), "rules": rules, "hours": window_h, "lsl": lsl or "", "usl": usl or "",
               "baseline_from": baseline_from or "", "baseline_to": baseline_to or "", "running": running == "1"},
         view=view,
+        no_data=no_data,
         chart_titles=CHART_TITLES,
         rules_title=spc_view.rules_title(ask.rules),
         windows=WINDOWS_H,

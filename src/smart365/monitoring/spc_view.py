@@ -27,6 +27,10 @@ RuleFamily = Literal["nelson", "western_electric"]
 MIN_BASELINE = 2
 
 
+class NoData(Invalid):
+    """The tag has too little data in the window: the page says so instead of drawing a chart."""
+
+
 @dataclass
 class SpcRequest:
     """What the page asks for (already parsed): the window, the baseline inside it, the chart, the limits."""
@@ -96,7 +100,7 @@ def build(store: TimeSeriesStore, tag_id: int, request: SpcRequest, gate_tag_id:
     gate = gate_tag_id if request.running_only else None
     buckets, means = minute_means(store, tag_id, request.start, request.end, gate)
     if len(means) < 2 * MIN_BASELINE:
-        raise Invalid(N_("This tag has too little data in the chosen period for a control chart."))
+        raise NoData(N_("This tag has too little data in the chosen period for a control chart."))
     base_from = request.baseline_from or _as_dt(buckets[0])
     base_to = request.baseline_to or _as_dt(buckets[len(buckets) // 2])
     if base_from >= base_to:
