@@ -87,7 +87,7 @@ def test_deploy_is_for_the_firm_and_the_centre_consultants_read(app: Any, client
         f"/api/v1/equipment/{equipment_id}/models", headers=bearer(client, world.emails["consultant_a"])
     )
     assert listed.status_code == 200 and [m["status"] for m in listed.json()] == ["candidate"]
-    refused = client.post(f"/api/v1/models/{model_id}/deploy", headers=bearer(client, world.emails["consultant_a"]))
+    refused = client.post(f"/api/v1/models/{model_id}/deploy", headers=consultant_api)
     assert refused.status_code == 403 and "Consultants" in refused.json()["error"]["message_en"]
     hidden = client.post(f"/api/v1/models/{model_id}/deploy", headers=bearer(client, world.emails["member_b"]))
     assert hidden.status_code == 404

@@ -275,7 +275,8 @@ class Runner:
 def runner_for(session: Session, row: AnalyticsModel) -> Runner:
     """The online runner of a deployed registry row."""
     detector = registry.load_detector(row)
-    names = {tag_id: name for tag_id, name in session.execute(select(Tag.id, Tag.name).where(Tag.id.in_(row.tag_ids)))}
+    rows = session.execute(select(Tag.id, Tag.name).where(Tag.id.in_(row.tag_ids))).all()
+    names = {int(r[0]): str(r[1]) for r in rows}
     settings = DEFAULTS | dict(row.settings or {})
     return Runner(row.id, row.company_id, row.equipment_id, row.name, row.version, detector,  # type: ignore[arg-type]
                   list(row.tag_ids), names, settings)  # fmt: skip
