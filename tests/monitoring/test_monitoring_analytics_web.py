@@ -83,9 +83,8 @@ def test_a_machine_without_history_still_shows_its_models(app: Any, world: World
 
 def test_deploy_is_for_the_firm_and_the_centre_consultants_read(app: Any, client: TestClient, world: World) -> None:
     model_id, equipment_id = world.ids_a["model_id"], world.ids_a["equipment_id"]
-    listed = client.get(
-        f"/api/v1/equipment/{equipment_id}/models", headers=bearer(client, world.emails["consultant_a"])
-    )
+    consultant_api = bearer(client, world.emails["consultant_a"])
+    listed = client.get(f"/api/v1/equipment/{equipment_id}/models", headers=consultant_api)
     assert listed.status_code == 200 and [m["status"] for m in listed.json()] == ["candidate"]
     refused = client.post(f"/api/v1/models/{model_id}/deploy", headers=consultant_api)
     assert refused.status_code == 403 and "Consultants" in refused.json()["error"]["message_en"]
