@@ -144,3 +144,19 @@ def test_training_on_stored_history_registers_a_candidate_that_scores_online(wor
 def test_doctests(module: object) -> None:
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)  # type: ignore[arg-type]
     assert result.failed == 0
+
+
+def test_a_monitor_starting_mid_run_knows_since_when_the_machine_runs() -> None:
+    from smart365.telemetry.store import DuckDBStore
+
+    store = DuckDBStore(":memory:")
+    t = np.arange(0, 3600, 10) * 1_000_000  # a state point every 10 s for an hour
+    state = np.where((t >= 1800 * 1_000_000) & (t < 2400 * 1_000_000), 0.0, 1.0)  # idle 30–40 min in
+    store.append(Batch.from_columns(9, t, state))
+    settings = {"gate_tag_id": 9, "run_value": 1.0, "settle_s": 1800.0}
+    assert scoring.running_since(store, settings) == 2400 * 1_000_000  # the run began when the idle ended
+    assert scoring.running_since(store, settings | {"settle_s": 600.0}) == (3590 - 660) * 1_000_000  # whole lookback
+    store.append(Batch.from_columns(9, [3600 * 1_000_000], [2.0]))
+    assert scoring.running_since(store, settings) is None  # down now
+    assert scoring.running_since(store, {"gate_tag_id": None}) is None
+    store.close()

@@ -43,12 +43,12 @@ class AlarmMonitor:
     restart). Use as the worker's ``on_stored`` callback.
     """
 
-    def __init__(self, db: Database, refresh_s: float = 30.0) -> None:
+    def __init__(self, db: Database, refresh_s: float = 30.0, store: TimeSeriesStore | None = None) -> None:
         self.db = db
         self.refresh_s = refresh_s
         self.rules: list[Rule] = []
         self.states: dict[int, RuleState] = {}
-        self.anomalies = AnomalyMonitor(db, refresh_s)
+        self.anomalies = AnomalyMonitor(db, refresh_s, store)
         self._loaded_at = -float("inf")
 
     def reload(self) -> None:
@@ -93,7 +93,7 @@ class MonitoringRuntime:
 
     def __init__(self, db: Database, store: TimeSeriesStore) -> None:
         self.db, self.store = db, store
-        self.alarms = AlarmMonitor(db)
+        self.alarms = AlarmMonitor(db, store=store)
         self.worker: IngestWorker | None = None
         self.problems: list[SourceProblem] = []
 

@@ -49,7 +49,8 @@ from smart365.core.tenancy import SYSTEM
 from smart365.monitoring.alarms import Rule, RuleState, Transition, evaluate_rule
 from smart365.monitoring.models import AlarmEvent
 from smart365.registry.models import Tag
-from smart365.telemetry.batch import Batch
+from smart365.telemetry.batch import Batch, to_epoch_us
+from smart365.telemetry.store import TimeSeriesStore
 
 log = logging.getLogger(__name__)
 
@@ -293,9 +294,10 @@ class AnomalyMonitor:
     deployed. A model that fails (bad state, unexpected data) is logged and skipped: the worker goes on.
     """
 
-    def __init__(self, db: Database, refresh_s: float = 30.0) -> None:
+    def __init__(self, db: Database, refresh_s: float = 30.0, store: TimeSeriesStore | None = None) -> None:
         self.db = db
         self.refresh_s = refresh_s
+        self.store = store  # to know, on start, since when the machine has been running
         self.runners: dict[int, Runner] = {}
         self._loaded_at = -float("inf")
 
@@ -342,7 +344,31 @@ class AnomalyMonitor:
                     log.exception("anomaly model %s cannot be loaded; it is left out", row.id)
                     continue
                 runner.state = RuleState(active=row.id in open_ids)  # no second raise after a restart
+                if self.store is not None:
+                    runner.since = running_since(self.store, runner.settings)
                 self.runners[row.id] = runner
+
+
+def running_since(store: TimeSeriesStore, settings: dict[str, Any]) -> int | None:
+    """When the machine's current run began, from the gate tag's stored history (µs; ``None``: not running).
+
+    Looks back ``settle_s`` (plus a minute) from the gate tag's newest point, so a monitor that starts while
+    the machine runs scores at once instead of waiting another settling time.
+    """
+    gate = settings.get("gate_tag_id")
+    if gate is None:
+        return None
+    latest = store.latest([gate])
+    if not latest.num_rows:
+        return None
+    newest = int(to_epoch_us([latest.column("ts")[0].as_py()])[0])
+    lookback = newest - int((float(settings.get("settle_s", 0.0)) + 60) * US)
+    points = store.read(gate, lookback, newest + 1)
+    running = np.abs(points.value - float(settings.get("run_value", 1.0))) < 0.5
+    if not len(points) or not running[-1]:
+        return None
+    stopped = np.flatnonzero(~running)
+    return int(points.ts_us[stopped[-1] + 1]) if len(stopped) else lookback
 
 
 def close_retired(session: Session, deployed_ids: set[int]) -> None:

@@ -236,7 +236,7 @@ class DirectFeed:
     def __init__(self, db: Database, store: TimeSeriesStore, tags: dict[tuple[str, str], int]) -> None:
         self.db, self.store, self.tags = db, store, tags
         self.pipeline = Pipeline(tag_specs(db))
-        self.alarms = AlarmMonitor(db, refresh_s=3600)
+        self.alarms = AlarmMonitor(db, refresh_s=3600, store=store)
 
     def ingest(self, batch: Batch) -> int:
         """Validate, store, dead-letter and evaluate alarms for one batch; returns the points stored."""
@@ -432,7 +432,7 @@ def attach_live_plant(app: FastAPI, config: LiveConfig | None = None) -> None:
 
     async def start(the_app: FastAPI) -> None:
         the_app.state.live_plant = LivePlant(the_app.state.db, the_app.state.store, config)
-        the_app.state.on_stored = AlarmMonitor(the_app.state.db).process  # HTTP ingest raises alarms too
+        the_app.state.on_stored = AlarmMonitor(the_app.state.db, store=the_app.state.store).process  # HTTP ingest too
         await the_app.state.live_plant.start()
         the_app.state.monitoring = the_app.state.live_plant.runtime  # connector health for the pages
 
