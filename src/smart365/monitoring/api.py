@@ -143,4 +143,3 @@ def deploy_model(request: Request, session: ApiSession, model_id: int) -> ModelO
     user = getattr(request.state, "user", None)
     row = models.deploy(session, model_id, by=user.name if user is not None else "?")
     return ModelOut.model_validate(row, from_attributes=True)
-
