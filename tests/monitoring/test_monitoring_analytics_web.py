@@ -49,8 +49,10 @@ def test_spc_page_marks_and_lists_a_known_violation(app: Any, world: World) -> N
     assert 'data-rule="1"' in response.text and "3σ" in response.text  # Nelson rule 1 in words
     assert 'data-testid="capability"' in response.text and "Cpk" in response.text
     assert chart["limits"]["ucl"] < 80.0 < chart["limits"]["ucl"] + 30
+    assert chart["baseline"] == [0, 89]  # by default the first half of the window's 180 minutes
     xbar = _page(member, world, hours="4", chart="Xbar-S", n="5")
     assert xbar.status_code == 200 and SPIKE // 5 in _chart(xbar.text)["flagged"]
+    assert _chart(xbar.text)["baseline"] == [0, 17]  # the 18 subgroups of 5 wholly inside minutes 0–89
 
 
 def test_bad_choices_get_a_reason_not_a_crash(app: Any, world: World) -> None:

@@ -57,6 +57,7 @@ class SpcView:
     chart: spc.ControlChart
     result: spc.ChartResult
     baseline: tuple[str, str]
+    baseline_span: tuple[int, int]  # first and last plotted point inside the baseline
     baseline_points: int
     violations: list[dict[str, Any]] = field(default_factory=list)
     flagged: list[int] = field(default_factory=list)
@@ -69,7 +70,8 @@ class SpcView:
             "times": self.times, "location": self.location, "spread": self.spread,
             "limits": {"center": loc.center, "ucl": loc.ucl, "lcl": loc.lcl},
             "spread_limits": {"center": spr.center, "ucl": spr.ucl, "lcl": spr.lcl},
-            "flagged": self.flagged, "spread_out": self.result.spread_out.tolist(), "baseline": list(self.baseline),
+            "flagged": self.flagged, "spread_out": self.result.spread_out.tolist(),
+            "baseline": list(self.baseline_span),
         }  # fmt: skip
 
 
@@ -115,11 +117,13 @@ def build(store: TimeSeriesStore, tag_id: int, request: SpcRequest, gate_tag_id:
         base_values = means[in_base]
         data: np.ndarray = means
         times = buckets
+        inside = in_base
     else:
         data = means.reshape(-1, group)
         whole = in_base.reshape(-1, group).all(axis=1)  # a subgroup counts only when wholly inside the baseline
         base_values = data[whole]
         times = buckets[::group]
+        inside = whole
     if len(base_values) < MIN_BASELINE:
         raise Invalid(
             N_("The baseline period holds {count} points of this tag; choose a period inside the data."),
@@ -147,6 +151,7 @@ def build(store: TimeSeriesStore, tag_id: int, request: SpcRequest, gate_tag_id:
         chart=chart,
         result=result,
         baseline=(_local(base_from), _local(base_to)),
+        baseline_span=(int(np.argmax(inside)), int(len(inside) - 1 - np.argmax(inside[::-1]))),
         baseline_points=len(base_values),
         violations=violations,
         flagged=flagged,
