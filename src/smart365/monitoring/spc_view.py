@@ -123,7 +123,7 @@ def build(store: TimeSeriesStore, tag_id: int, request: SpcRequest, gate_tag_id:
         whole = in_base.reshape(-1, group).all(axis=1)  # a subgroup counts only when wholly inside the baseline
         base_values = data[whole]
         times = buckets[::group]
-        inside = whole
+        inside = np.asarray(whole, dtype=bool)
     if len(base_values) < MIN_BASELINE:
         raise Invalid(
             N_("The baseline period holds {count} points of this tag; choose a period inside the data."),
