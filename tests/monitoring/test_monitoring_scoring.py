@@ -16,7 +16,7 @@ from smart365.analytics.anomaly import PcaDetector
 from smart365.analytics.models import AnalyticsModel
 from smart365.core.db import utcnow
 from smart365.core.tenancy import SYSTEM
-from smart365.monitoring import scoring, spc_view, training
+from smart365.monitoring import scoring, service, spc_view, training
 from smart365.monitoring.models import AlarmEvent
 from smart365.monitoring.runtime import AlarmMonitor
 from smart365.registry.models import Tag
@@ -90,6 +90,13 @@ def test_one_anomaly_raises_one_explained_alarm_which_clears(world: World) -> No
     assert event.explanation[0]["sigma"] > 5 and event.tag_id == tags["load"]
     assert event.cleared_at is not None and event.cleared_at > event.raised_at
     assert scoring.summary(event.explanation, "en").startswith("SENTINEL-A spindle +")
+
+    with world.db.session(SYSTEM) as session:  # acknowledged and shelved like any alarm
+        service.acknowledge(session, event.id, None, "김반장")
+        service.shelve(session, event.id, "김반장", 15)
+    with world.db.session(SYSTEM) as session:
+        handled = session.get(AlarmEvent, event.id)
+        assert handled is not None and handled.acked_by_name == "김반장" and service.is_shelved(handled)
 
     for batch in batches:  # the same points delivered again raise nothing
         AlarmMonitor(world.db).process(batch)
