@@ -160,21 +160,36 @@ class Aligner:
         return np.asarray(out_ts, dtype=np.int64), rows
 
 
-def gate_mask(ts_us: Any, gate: Any, run_value: float, settle_s: float, since: int | None) -> tuple[Any, int | None]:
-    """Which rows to score: the machine runs (gate = ``run_value``) and has run ``settle_s`` seconds.
+@dataclass
+class RunClock:
+    """Since when the machine has been running (µs), carried between batches, and the newest row seen.
 
-    ``since`` is when the current run began (carried between calls; ``None`` when not running).
+    A row is scored when the gate equals ``run_value`` and the run is ``settle_s`` old. A silence longer
+    than ``max_gap_s`` (no data: a restart, a lost connection) starts the run again, because what the
+    machine did meanwhile is unknown.
 
-    >>> m, since = gate_mask([0, 10_000_000, 20_000_000, 30_000_000], [1, 1, 0, 1], 1.0, 5, None)
-    >>> m.tolist(), since
+    >>> clock = RunClock()
+    >>> clock.mask([0, 10_000_000, 20_000_000, 30_000_000], [1, 1, 0, 1], 1.0, 5).tolist(), clock.since
     ([False, True, False, False], 30000000)
+    >>> clock.mask([40_000_000, 300_000_000, 310_000_000], [1, 1, 1], 1.0, 5).tolist()  # 260 s without data
+    [True, False, True]
     """
-    ts, running = np.asarray(ts_us, dtype=np.int64), np.abs(np.asarray(gate, dtype=float) - run_value) < 0.5
-    starts = np.empty(len(ts), dtype=np.int64)
-    for i in range(len(ts)):  # short per batch; a run's start carries over from the previous batch
-        since = (since if since is not None else int(ts[i])) if running[i] else None
-        starts[i] = since if since is not None else ts[i]
-    return running & (ts - starts >= int(settle_s * US)), since
+
+    since: int | None = None
+    last: int | None = None
+
+    def mask(self, ts_us: Any, gate: Any, run_value: float, settle_s: float, max_gap_s: float = 60.0) -> Any:
+        """Which rows to score (and advance the clock past them)."""
+        ts, running = np.asarray(ts_us, dtype=np.int64), np.abs(np.asarray(gate, dtype=float) - run_value) < 0.5
+        starts = np.empty(len(ts), dtype=np.int64)
+        gap = int(max_gap_s * US)
+        for i, moment in enumerate(ts.tolist()):  # short per batch; a run's start carries over between batches
+            if self.last is not None and moment - self.last > gap:
+                self.since = None
+            self.since = (self.since if self.since is not None else moment) if running[i] else None
+            starts[i] = self.since if self.since is not None else moment
+            self.last = moment
+        return running & (ts - starts >= int(settle_s * US))
 
 
 # -- one deployed model online --------------------------------------------------------------------------
@@ -195,7 +210,7 @@ class Runner:
     settings: dict[str, Any]
     aligner: Aligner = field(init=False)
     state: RuleState = field(default_factory=RuleState)
-    since: int | None = None
+    clock: RunClock = field(default_factory=RunClock)
     peak: float = float("inf")  # score of the open alarm's explanation (inf: none open, or not known here)
 
     def __post_init__(self) -> None:
@@ -229,7 +244,7 @@ class Runner:
         n = len(self.tag_ids)
         if self.settings["gate_tag_id"] is not None:
             s = self.settings
-            keep, self.since = gate_mask(ts, rows[:, n], s["run_value"], s["settle_s"], self.since)
+            keep = self.clock.mask(ts, rows[:, n], s["run_value"], s["settle_s"])
             ts, rows = ts[keep], rows[keep]
         if not len(ts):
             return []
@@ -345,7 +360,8 @@ class AnomalyMonitor:
                     continue
                 runner.state = RuleState(active=row.id in open_ids)  # no second raise after a restart
                 if self.store is not None:
-                    runner.since = running_since(self.store, runner.settings)
+                    since = running_since(self.store, runner.settings)
+                    runner.clock = RunClock(since, last_seen(self.store, row.tag_ids))
                 self.runners[row.id] = runner
 
 
@@ -369,6 +385,12 @@ def running_since(store: TimeSeriesStore, settings: dict[str, Any]) -> int | Non
         return None
     stopped = np.flatnonzero(~running)
     return int(points.ts_us[stopped[-1] + 1]) if len(stopped) else lookback
+
+
+def last_seen(store: TimeSeriesStore, tag_ids: Sequence[int]) -> int | None:
+    """The newest stored point of any of the tags (µs), so a silence before the monitor started counts."""
+    stamps = store.latest(list(tag_ids)).column("ts").to_pylist()
+    return int(max(to_epoch_us(stamps).tolist())) if stamps else None
 
 
 def close_retired(session: Session, deployed_ids: set[int]) -> None:

@@ -30,7 +30,7 @@ from smart365.analytics.contract import stopwatch
 from smart365.analytics.models import AnalyticsModel
 from smart365.core.errors import Invalid
 from smart365.core.i18n import N_
-from smart365.monitoring.scoring import DEFAULTS, Aligner, gate_mask
+from smart365.monitoring.scoring import DEFAULTS, Aligner, RunClock
 from smart365.registry import service as registry
 from smart365.registry.models import Equipment, Tag
 from smart365.telemetry.batch import to_epoch_us
@@ -93,7 +93,7 @@ def history_frame(
     ts, rows = np.concatenate([c[0] for c in closed]), np.concatenate([c[1] for c in closed])
     keep = np.ones(len(ts), dtype=bool)
     if gate is not None and len(ts):
-        keep, _ = gate_mask(ts, rows[:, len(tag_ids)], s["run_value"], s["settle_s"], None)
+        keep = RunClock().mask(ts, rows[:, len(tag_ids)], s["run_value"], s["settle_s"])
     for lo, hi in exclude:
         lo_us, hi_us = to_epoch_us([lo, hi]).tolist()
         keep &= ~((ts >= lo_us) & (ts < hi_us))
