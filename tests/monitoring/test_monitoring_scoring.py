@@ -103,6 +103,26 @@ def test_one_anomaly_raises_one_explained_alarm_which_clears(world: World) -> No
     assert len(_anomaly_events(world)) == 1
 
 
+def test_a_growing_anomaly_is_explained_by_what_it_has_become(world: World) -> None:
+    tags = _machine(world)
+    _deploy(world, tags)
+    values = _values(200, 5)
+    values["load"][40:160] += 8 * NORMAL["load"][1]  # the load goes up first
+    values["vib"][100:160] += 40 * NORMAL["vib"][1]  # then the bearing shakes, far more
+    batches = _per_tag_batches(tags, values)
+    monitor = AlarmMonitor(world.db)
+    for batch in batches[: 3 * 90]:
+        monitor.process(batch)
+    assert [e.explanation[0]["tag_id"] for e in _anomaly_events(world) if e.explanation] == [tags["load"]]
+    restarted = AlarmMonitor(world.db)  # a restart in the middle keeps the event and its peak
+    for batch in batches[3 * 90 :]:
+        restarted.process(batch)
+    events = _anomaly_events(world)
+    assert len(events) == 1 and events[0].explanation is not None
+    assert events[0].explanation[0]["tag_id"] == tags["vib"] and events[0].explanation[0]["sigma"] > 20
+    assert events[0].cleared_at is not None
+
+
 def test_an_anomaly_too_short_for_the_on_delay_raises_nothing(world: World) -> None:
     tags = _machine(world)
     _deploy(world, tags, delay_s=30.0)

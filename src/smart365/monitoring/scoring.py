@@ -256,7 +256,7 @@ class Runner:
         out = []
         for change in changes:
             i = int(np.searchsorted(ts, change.ts_us))
-            why = self.explain(frame.iloc[[i]]) if change.raised else []
+            why = self.explain(frame.iloc[[i]], change.value) if change.raised else []
             self.peak = change.value if change.raised else float("inf")
             out.append((change, why))
         if self.state.active and (was_active or changes):
@@ -275,15 +275,16 @@ class Runner:
             return []
         self.peak = float(scores[i])
         update = Transition(self.model_id, -1, True, int(ts[i]), float(scores[i]))
-        return [(update, self.explain(frame.iloc[[i]]))]
+        return [(update, self.explain(frame.iloc[[i]], scores[i]))]
 
-    def explain(self, row: pd.DataFrame) -> list[dict[str, Any]]:
-        """The top signals of one row, in robust sigmas from normal (JSON-able)."""
+    def explain(self, row: pd.DataFrame, score: float) -> list[dict[str, Any]]:
+        """The top signals of one row, in robust sigmas from normal, with the row's score (JSON-able)."""
         assert self.detector.baseline is not None
         found = explain_row(self.detector.baseline, row, int(self.settings["top"]))
         return [
             {"tag_id": int(c.signal), "tag": self.tag_names.get(int(c.signal), c.signal), "value": round(c.value, 4),
-             "normal": round(c.normal, 4), "sigma": round(c.sigma, 2), "share": round(c.share, 3)}
+             "normal": round(c.normal, 4), "sigma": round(c.sigma, 2), "share": round(c.share, 3),
+             "score": round(float(score), 4)}
             for c in found
         ]  # fmt: skip
 
@@ -345,11 +346,8 @@ class AnomalyMonitor:
             for model_id in set(self.runners) - wanted:
                 del self.runners[model_id]
             close_retired(session, wanted)
-            open_ids = set(
-                session.scalars(
-                    select(AlarmEvent.model_id).where(AlarmEvent.model_id.is_not(None), AlarmEvent.cleared_at.is_(None))
-                )
-            )
+            query = select(AlarmEvent).where(AlarmEvent.model_id.is_not(None), AlarmEvent.cleared_at.is_(None))
+            open_events = {e.model_id: e for e in session.scalars(query)}
             for row in rows:
                 if row.id in self.runners:
                     continue
@@ -358,7 +356,9 @@ class AnomalyMonitor:
                 except Exception:
                     log.exception("anomaly model %s cannot be loaded; it is left out", row.id)
                     continue
-                runner.state = RuleState(active=row.id in open_ids)  # no second raise after a restart
+                runner.state = RuleState(active=row.id in open_events)  # no second raise after a restart
+                if row.id in open_events:
+                    runner.peak = explained_score(open_events[row.id])
                 if self.store is not None:
                     since = running_since(self.store, runner.settings)
                     runner.clock = RunClock(since, last_seen(self.store, row.tag_ids))
@@ -421,7 +421,7 @@ def record(session: Session, results: Sequence[tuple[Runner, Transition, list[di
             )  # fmt: skip
             session.add(event)
             touched.append(event)
-        elif change.raised and open_event is not None and why and change.value > open_event.raised_value:
+        elif change.raised and open_event is not None and why and change.value > explained_score(open_event):
             open_event.explanation, open_event.tag_id = why, why[0]["tag_id"]
             open_event.condition = condition(runner, change.value, why)
             touched.append(open_event)
@@ -430,6 +430,12 @@ def record(session: Session, results: Sequence[tuple[Runner, Transition, list[di
             touched.append(open_event)
     session.flush()
     return touched
+
+
+def explained_score(event: AlarmEvent) -> float:
+    """The score at which an anomaly alarm was last explained (its peak so far)."""
+    first = (event.explanation or [{}])[0]
+    return float(first.get("score", event.raised_value))
 
 
 def condition(runner: Runner, score: float, why: Sequence[dict[str, Any]]) -> str:
