@@ -163,6 +163,7 @@ def world(db: Database) -> World:
         )
         ids_a |= _ticket(session, a, ids_a)
         ids_a["run_id"] = _testbed_run(session, a)
+        ids_a["model_id"] = _model(session, a, ids_a)
     return World(db=db, firm_a=a.id, firm_b=b.id, ids_a=ids_a, emails=emails)
 
 
@@ -211,6 +212,26 @@ def _testbed_run(session: object, company: Company) -> int:
     session.add(run)
     session.flush()
     return run.id
+
+
+def _model(session: Session, company: Company, ids: dict[str, int]) -> int:
+    """An anomaly model of firm A's machine (a candidate: deploying it is a change outsiders must not make)."""
+    from datetime import UTC, datetime
+
+    import numpy as np
+    import pandas as pd
+
+    from smart365.analytics import registry
+    from smart365.analytics.anomaly import EwmaDetector
+
+    history = pd.DataFrame({str(ids["tag_id"]): np.random.default_rng(0).normal(50, 2, 200)})
+    row = registry.register(
+        session, company_id=company.id, equipment_id=ids["equipment_id"], name=f"{SENTINEL} model",
+        kind="anomaly.ewma", state=EwmaDetector().fit(history).state(), tag_ids=[ids["tag_id"]],
+        trained_from=datetime(2026, 1, 5, tzinfo=UTC), trained_to=datetime(2026, 1, 6, tzinfo=UTC),
+        metrics={"rows": 200.0}, created_by="test",
+    )  # fmt: skip
+    return row.id
 
 
 @pytest.fixture

@@ -16,6 +16,9 @@ it the way its benchmark's standard protocol says.
   model (SECOM protocols, logistic baseline).
 - :mod:`~smart365.analytics.testbed`: the AI test-bed (any table, time-ordered folds, models vs baselines);
   :mod:`~smart365.analytics.benchmarks` and :mod:`~smart365.analytics.cli` (``smart365 testbed``).
+- :mod:`~smart365.analytics.registry` and :mod:`~smart365.analytics.models`: the model registry (numbered
+  versions per machine, deploy, roll back; the fitted state stored without pickle). Online scoring and the
+  pages that use it live in :mod:`smart365.monitoring`.
 
 May import :mod:`smart365.core` only.
 """

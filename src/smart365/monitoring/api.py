@@ -1,18 +1,20 @@
-"""Monitoring API: a firm's alarms, and the CSV import of its tag history (the file connector)."""
+"""Monitoring API: a firm's alarms, the CSV import of its tag history (the file connector), and a machine's
+anomaly models (list, deploy or roll back)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
 from pydantic import BaseModel
 
+from smart365.analytics import registry as models
 from smart365.core.tenancy import principal_of
-from smart365.monitoring import service
+from smart365.monitoring import scoring, service
 from smart365.monitoring.pages import import_csv, store_of
 from smart365.registry import service as registry
-from smart365.registry.models import Company
+from smart365.registry.models import Company, Equipment
 from smart365.web.deps import ApiSession
 
 router = APIRouter(prefix="/api/v1", tags=["monitoring"])
@@ -22,8 +24,13 @@ class AlarmOut(BaseModel):
     id: int
     equipment_id: int
     tag_id: int
+    rule_id: int | None
+    model_id: int | None
     severity: str
     condition: str
+    explanation: list[dict[str, Any]] | None = None
+    summary_ko: str | None = None  # an anomaly alarm's top signals, e.g. "주축 부하 +4.2σ"
+    summary_en: str | None = None
     raised_at: datetime
     raised_value: float
     cleared_at: datetime | None
@@ -41,6 +48,24 @@ class RuleOut(BaseModel):
     delay_s: float
     severity: str
     enabled: bool
+
+
+class ModelOut(BaseModel):
+    """A registered model version (its fitted state stays in the registry)."""
+
+    id: int
+    equipment_id: int
+    name: str
+    kind: str
+    version: int
+    status: str
+    tag_ids: list[int]
+    trained_from: datetime
+    trained_to: datetime
+    metrics: dict[str, float | None]
+    created_by: str
+    deployed_by: str | None
+    deployed_at: datetime | None
 
 
 class RejectedRowOut(BaseModel):
@@ -64,7 +89,15 @@ def company_alarms(
     """The firm's alarm events, newest first (``active=true``: only those not cleared)."""
     registry.get(session, Company, company_id)
     events = service.company_events(session, company_id, active=active)
-    return [AlarmOut.model_validate(e, from_attributes=True) for e in events]
+    return [_alarm_out(e) for e in events]
+
+
+def _alarm_out(event: Any) -> AlarmOut:
+    out = AlarmOut.model_validate(event, from_attributes=True)
+    if event.explanation:
+        out.summary_ko = scoring.summary(event.explanation, "ko")
+        out.summary_en = scoring.summary(event.explanation, "en")
+    return out
 
 
 @router.get("/companies/{company_id}/alarm-rules", response_model=list[RuleOut])
@@ -92,3 +125,21 @@ async def import_history(
     registry.get(session, Company, company_id)
     report = import_csv(session, store_of(request), principal_of(session), company_id, await file.read())
     return ImportOut.model_validate(report, from_attributes=True)
+
+
+@router.get("/equipment/{equipment_id}/models", response_model=list[ModelOut])
+def equipment_models(session: ApiSession, equipment_id: int) -> list[ModelOut]:
+    """A machine's anomaly models, every version, newest first (``status``: candidate, deployed, retired)."""
+    registry.get(session, Equipment, equipment_id)
+    return [ModelOut.model_validate(m, from_attributes=True) for m in models.versions(session, equipment_id)]
+
+
+@router.post("/models/{model_id}/deploy", response_model=ModelOut)
+def deploy_model(request: Request, session: ApiSession, model_id: int) -> ModelOut:
+    """Deploy this version (the one deployed before is retired; deploying an older version rolls back).
+
+    The centre and the firm's own members may; a consultant gets 403, anyone else 404.
+    """
+    user = getattr(request.state, "user", None)
+    row = models.deploy(session, model_id, by=user.name if user is not None else "?")
+    return ModelOut.model_validate(row, from_attributes=True)

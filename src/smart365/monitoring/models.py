@@ -1,15 +1,19 @@
 """Monitoring tables: alarm rules, alarm events (raise, clear, acknowledge, shelve) and OEE settings.
 
-All three are firm-owned (``company_id`` on the row), so the shared tenancy hooks scope every query.
+All three are firm-owned (``company_id`` on the row), so the shared tenancy hooks scope every query. An
+alarm event comes from a rule (``rule_id``) or from a deployed anomaly model (``model_id``, with the
+signals that contributed most in ``explanation``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Float, ForeignKey, String
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from smart365.analytics.models import AnalyticsModel
 from smart365.core.db import Base, CompanyOwned, Timestamped
 from smart365.registry.models import Equipment, Tag
 
@@ -32,12 +36,18 @@ class AlarmRule(CompanyOwned, Timestamped, Base):
 
 
 class AlarmEvent(CompanyOwned, Timestamped, Base):
-    """One occurrence of an alarm: raised, perhaps cleared, acknowledged (who, when) and shelved."""
+    """One occurrence of an alarm: raised, perhaps cleared, acknowledged (who, when) and shelved.
+
+    A rule's alarm has ``rule_id``; an anomaly model's alarm has ``model_id``, its ``tag_id`` is the signal
+    that contributed most and ``explanation`` lists the top signals (see :mod:`smart365.monitoring.scoring`).
+    """
 
     __tablename__ = "alarm_events"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    rule_id: Mapped[int] = mapped_column(ForeignKey("alarm_rules.id", ondelete="CASCADE"), index=True)
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("alarm_rules.id", ondelete="CASCADE"), index=True)
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("analytics_models.id", ondelete="CASCADE"), index=True)
+    explanation: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), index=True)
     equipment_id: Mapped[int] = mapped_column(ForeignKey("equipment.id", ondelete="CASCADE"), index=True)
     severity: Mapped[str] = mapped_column(String(10))
@@ -52,7 +62,8 @@ class AlarmEvent(CompanyOwned, Timestamped, Base):
     shelved_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     shelved_by_name: Mapped[str | None] = mapped_column(String(200))
 
-    rule: Mapped[AlarmRule] = relationship()
+    rule: Mapped[AlarmRule | None] = relationship()
+    model: Mapped[AnalyticsModel | None] = relationship()
     tag: Mapped[Tag] = relationship()
     equipment: Mapped[Equipment] = relationship()
 

@@ -61,6 +61,7 @@ def store_of(request: Request) -> TimeSeriesStore:
 templates.env.globals["localtime"] = service.localtime
 templates.env.globals["reading"] = service.reading
 templates.env.globals["condition_text"] = service.condition_text
+templates.env.globals["alarm_text"] = service.alarm_text
 
 
 def _labels() -> dict[str, Any]:

@@ -23,6 +23,7 @@ from smart365.core.db import Database
 from smart365.core.tenancy import SYSTEM
 from smart365.monitoring import service
 from smart365.monitoring.alarms import Rule, RuleState, Transition, evaluate
+from smart365.monitoring.scoring import AnomalyMonitor
 from smart365.registry.models import Tag
 from smart365.telemetry.batch import Batch
 from smart365.telemetry.pipeline import TagSpec
@@ -34,19 +35,26 @@ log = logging.getLogger(__name__)
 
 
 class AlarmMonitor:
-    """Evaluates the enabled alarm rules on every stored batch and records raises and clears.
+    """Evaluates the enabled alarm rules on every stored batch and records raises and clears; the deployed
+    anomaly models score the same batch (:class:`~smart365.monitoring.scoring.AnomalyMonitor`).
 
     Rules are re-read every ``refresh_s`` seconds, so a rule added in the UI takes effect without a
     restart; a rule whose alarm is still open in the database starts active (no second raise after a
     restart). Use as the worker's ``on_stored`` callback.
     """
 
-    def __init__(self, db: Database, refresh_s: float = 30.0) -> None:
+    def __init__(self, db: Database, refresh_s: float = 30.0, store: TimeSeriesStore | None = None) -> None:
         self.db = db
         self.refresh_s = refresh_s
         self.rules: list[Rule] = []
         self.states: dict[int, RuleState] = {}
+        self.anomalies = AnomalyMonitor(db, refresh_s, store)
         self._loaded_at = -float("inf")
+
+    def reload(self) -> None:
+        """Read the rules and the deployed models again before the next batch."""
+        self._loaded_at = -float("inf")
+        self.anomalies.reload()
 
     async def __call__(self, batch: Batch) -> None:
         await asyncio.to_thread(self.process, batch)
@@ -58,6 +66,7 @@ class AlarmMonitor:
         if transitions:
             with self.db.session(SYSTEM) as session:
                 service.record_transitions(session, transitions)
+        self.anomalies.process(batch)
         return transitions
 
     def _refresh(self) -> None:
@@ -84,7 +93,7 @@ class MonitoringRuntime:
 
     def __init__(self, db: Database, store: TimeSeriesStore) -> None:
         self.db, self.store = db, store
-        self.alarms = AlarmMonitor(db)
+        self.alarms = AlarmMonitor(db, store=store)
         self.worker: IngestWorker | None = None
         self.problems: list[SourceProblem] = []
 

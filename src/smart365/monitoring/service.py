@@ -34,6 +34,7 @@ from smart365.monitoring.oee import (
     recent_shifts,
     state_segments,
 )
+from smart365.monitoring.scoring import summary
 from smart365.registry.models import Equipment, Line, Site, Tag
 from smart365.telemetry.store import TimeSeriesStore
 
@@ -230,13 +231,21 @@ def condition_text(condition: str) -> str:
     return condition
 
 
+def alarm_text(event: AlarmEvent) -> str:
+    """What an alarm is about, for people: an anomaly alarm's top signals in the current language, else the
+    rule's condition."""
+    if event.explanation:
+        return "AI · " + summary(event.explanation)
+    return condition_text(event.condition)
+
+
 def event_json(event: AlarmEvent) -> dict[str, Any]:
     """An alarm event for the live pages' event stream."""
     return {
         "id": event.id,
         "equipment_id": event.equipment_id,
         "equipment": event.equipment.name,
-        "condition": condition_text(event.condition),
+        "condition": alarm_text(event),
         "severity": event.severity,
         "raised_at": _aware(event.raised_at).isoformat(),
         "value": round(event.raised_value, 3),

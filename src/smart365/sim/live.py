@@ -4,8 +4,11 @@ simulator feeding the store through real connectors (or directly, for tests).
 ``smart365 demo`` attaches a :class:`LivePlant` to the web app. On start-up it
 
 1. replays the last ``backfill_h`` hours of the simulated plant straight into the store (with a few
-   scripted events: a press breakdown, a material wait, a heater drifting hot), so trends, OEE and alarm
-   history have something to show at once;
+   scripted events: a press breakdown, a material wait, a heater drifting hot, a spindle bearing wearing
+   out), so trends, OEE and alarm history have something to show at once; 90 minutes before the end of
+   the replay every CNC machine gets an anomaly model trained on its history so far (the injected faults
+   left out, as an engineer leaves out known incidents) and deployed, so the rest of the replay and the live
+   data are scored online and anomalies raise explained alarms (a re-run keeps the deployed models);
 2. starts the simulator's servers (OPC UA for the CNCs, Modbus TCP for the presses, MQTT/Sparkplug B for
    the injection machines; an embedded broker unless ``SMART365_MQTT_URL`` names one), points the
    showcase machines' registry endpoints at them, and
@@ -30,14 +33,27 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from smart365.analytics import registry as models
 from smart365.core.db import Database
+from smart365.core.errors import AppError
 from smart365.core.tenancy import SYSTEM
 from smart365.monitoring.models import AlarmRule, OeeSetting
 from smart365.monitoring.runtime import AlarmMonitor, MonitoringRuntime, attach, tag_specs
+from smart365.monitoring.training import train_anomaly_model
 from smart365.registry.models import Company, Equipment, Tag
 from smart365.sim.factory.modbus_server import PressModbusServer
 from smart365.sim.factory.opcua_server import browse_name
-from smart365.sim.factory.physics import REASON_CODES, STATE_CODES, Fault, FaultKind, Plant, Reading, Reason, State
+from smart365.sim.factory.physics import (
+    REASON_CODES,
+    STATE_CODES,
+    Fault,
+    FaultKind,
+    Label,
+    Plant,
+    Reading,
+    Reason,
+    State,
+)
 from smart365.sim.factory.runner import Endpoints, Factory, FactoryConfig, free_port, port_is_free
 from smart365.telemetry.batch import Batch
 from smart365.telemetry.pipeline import Pipeline
@@ -218,9 +234,9 @@ class DirectFeed:
     """The plant's readings → pipeline → store → alarm rules, in-process (backfill and tests)."""
 
     def __init__(self, db: Database, store: TimeSeriesStore, tags: dict[tuple[str, str], int]) -> None:
-        self.store, self.tags = store, tags
+        self.db, self.store, self.tags = db, store, tags
         self.pipeline = Pipeline(tag_specs(db))
-        self.alarms = AlarmMonitor(db, refresh_s=3600)
+        self.alarms = AlarmMonitor(db, refresh_s=3600, store=store)
 
     def ingest(self, batch: Batch) -> int:
         """Validate, store, dead-letter and evaluate alarms for one batch; returns the points stored."""
@@ -251,6 +267,7 @@ def scripted_plant(start: datetime, hours: float, seed: int = 365) -> Plant:
     plant.random_faults(hours * 3600)
     end = hours * 3600
     plant.inject(Fault("IMM-02", "barrel_temp", FaultKind.HEATER_DRIFT, end - 1800, end + 1800))
+    plant.inject(Fault("MCT-02", "vibration", FaultKind.BEARING, end - 3600, end + 1800))  # the AI sees it first
     return plant
 
 
@@ -258,15 +275,54 @@ SCRIPT = (  # (seconds before the end of the backfill, machine, state, reason, s
     (100 * 60, "PRS-02", State.DOWN, Reason.BREAKDOWN, 40 * 60),
     (5 * 60, "MCT-03", State.IDLE, Reason.MATERIAL_WAIT, 12 * 60),
 )
+TRAIN_BEFORE_S = 90 * 60  # the demo's models learn the history up to 90 minutes before the end of the replay
+MODEL_KINDS = ("cnc",)  # machines that get an anomaly model in the demo
+DEMO_AUTHOR = "Smart365 demo"
 
 
 def backfill_with_script(feed: DirectFeed, plant: Plant, until: datetime) -> int:
-    """Backfill up to ``until``, forcing the scripted stops on the way."""
+    """Backfill up to ``until``, forcing the scripted stops on the way and training the demo's anomaly models
+    ``TRAIN_BEFORE_S`` before the end (so the rest is scored online as it is stored)."""
     stored = 0
-    for before_s, machine, state, reason, seconds in sorted(SCRIPT, reverse=True):
+    steps = [(before_s, (machine, state, reason, seconds)) for before_s, machine, state, reason, seconds in SCRIPT]
+    for before_s, stop in sorted([*steps, (TRAIN_BEFORE_S, None)], key=lambda s: -s[0]):
         stored += feed.backfill(plant, until - timedelta(seconds=before_s))
-        plant.machines[machine].stop(state, reason, seconds)
+        if stop is None:
+            deploy_demo_models(feed.db, feed.store, plant.start, plant.now, plant.labels)
+            feed.alarms.reload()
+        else:
+            machine, state, reason, seconds = stop
+            plant.machines[machine].stop(state, reason, seconds)
     return stored + feed.backfill(plant, until)
+
+
+def deploy_demo_models(
+    db: Database, store: TimeSeriesStore, start: datetime, end: datetime, labels: list[Label] | None = None
+) -> int:
+    """Train and deploy an anomaly model for every showcase machine of ``MODEL_KINDS`` that has none deployed,
+    on its history in ``[start, end)`` without the labelled faults (padded by 15 minutes); returns how many."""
+    deployed = 0
+    with db.session(SYSTEM) as session:
+        company_id = session.scalar(select(Company.id).where(Company.brn == SHOWCASE_BRN))
+        machines = session.scalars(
+            select(Equipment).where(Equipment.company_id == company_id, Equipment.kind.in_(MODEL_KINDS))
+        ).all()
+        for machine in machines:
+            if models.deployed(session, machine.id):
+                continue
+            exclude = [(f.start, f.end + timedelta(minutes=15)) for f in labels or () if f.machine == machine.name]
+            try:
+                row = train_anomaly_model(
+                    session, store, equipment_id=machine.id, start=start, end=end, created_by=DEMO_AUTHOR,
+                    exclude=exclude,
+                )  # fmt: skip
+            except AppError as exc:  # too little normal history: this machine goes without a model
+                log.warning("demo model for %s not trained: %s", machine.name, exc)
+                continue
+            models.deploy(session, row.id, by=DEMO_AUTHOR)
+            deployed += 1
+    log.info("live plant: %d anomaly models deployed", deployed)
+    return deployed
 
 
 # -- the live plant --------------------------------------------------------------------------------------
@@ -323,6 +379,8 @@ class LivePlant:
             self.stored_backfill = backfill_with_script(feed, plant, now)
         else:
             plant = Plant.showcase(seed=self.config.seed, start=last + timedelta(seconds=1))
+            if deploy_demo_models(self.db, self.store, now - timedelta(hours=hours), last):  # a store without models
+                feed.alarms.reload()
             self.stored_backfill = feed.backfill(plant, now)
         log.info("live plant: %d points of history stored", self.stored_backfill)
         return plant
@@ -374,7 +432,7 @@ def attach_live_plant(app: FastAPI, config: LiveConfig | None = None) -> None:
 
     async def start(the_app: FastAPI) -> None:
         the_app.state.live_plant = LivePlant(the_app.state.db, the_app.state.store, config)
-        the_app.state.on_stored = AlarmMonitor(the_app.state.db).process  # HTTP ingest raises alarms too
+        the_app.state.on_stored = AlarmMonitor(the_app.state.db, store=the_app.state.store).process  # HTTP ingest too
         await the_app.state.live_plant.start()
         the_app.state.monitoring = the_app.state.live_plant.runtime  # connector health for the pages
 

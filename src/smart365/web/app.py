@@ -24,6 +24,7 @@ from smart365.core.db import Database
 from smart365.core.errors import AppError, Invalid, field_reason
 from smart365.core.i18n import N_, current_locale, negotiate
 from smart365.core.settings import Settings
+from smart365.monitoring import analytics_pages
 from smart365.monitoring import api as monitoring_api
 from smart365.monitoring import pages as monitoring_pages
 from smart365.registry import api as registry_api
@@ -127,7 +128,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.add_api_route("/healthz", lambda: {"status": "ok"}, include_in_schema=False)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     routers = (auth.pages, auth.api, home.pages, registry_api.router, registry_pages.pages, plant_pages.pages)
-    monitoring = (monitoring_pages.pages, monitoring_api.router)
+    monitoring = (monitoring_pages.pages, monitoring_api.router, analytics_pages.pages)
     centre = (centre_api.router, centre_pages.pages)
     for router in (*routers, assessment_pages.pages, telemetry_api.router, *centre, *monitoring):
         app.include_router(router)

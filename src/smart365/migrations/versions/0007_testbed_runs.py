@@ -1,7 +1,7 @@
 """testbed: AI test-bed runs
 
 Revision ID: 0007
-Revises: 0005 (rechained onto 0006 at merge)
+Revises: 0006
 Create Date: 2026-12-04 14:40:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"  # (rechained onto 0006 at merge)
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

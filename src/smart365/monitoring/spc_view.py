@@ -1,0 +1,184 @@
+"""A machine tag's SPC chart from the store: 1-minute means, control limits from a baseline period, run-rule
+violations in words and process capability when specification limits are given.
+
+The points are the store's 1-minute means (a shop-floor tag samples every second or faster, and a chart
+of individuals needs roughly independent points); with ``running_only`` only minutes in which the machine
+ran the whole minute count, because idle minutes are another process. I-MR charts the means one by one;
+X̄-R and X̄-S group ``n`` consecutive means into a subgroup. The limits come from the baseline period only
+(phase I) and are applied to the whole window (phase II).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import numpy as np
+
+from smart365.analytics import spc
+from smart365.core.errors import Invalid
+from smart365.core.i18n import N_, gettext
+from smart365.monitoring.oee import KST
+from smart365.telemetry.store import TimeSeriesStore
+
+ChartKind = Literal["I-MR", "Xbar-R", "Xbar-S"]
+RuleFamily = Literal["nelson", "western_electric"]
+MIN_BASELINE = 2
+
+
+class NoData(Invalid):
+    """The tag has too little data in the window: the page says so instead of drawing a chart."""
+
+
+@dataclass
+class SpcRequest:
+    """What the page asks for (already parsed): the window, the baseline inside it, the chart, the limits."""
+
+    start: datetime
+    end: datetime
+    baseline_from: datetime | None = None
+    baseline_to: datetime | None = None
+    chart: ChartKind = "I-MR"
+    n: int = 5
+    rules: RuleFamily = "nelson"
+    lsl: float | None = None
+    usl: float | None = None
+    running_only: bool = True
+
+
+@dataclass
+class SpcView:
+    """Everything the page draws and lists."""
+
+    times: list[str]
+    location: list[float | None]
+    spread: list[float | None]
+    chart: spc.ControlChart
+    result: spc.ChartResult
+    baseline: tuple[str, str]
+    baseline_span: tuple[int, int]  # first and last plotted point inside the baseline
+    baseline_points: int
+    violations: list[dict[str, Any]] = field(default_factory=list)
+    flagged: list[int] = field(default_factory=list)
+    capability: spc.Capability | None = None
+
+    def chart_json(self) -> dict[str, Any]:
+        """The series and limits for the chart script."""
+        loc, spr = self.chart.location, self.chart.spread
+        return {
+            "times": self.times, "location": self.location, "spread": self.spread,
+            "limits": {"center": loc.center, "ucl": loc.ucl, "lcl": loc.lcl},
+            "spread_limits": {"center": spr.center, "ucl": spr.ucl, "lcl": spr.lcl},
+            "flagged": self.flagged, "spread_out": self.result.spread_out.tolist(),
+            "baseline": list(self.baseline_span),
+        }  # fmt: skip
+
+
+def minute_means(
+    store: TimeSeriesStore, tag_id: int, start: datetime, end: datetime, gate_tag_id: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(minute start as datetime64[us], mean) of a tag, left out the minutes the gate tag was not 1 throughout."""
+    table = store.rollup(tag_id, start, end, "1m")
+    buckets = np.asarray(table.column("bucket").to_numpy(), dtype="datetime64[us]")
+    means = np.asarray(table.column("avg").to_numpy(zero_copy_only=False), dtype=float)
+    if gate_tag_id is not None and len(buckets):
+        gate = store.rollup(gate_tag_id, start, end, "1m")
+        running = {
+            b for b, lo, hi in zip(
+                np.asarray(gate.column("bucket").to_numpy(), dtype="datetime64[us]").tolist(),
+                gate.column("min").to_pylist(), gate.column("max").to_pylist(), strict=True,
+            ) if lo == 1 and hi == 1
+        }  # fmt: skip
+        keep = np.array([b in running for b in buckets.tolist()], dtype=bool)
+        buckets, means = buckets[keep], means[keep]
+    return buckets, means
+
+
+def build(store: TimeSeriesStore, tag_id: int, request: SpcRequest, gate_tag_id: int | None = None) -> SpcView:
+    """The chart of ``tag_id`` over the request's window; bad choices are :class:`Invalid` with a reason."""
+    if request.lsl is not None and request.usl is not None and request.usl <= request.lsl:
+        raise Invalid(N_("The upper specification limit must be above the lower one."))
+    gate = gate_tag_id if request.running_only else None
+    buckets, means = minute_means(store, tag_id, request.start, request.end, gate)
+    if len(means) < 2 * MIN_BASELINE:
+        raise NoData(N_("This tag has too little data in the chosen period for a control chart."))
+    base_from = request.baseline_from or _as_dt(buckets[0])
+    base_to = request.baseline_to or _as_dt(buckets[len(buckets) // 2])
+    if base_from >= base_to:
+        raise Invalid(N_("The baseline must start before it ends."))
+    in_base = (buckets >= _np(base_from)) & (buckets < _np(base_to))
+    group = 1 if request.chart == "I-MR" else request.n
+    if request.chart != "I-MR" and not spc.MIN_N <= request.n <= spc.MAX_N:
+        raise Invalid(N_("Subgroup size must be between {low} and {high}."), low=spc.MIN_N, high=spc.MAX_N)
+    usable = len(means) // group * group
+    buckets, means, in_base = buckets[:usable], means[:usable], in_base[:usable]
+    if request.chart == "I-MR":
+        base_values = means[in_base]
+        data: np.ndarray = means
+        times = buckets
+        inside = in_base
+    else:
+        data = means.reshape(-1, group)
+        whole = in_base.reshape(-1, group).all(axis=1)  # a subgroup counts only when wholly inside the baseline
+        base_values = data[whole]
+        times = buckets[::group]
+        inside = np.asarray(whole, dtype=bool)
+    if len(base_values) < MIN_BASELINE:
+        raise Invalid(
+            N_("The baseline period holds {count} points of this tag; choose a period inside the data."),
+            count=len(base_values),
+        )
+    fit = {"I-MR": spc.imr, "Xbar-R": spc.xbar_r, "Xbar-S": spc.xbar_s}[request.chart]
+    chart = fit(base_values)
+    if chart.location.sigma <= 0:
+        raise Invalid(N_("The baseline has no variation; control limits are undefined."))
+    result = chart.apply(data, rules=request.rules)
+    capability = None
+    if request.lsl is not None or request.usl is not None:
+        capability = spc.capability(base_values, request.lsl, request.usl)
+    labels = [_local(t) for t in times.tolist()]
+    violations = [
+        {"rule": v.rule, "text": v.description, "count": len(v.indices),
+         "at": [labels[i] for i in v.indices[:5].tolist()]}
+        for v in result.violations
+    ]  # fmt: skip
+    flagged = sorted({int(i) for v in result.violations for i in v.indices} | set(result.location_out.tolist()))
+    return SpcView(
+        times=labels,
+        location=_clean(result.location),
+        spread=_clean(result.spread),
+        chart=chart,
+        result=result,
+        baseline=(_local(base_from), _local(base_to)),
+        baseline_span=(int(np.argmax(inside)), int(len(inside) - 1 - np.argmax(inside[::-1]))),
+        baseline_points=len(base_values),
+        violations=violations,
+        flagged=flagged,
+        capability=capability,
+    )
+
+
+def rules_title(family: RuleFamily) -> str:
+    """The rule family's name in the current locale."""
+    return gettext(N_("Nelson rules") if family == "nelson" else N_("Western Electric rules"))
+
+
+def _clean(values: np.ndarray) -> list[float | None]:
+    return [None if not np.isfinite(v) else round(float(v), 4) for v in values.tolist()]
+
+
+def _np(moment: datetime) -> np.datetime64:
+    return np.datetime64(int(moment.timestamp() * 1_000_000), "us")
+
+
+def _as_dt(value: np.datetime64) -> datetime:
+    return _utc(value.astype("datetime64[us]").astype(datetime))
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _local(moment: datetime) -> str:
+    return _utc(moment).astimezone(KST).strftime("%m-%d %H:%M")

@@ -1,0 +1,189 @@
+"""Online anomaly scoring: a deployed model scores stored points tag by tag, raises one explained alarm for
+one anomaly, clears it, never raises twice for the same points, and a broken model does not stop the worker."""
+
+from __future__ import annotations
+
+import doctest
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from smart365.analytics import registry
+from smart365.analytics.anomaly import PcaDetector
+from smart365.analytics.models import AnalyticsModel
+from smart365.core.db import utcnow
+from smart365.core.tenancy import SYSTEM
+from smart365.monitoring import scoring, service, spc_view, training
+from smart365.monitoring.models import AlarmEvent
+from smart365.monitoring.runtime import AlarmMonitor
+from smart365.registry.models import Tag
+from smart365.telemetry.batch import Batch
+from tests.conftest import World
+
+NORMAL = {"load": (50.0, 2.0), "temp": (40.0, 0.5), "vib": (1.2, 0.1)}
+
+
+def _machine(world: World) -> dict[str, int]:
+    with world.db.session(SYSTEM) as session:
+        tags = {"load": world.ids_a["tag_id"]}
+        for name in ("temp", "vib"):
+            tag = Tag(company_id=world.firm_a, equipment_id=world.ids_a["equipment_id"], name=f"spindle_{name}")
+            session.add(tag)
+            session.flush()
+            tags[name] = tag.id
+        return tags
+
+
+def _values(n: int, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {k: rng.normal(mu, sd, n) for k, (mu, sd) in NORMAL.items()}
+
+
+def _deploy(world: World, tags: dict[str, int], **settings: float) -> int:
+    history = pd.DataFrame({str(tags[k]): v for k, v in _values(2000, 0).items()})
+    detector = PcaDetector().fit(history)
+    with world.db.session(SYSTEM) as session:
+        row = registry.register(
+            session, company_id=world.firm_a, equipment_id=world.ids_a["equipment_id"], name="spindle",
+            kind=detector.kind, state=detector.state(), tag_ids=[tags[k] for k in NORMAL], trained_from=utcnow(),
+            trained_to=utcnow() + timedelta(hours=1), metrics={}, created_by="test",
+        )  # fmt: skip
+        row.settings = {"delay_s": 5.0} | settings
+        registry.deploy(session, row.id, by="test")
+        return row.id
+
+
+def _per_tag_batches(tags: dict[str, int], values: dict[str, np.ndarray]) -> list[Batch]:
+    """One batch per tag per second, as a connector that reports each tag on its own delivers them."""
+    start = utcnow().replace(microsecond=0) - timedelta(minutes=30)
+    batches = []
+    for i in range(len(values["load"])):
+        for name, tag_id in tags.items():
+            jitter = timedelta(milliseconds=100 * list(tags).index(name))  # tags of one second differ a little
+            batches.append(Batch.from_columns(tag_id, [start + timedelta(seconds=i) + jitter], [values[name][i]]))
+    return batches
+
+
+def _anomaly_events(world: World) -> list[AlarmEvent]:
+    with world.db.session(SYSTEM) as session:
+        return list(session.scalars(select(AlarmEvent).where(AlarmEvent.model_id.is_not(None))))
+
+
+def test_one_anomaly_raises_one_explained_alarm_which_clears(world: World) -> None:
+    tags = _machine(world)
+    model_id = _deploy(world, tags)
+    values = _values(200, 1)
+    values["load"][60:90] += 10 * NORMAL["load"][1]  # spindle load 10σ high for 30 s
+    batches = _per_tag_batches(tags, values)
+    monitor = AlarmMonitor(world.db)
+    for batch in batches:
+        monitor.process(batch)
+
+    events = _anomaly_events(world)
+    assert len(events) == 1
+    event = events[0]
+    assert event.model_id == model_id and event.rule_id is None and event.company_id == world.firm_a
+    assert event.explanation is not None and event.explanation[0]["tag_id"] == tags["load"]
+    assert event.explanation[0]["sigma"] > 5 and event.tag_id == tags["load"]
+    assert event.cleared_at is not None and event.cleared_at > event.raised_at
+    assert scoring.summary(event.explanation, "en").startswith("SENTINEL-A spindle +")
+
+    with world.db.session(SYSTEM) as session:  # acknowledged and shelved like any alarm
+        service.acknowledge(session, event.id, None, "김반장")
+        service.shelve(session, event.id, "김반장", 15)
+    with world.db.session(SYSTEM) as session:
+        handled = session.get(AlarmEvent, event.id)
+        assert handled is not None and handled.acked_by_name == "김반장" and service.is_shelved(handled)
+
+    for batch in batches:  # the same points delivered again raise nothing
+        AlarmMonitor(world.db).process(batch)
+    assert len(_anomaly_events(world)) == 1
+
+
+def test_a_growing_anomaly_is_explained_by_what_it_has_become(world: World) -> None:
+    tags = _machine(world)
+    _deploy(world, tags)
+    values = _values(200, 5)
+    values["load"][40:160] += 8 * NORMAL["load"][1]  # the load goes up first
+    values["vib"][100:160] += 40 * NORMAL["vib"][1]  # then the bearing shakes, far more
+    batches = _per_tag_batches(tags, values)
+    monitor = AlarmMonitor(world.db)
+    for batch in batches[: 3 * 90]:
+        monitor.process(batch)
+    assert [e.explanation[0]["tag_id"] for e in _anomaly_events(world) if e.explanation] == [tags["load"]]
+    restarted = AlarmMonitor(world.db)  # a restart in the middle keeps the event and its peak
+    for batch in batches[3 * 90 :]:
+        restarted.process(batch)
+    events = _anomaly_events(world)
+    assert len(events) == 1 and events[0].explanation is not None
+    assert events[0].explanation[0]["tag_id"] == tags["vib"] and events[0].explanation[0]["sigma"] > 20
+    assert events[0].cleared_at is not None
+
+
+def test_an_anomaly_too_short_for_the_on_delay_raises_nothing(world: World) -> None:
+    tags = _machine(world)
+    _deploy(world, tags, delay_s=30.0)
+    values = _values(120, 2)
+    values["vib"][40:50] += 20 * NORMAL["vib"][1]  # a 10 s burst
+    monitor = AlarmMonitor(world.db)
+    for batch in _per_tag_batches(tags, values):
+        monitor.process(batch)
+    assert _anomaly_events(world) == []
+
+
+def test_a_broken_model_is_left_out_and_rule_alarms_go_on(world: World) -> None:
+    tags = _machine(world)
+    model_id = _deploy(world, tags)
+    with world.db.session(SYSTEM) as session:
+        session.get(AnalyticsModel, model_id).state = b"not a model"  # type: ignore[union-attr]
+    monitor = AlarmMonitor(world.db)
+    monitor.process(_per_tag_batches(tags, _values(3, 3))[0])
+    assert monitor.anomalies.runners == {}
+
+
+def test_training_on_stored_history_registers_a_candidate_that_scores_online(world: World, tmp_path: object) -> None:
+    from smart365.telemetry.store import DuckDBStore
+
+    tags = _machine(world)
+    store = DuckDBStore(":memory:")
+    values = _values(600, 4)
+    store.append(Batch.concat(_per_tag_batches(tags, values)))
+    start, end = utcnow() - timedelta(hours=1), utcnow()
+    with world.db.session(SYSTEM) as session:
+        row = training.train_anomaly_model(
+            session, store, equipment_id=world.ids_a["equipment_id"], start=start, end=end, created_by="test",
+            tag_ids=[tags[k] for k in NORMAL], settings={},
+        )  # fmt: skip
+        assert row.status == "candidate" and row.version == 1 and row.metrics["rows"] == 600
+        assert 0 <= row.metrics["holdout_alarm_rate"] < 0.1
+    with world.db.session(SYSTEM) as session, pytest.raises(Exception, match="usable rows"):
+        training.train_anomaly_model(
+            session, store, equipment_id=world.ids_a["equipment_id"], start=start - timedelta(days=9),
+            end=start - timedelta(days=8), created_by="test", tag_ids=[tags["load"]], settings={},
+        )  # fmt: skip
+    store.close()
+
+
+@pytest.mark.parametrize("module", [scoring, spc_view, training])
+def test_doctests(module: object) -> None:
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)  # type: ignore[arg-type]
+    assert result.failed == 0
+
+
+def test_a_monitor_starting_mid_run_knows_since_when_the_machine_runs() -> None:
+    from smart365.telemetry.store import DuckDBStore
+
+    store = DuckDBStore(":memory:")
+    t = np.arange(0, 3600, 10) * 1_000_000  # a state point every 10 s for an hour
+    state = np.where((t >= 1800 * 1_000_000) & (t < 2400 * 1_000_000), 0.0, 1.0)  # idle 30–40 min in
+    store.append(Batch.from_columns(9, t, state))
+    settings = {"gate_tag_id": 9, "run_value": 1.0, "settle_s": 1800.0}
+    assert scoring.running_since(store, settings) == 2400 * 1_000_000  # the run began when the idle ended
+    assert scoring.running_since(store, settings | {"settle_s": 600.0}) == (3590 - 660) * 1_000_000  # whole lookback
+    store.append(Batch.from_columns(9, [3600 * 1_000_000], [2.0]))
+    assert scoring.running_since(store, settings) is None  # down now
+    assert scoring.running_since(store, {"gate_tag_id": None}) is None
+    store.close()

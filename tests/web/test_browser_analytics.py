@@ -1,0 +1,87 @@
+"""A firm member opens a machine's analytics page from its live page: the SPC chart draws, the deployed
+anomaly model is listed, a new version is trained and deployed, the old one offered to roll back to, the
+anomaly alarm explains itself; then the page in English.
+
+The showcase plant's history is fed straight into the store with the demo's models trained on the way
+(sim/live.py), as ``smart365 demo`` does, without network servers.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+
+from smart365.core import migrate
+from smart365.core.db import Database
+from smart365.core.settings import Settings
+from smart365.sim.demo import DEMO_PASSWORD, seed_demo
+from smart365.sim.live import LiveConfig, attach_live_plant
+from smart365.web.app import create_app
+from tests.web.conftest import _free_port, shot
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def analytics_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data = tmp_path_factory.mktemp("analytics")
+    settings = Settings(data_dir=data, secret_key="browser-analytics")
+    migrate.upgrade(settings.records_url)
+    db = Database(settings.records_url)
+    seed_demo(db, firms=5)
+    app = create_app(settings, db)
+    attach_live_plant(app, LiveConfig(network=False, backfill_h=3.0, tick=1.0))
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 90
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert server.started, "the server did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=15)
+    db.dispose()
+
+
+def test_member_sees_the_spc_chart_and_deploys_a_model_version(analytics_server: str, browser) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    page = browser.new_page(locale="ko-KR", viewport={"width": 1400, "height": 1000})
+    page.goto(f"{analytics_server}/login")
+    page.get_by_label("이메일").fill("member@hanbit.example")
+    page.get_by_label("비밀번호").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="로그인").click()
+    page.goto(f"{analytics_server}/monitoring")
+    page.get_by_test_id("machine-MCT-02").get_by_role("link", name="MCT-02").click()
+    page.get_by_test_id("analytics-link").click()
+
+    expect(page.get_by_test_id("analytics-title")).to_contain_text("MCT-02 · 분석")
+    expect(page.locator("#spc-location canvas")).to_be_visible()
+    expect(page.get_by_test_id("violations")).to_contain_text("규칙")
+    deployed = page.locator('[data-testid="model-row"][data-status="deployed"]')
+    expect(deployed).to_have_count(1)
+    expect(deployed).to_contain_text("anomaly v1")
+    expect(page.get_by_test_id("anomalies")).to_contain_text("σ")  # the bearing wearing out, explained
+    shot(page, "analytics-01-ko")
+
+    page.get_by_test_id("train-form").get_by_role("button", name="새 버전 학습").click()
+    candidate = page.locator('[data-testid="model-row"][data-status="candidate"]')
+    expect(candidate).to_contain_text("anomaly v2")
+    candidate.get_by_role("button", name="배포").click()
+    expect(page.locator('[data-testid="model-row"][data-status="deployed"]')).to_contain_text("anomaly v2")
+    expect(page.get_by_role("button", name="v1(으)로 되돌리기")).to_be_visible()
+
+    page.locator('a[data-lang="en"]').click()
+    expect(page.get_by_test_id("analytics-title")).to_contain_text("MCT-02 · Analytics")
+    expect(page.get_by_role("button", name="Roll back to v1")).to_be_visible()
+    expect(page.get_by_test_id("anomalies")).to_contain_text(re.compile(r"(vibration|spindle \w+) [+-]\d+\.\dσ"))
+    shot(page, "analytics-02-en")
+    page.close()
