@@ -5,7 +5,6 @@ the restart rule; deployment."""
 from __future__ import annotations
 
 import re
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +15,7 @@ import pandas as pd
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from smart365.analytics import registry as model_registry
 from smart365.core.db import utcnow
 from smart365.core.i18n import use_locale
 from smart365.core.tenancy import SYSTEM
@@ -248,25 +248,7 @@ def test_outsiders_cannot_upload_start_or_read_runs(app: Any, client: TestClient
     assert outsider.get(f"/testbed/companies/{world.firm_a}/new?table={token}").status_code == 404
 
 
-class FakeRegistry:
-    """Stands in for ``smart365.analytics.registry`` (built in parallel): records what it is asked."""
-
-    def __init__(self) -> None:
-        self.registered: list[dict[str, Any]] = []
-        self.deployed: list[tuple[int, str]] = []
-
-    def register(self, session: Any, **fields: Any) -> Any:
-        self.registered.append(fields)
-        return type("Model", (), {"id": 41 + len(self.registered)})()
-
-    def deploy(self, session: Any, model_id: int, *, by: str) -> Any:
-        self.deployed.append((model_id, by))
-        return None
-
-
-def test_a_tag_run_is_deployed_through_the_registry_once_it_exists(
-    app: Any, client: TestClient, world: World, monkeypatch: Any
-) -> None:
+def test_a_tag_run_is_deployed_through_the_model_registry(app: Any, client: TestClient, world: World) -> None:
     from smart365.registry.models import Tag
 
     with world.db.session(SYSTEM) as session:
@@ -290,24 +272,24 @@ def test_a_tag_run_is_deployed_through_the_registry_once_it_exists(
                            "target": "SENTINEL-A MCT/temp", "time": "time"}, follow_redirects=False)  # fmt: skip
     run_id = int(response.headers["location"].rsplit("/", 1)[1])
     _wait(member, run_id)
-    page = member.get(f"/testbed/runs/{run_id}").text
-    assert "선형 회귀 (ridge)" in page and "배포 준비 중입니다." in page  # no registry yet: said plainly
-    assert member.post(f"/testbed/runs/{run_id}/deploy", data={"csrf_token": csrf}).status_code == 409
-
-    fake = FakeRegistry()
-    monkeypatch.setitem(sys.modules, "smart365.analytics.registry", fake)
+    assert "선형 회귀 (ridge)" in member.get(f"/testbed/runs/{run_id}").text
     outsider = _page_client(app, world.emails["member_b"])
     assert outsider.post(f"/testbed/runs/{run_id}/deploy", data={"csrf_token": _csrf(outsider)}).status_code == 404
     assert 'data-testid="deploy"' in member.get(f"/testbed/runs/{run_id}").text
     response = member.post(f"/testbed/runs/{run_id}/deploy", data={"csrf_token": csrf}, follow_redirects=False)
     assert response.status_code == 303, response.text
-    (fields,) = fake.registered
-    assert fields["company_id"] == world.firm_a and fields["equipment_id"] == world.ids_a["equipment_id"]
-    assert fields["kind"] == "testbed.linear" and fields["tag_ids"] == sorted([world.ids_a["tag_id"], extra_id])
-    assert fields["state"].params["target"] == "SENTINEL-A MCT/temp" and "rmse" in fields["metrics"]
-    assert fields["trained_from"] < fields["trained_to"] and fields["created_by"] == "member_a"
-    assert fake.deployed == [(42, "member_a")]
-    assert "모델 #42(으)로 배포했습니다." in member.get(f"/testbed/runs/{run_id}").text
+    with world.db.session(SYSTEM) as session:
+        (model,) = model_registry.deployed(session, world.ids_a["equipment_id"])
+        state = model_registry.load_model(model)
+        assert model.company_id == world.firm_a and model.kind == "testbed.linear" and model.status == "deployed"
+        assert model.tag_ids == [world.ids_a["tag_id"]]  # the input tag; the target tag is what it predicts
+        assert model.name == "SENTINEL-A MCT/temp · linear (ridge)" and "rmse" in model.metrics
+        assert model.trained_from < model.trained_to and model.deployed_by == "member_a"
+        model_id = model.id
+    # The saved model reads columns named by tag id, as live scoring names them, and predicts temp from load.
+    live = pd.DataFrame({str(world.ids_a["tag_id"]): [10.0, 90.0]})
+    assert np.allclose(state.predict(live), [23.0, 47.0], atol=0.5)
+    assert f"모델 #{model_id}(으)로 배포했습니다." in member.get(f"/testbed/runs/{run_id}").text
     assert member.post(f"/testbed/runs/{run_id}/deploy", data={"csrf_token": csrf}).status_code == 409  # once
 
 

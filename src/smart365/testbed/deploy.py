@@ -5,8 +5,8 @@ Savable winners: LightGBM (its text dump), the linear models (imputation medians
 arrays) and the anomaly detectors (their own ``state()``). A random forest is not (scikit-learn's trees
 would need a pickle), and neither is a run on an uploaded file (a deployed model reads live tags).
 
-The model registry (``smart365.analytics.registry``) is reached through :func:`model_registry` only, so
-this module works before that registry exists: the page then says deployment is not available yet.
+A run on tags is refitted with its columns named by tag id, as live scoring reads them
+(:mod:`smart365.monitoring.scoring`), and registered with the feature tags as its inputs.
 
 >>> rng = np.random.default_rng(1)
 >>> t = pd.DataFrame({"time": pd.date_range("2026-01-01", periods=120, freq="min"), "a": rng.normal(size=120)})
@@ -18,10 +18,8 @@ this module works before that registry exists: the page then says deployment is 
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from datetime import datetime
-from types import ModuleType
 from typing import Any, ClassVar, Self, cast
 
 import lightgbm as lgb
@@ -30,7 +28,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
-from smart365.analytics import anomaly
+from smart365.analytics import anomaly, registry
 from smart365.analytics.contract import ModelState, register
 from smart365.analytics.contract import load as load_state
 from smart365.analytics.testbed import (
@@ -48,25 +46,11 @@ from smart365.core.i18n import N_
 from smart365.testbed.models import TestbedRun
 from smart365.testbed.tables import Staging
 
-REGISTRY_MODULE = "smart365.analytics.registry"
 SAVABLE = {"LightGBM": "testbed.lightgbm", "linear (ridge)": "testbed.linear", "linear (logistic)": "testbed.linear",
            "EWMA robust z": anomaly.EwmaDetector.kind, "PCA T²+SPE": anomaly.PcaDetector.kind,
            "isolation forest": anomaly.IsolationForestDetector.kind}  # fmt: skip
 NOT_SAVABLE = N_("{model} cannot be saved safely (its trees would need a Python pickle); deploy a run won by "
                  "LightGBM, a linear model or an anomaly detector.")  # fmt: skip
-
-
-def model_registry() -> ModuleType | None:
-    """The model registry module, or ``None`` while it is not installed (the one guarded import)."""
-    try:
-        module = importlib.import_module(REGISTRY_MODULE)
-    except ImportError:
-        return None
-    return module if hasattr(module, "register") and hasattr(module, "deploy") else None
-
-
-def registry_available() -> bool:
-    return model_registry() is not None
 
 
 def deployability(run: TestbedRun) -> tuple[bool, str | None]:
@@ -199,29 +183,39 @@ class SavedLinear(_Saved):
 
 def deploy_winner(session: Session, staging: Staging, run: TestbedRun, by: str) -> int:
     """Refit the run's winner on its whole table, register it and deploy it; returns the model id."""
-    registry = model_registry()
-    if registry is None:
-        raise Conflict(N_("Deployment is not available yet."))
     ok, reason = deployability(run)
     if not ok:
-        raise Conflict(reason or N_("Deployment is not available yet."), model=_winner(run),
-                       model_id=run.deployed_model_id or 0)  # fmt: skip
+        raise Conflict(reason or NOT_SAVABLE, model=_winner(run), model_id=run.deployed_model_id or 0)
     report = run.report or {}
     spec = run.source_spec
     winner = _winner(run)
     metrics = {k: float(v) for k, v in report["results"][0]["metrics"].items() if v is not None}
+    tag_of = {str(column): int(tag) for column, tag in spec.get("columns_of", {}).items()}
     frame = staging.load(run.company_id, str(spec.get("token", "")))
-    saved = winner_state(frame, run.target, run.time_column, run.task, winner, metrics)
-    target_tag = spec.get("columns_of", {}).get(run.target)
-    equipment_id = _equipment_of(session, target_tag) if target_tag else int(spec["equipment_ids"][0])
+    frame = frame.rename(columns={column: str(tag) for column, tag in tag_of.items()})
+    target = str(tag_of.get(run.target, run.target))
+    saved = winner_state(frame, target, run.time_column, run.task, winner, metrics)
+    inputs = _input_tags(saved.state)
+    equipment_id = _equipment_of(session, tag_of[run.target] if run.target in tag_of else inputs[0])
     model = registry.register(
         session, company_id=run.company_id, equipment_id=equipment_id, name=f"{run.target} · {winner}",
-        kind=saved.kind, state=saved.state, tag_ids=[int(t) for t in spec.get("tag_ids", [])],
+        kind=saved.kind, state=saved.state, tag_ids=inputs,
         trained_from=saved.trained_from, trained_to=saved.trained_to, metrics=saved.metrics, created_by=by,
     )  # fmt: skip
     registry.deploy(session, model.id, by=by)
     run.deployed_model_id = int(model.id)
     return int(model.id)
+
+
+def _input_tags(state: ModelState) -> list[int]:
+    """The tag ids the saved model reads, in its feature order; a derived feature cannot be read live."""
+    params = state.params.get("testbed", state.params)
+    features = [str(f) for f in params["features"]]
+    derived = [f for f in features if not f.isdigit()]
+    if derived:
+        raise Conflict(N_("The model uses {feature}, which is not a live tag, so it cannot watch the machine."),
+                       feature=derived[0])  # fmt: skip
+    return [int(f) for f in features]
 
 
 def _winner(run: TestbedRun) -> str:

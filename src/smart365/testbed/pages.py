@@ -258,7 +258,6 @@ def _result(run: TestbedRun, principal: Principal) -> dict[str, Any]:
         "fmt": service.fmt,
         "metric_names": service.METRIC_NAMES,
         "deployable": deploy.deployability(run) if run.status == "done" else None,
-        "registry_ready": deploy.registry_available(),
         "can_act": principal.can_change(run.company_id),
     }
 
