@@ -115,3 +115,24 @@ def test_register_refuses_another_machines_tag_and_a_state_of_another_kind(world
             registry.register(session, kind="anomaly.ewma", tag_ids=tags, **common)  # type: ignore[arg-type]
         with pytest.raises(NotFound):
             registry.register(session, kind="anomaly.pca", tag_ids=tags, **(common | {"company_id": world.firm_b}))  # type: ignore[arg-type]
+
+
+def test_a_training_window_in_korean_time_is_stored_as_the_same_instants(world: World) -> None:
+    from datetime import timedelta, timezone
+
+    from smart365.core.db import as_utc
+
+    kst = timezone(timedelta(hours=9))
+    start, end = datetime(2026, 1, 5, 16, 26, tzinfo=kst), datetime(2026, 1, 6, 0, 26, tzinfo=kst)
+    tags = _tags(world)
+    with world.db.session(SYSTEM) as session:
+        row = registry.register(
+            session, company_id=world.firm_a, equipment_id=world.ids_a["equipment_id"], name="kst",
+            kind="anomaly.pca", state=PcaDetector().fit(_history(tags)).state(), tag_ids=tags,
+            trained_from=start, trained_to=end, metrics={}, created_by="x",
+        )  # fmt: skip
+        row_id = row.id
+    with world.db.session(SYSTEM) as session:
+        stored = session.get(AnalyticsModel, row_id)
+        assert stored is not None
+        assert (as_utc(stored.trained_from), as_utc(stored.trained_to)) == (start, end)

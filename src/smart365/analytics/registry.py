@@ -93,8 +93,8 @@ def register(
         kind=kind,
         version=(latest or 0) + 1,
         tag_ids=[int(t) for t in tag_ids],
-        trained_from=trained_from,
-        trained_to=trained_to,
+        trained_from=as_utc(trained_from),  # stored times are UTC (SQLite would drop another offset)
+        trained_to=as_utc(trained_to),
         metrics={str(k): (float(v) if math.isfinite(float(v)) else None) for k, v in metrics.items()},
         settings={},
         state=state.to_bytes(),

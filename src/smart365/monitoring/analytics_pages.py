@@ -40,6 +40,15 @@ METRIC_LABELS = {
     "train_alarm_rate": N_("Alarm rate on training data"),
     "holdout_alarm_rate": N_("Alarm rate on held-out data"),
     "fit_seconds": N_("Fit time (s)"),
+    # what a deployed AI test-bed winner scored across its time-ordered folds
+    "rmse": N_("RMSE"),
+    "mae": N_("MAE"),
+    "r2": N_("R²"),
+    "balanced_accuracy": N_("Balanced accuracy"),
+    "f1_macro": N_("Macro F1"),
+    "f1": N_("F1"),
+    "far": N_("False alarm rate (%)"),
+    "mar": N_("Missed anomaly rate (%)"),
 }
 
 
