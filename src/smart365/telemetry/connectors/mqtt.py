@@ -3,6 +3,8 @@
 The connector keeps a fixed client id and ``clean_session=False``, so the broker holds QoS 1 messages
 published while it is down and delivers them after a restart. A message is acknowledged (PUBACK) only after
 ``emit`` returned, i.e. once its batch is stored: a crash before that makes the broker deliver it again.
+Messages are handled while earlier ones are still being stored (the worker then commits them together) and
+acknowledged in the order they arrived, as MQTT requires; a failed store drops the connection unacknowledged.
 
 >>> extract({"values": {"mould_temp": 60.5}}, "values.mould_temp"), extract({"a": [1, 2]}, "a.1")
 (60.5, 2)
@@ -10,9 +12,11 @@ published while it is down and delivers them after a restart. A message is ackno
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import aiomqtt
@@ -22,6 +26,9 @@ from smart365.telemetry.batch import NAT_US, Batch, to_epoch_us
 from smart365.telemetry.connectors.base import Connector, ConnectorConfig, TagPoint
 
 _MISSING = object()
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+PENDING_MESSAGES = 1000
+"""Messages received but not yet acknowledged, at most (the broker's own in-flight limit is usually lower)."""
 
 
 class MqttTag(TagPoint):
@@ -62,6 +69,24 @@ def extract(document: Any, path: str) -> Any:
     return node
 
 
+def parse_ts(text: str) -> int:
+    """Epoch microseconds of a timestamp text (ISO 8601 fast, other forms as pandas reads them; naive = UTC);
+    ``NAT_US`` when unreadable.
+
+    >>> parse_ts("2024-01-01T09:00:00+09:00") == parse_ts("2024-01-01T00:00:00Z") == 1_704_067_200_000_000
+    True
+    >>> parse_ts("2024-01-01 00:00:00.5"), parse_ts("Jan 1 2024") == parse_ts("2024-01-01"), parse_ts("x") == NAT_US
+    (1704067200500000, True, True)
+    """
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return int(to_epoch_us([text])[0])
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
 def as_number(value: Any) -> float | None:
     """A JSON value as a float (booleans as 0/1, numeric strings parsed); ``None`` when it is not a number.
 
@@ -86,6 +111,10 @@ class MqttJsonConnector(Connector[MqttConfig]):
     kind: ClassVar[str] = "mqtt"
     config_model: ClassVar[type[ConnectorConfig]] = MqttConfig
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._tags_by_topic: dict[str, list[MqttTag]] = {}
+
     async def _run_once(self) -> None:
         cfg = self.config
         client = aiomqtt.Client(
@@ -102,14 +131,40 @@ class MqttJsonConnector(Connector[MqttConfig]):
             for topic_filter in sorted({t.topic for t in cfg.tags}):
                 await client.subscribe(topic_filter, qos=cfg.qos)
             self._connected()
-            async for message in client.messages:
-                await self.handle(str(message.topic), _payload_bytes(message.payload))
-                if message.qos > 0:
-                    client._client.ack(message.mid, message.qos)
+            unacked: asyncio.Queue[tuple[asyncio.Task[None], int, int]] = asyncio.Queue(PENDING_MESSAGES)
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(self._acknowledge_in_order(client, unacked))
+                    async for message in client.messages:
+                        handling = tasks.create_task(self.handle(str(message.topic), _payload_bytes(message.payload)))
+                        await unacked.put((handling, message.mid, message.qos))
+            except ExceptionGroup as errors:
+                raise errors.exceptions[0] from None  # the supervisor reports the cause, not the group
+
+    @staticmethod
+    async def _acknowledge_in_order(
+        client: aiomqtt.Client, unacked: asyncio.Queue[tuple[asyncio.Task[None], int, int]]
+    ) -> None:
+        """PUBACK each message once it is handled (its points stored), in arrival order."""
+        while True:
+            handling, mid, qos = await unacked.get()
+            await handling  # a failure ends the session unacknowledged: the broker delivers it again
+            if qos > 0:
+                client._client.ack(mid, qos)
+
+    def _tags_for(self, topic: str) -> list[MqttTag]:
+        """The tags whose topic filter matches ``topic`` (remembered per topic: matching is costly)."""
+        tags = self._tags_by_topic.get(topic)
+        if tags is None:
+            if len(self._tags_by_topic) >= 10_000:
+                self._tags_by_topic.clear()
+            tags = [t for t in self.config.tags if aiomqtt.Topic(topic).matches(t.topic)]
+            self._tags_by_topic[topic] = tags
+        return tags
 
     async def handle(self, topic: str, payload: bytes) -> None:
         """Turn one message into a batch of the tags mapped to ``topic`` (dead letters for what cannot be read)."""
-        tags = [t for t in self.config.tags if aiomqtt.Topic(topic).matches(t.topic)]
+        tags = self._tags_for(topic)
         if not tags:
             return
         try:
@@ -125,7 +180,7 @@ class MqttJsonConnector(Connector[MqttConfig]):
         raw = extract(document, self.config.ts_path) if self.config.ts_path else _MISSING
         if raw is _MISSING or raw is None:
             return time.time_ns() // 1000
-        ts = int(to_epoch_us([raw])[0]) if isinstance(raw, str) else NAT_US
+        ts = parse_ts(raw) if isinstance(raw, str) else NAT_US
         if ts == NAT_US:
             await self._dead_letter(topic, "bad_timestamp", payload, f"{self.config.ts_path}={raw!r}")
             return None
