@@ -17,6 +17,7 @@ after the tag's scale and offset are applied; the dead letter keeps the value as
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -484,7 +485,7 @@ def first_wins(batches: list[Batch]) -> tuple[Batch, list[Mask]]:
     # Reversed, "the last row of a pair wins" keeps the first one of the original order.
     mask = joined.take(np.arange(len(joined))[::-1]).unique_mask()[::-1]
     bounds = np.cumsum([0, *(len(b) for b in batches)])
-    return joined.take(mask), [mask[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return joined.take(mask), [mask[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def stored_shares(kept: list[Mask], stored: int) -> list[int]:
