@@ -145,7 +145,7 @@ async def _run(shape: MqttShape, path: str, threads: int) -> MqttResult:
     cpu0 = _cpu_s()
     for proc in procs:
         proc.start()
-    reports = []
+    reports: list[tuple[int, int, float, float]] = []
     while len(reports) < len(procs):
         while not results.empty():
             reports.append(results.get())
