@@ -341,10 +341,12 @@ def mqtt_rows(backend: str, target: str, args: argparse.Namespace, port: int, br
     ]
 
 
-def run_isolated(phase: Callable[[str, str, argparse.Namespace], list[Row]], *call: object) -> list[Row]:
+def run_isolated(
+    phase: Callable[[str, str, argparse.Namespace], list[Row]], backend: str, target: str, args: argparse.Namespace
+) -> list[Row]:
     """Run a phase in a fresh process so its peak memory is its own."""
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(phase, *call).result()
+        return pool.submit(phase, backend, target, args).result()
 
 
 def pg_database(admin_url: str) -> tuple[str, Callable[[], None]]:
