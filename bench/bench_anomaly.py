@@ -33,10 +33,8 @@ def skab_table() -> None:
         r = evaluate_skab(factory, experiments)
         m = r.metrics
         ref = SKAB_LEADERBOARD[same]
-        print(
-            f"{kind:<20} {m['f1']:>5.3f} {m['far']:>7.2f} {m['mar']:>7.2f} {r.fit_seconds:>10.2f} "
-            f"{r.rows_per_second:>10,.0f}   {same} {ref[0]:.2f} / {ref[1]:.2f} / {ref[2]:.2f}"
-        )
+        print(f"{kind:<20} {m['f1']:>5.3f} {m['far']:>7.2f} {m['mar']:>7.2f} {r.fit_seconds:>10.2f} "
+              f"{r.rows_per_second:>10,.0f}   {same} {ref[0]:.2f} / {ref[1]:.2f} / {ref[2]:.2f}")
     print("fit_s(all) = fitting time summed over the 34 files; rows/s = scoring throughput over all test rows")
     print("leaderboard (F1 / FAR / MAR):")
     for name, (f1, far, mar) in SKAB_LEADERBOARD.items():

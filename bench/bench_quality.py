@@ -53,27 +53,19 @@ def main() -> int:
     print(f"{'model':<44} {'BER %':>7} {'± sd':>6} {'TPR':>6} {'TNR':>6} {'fit_s/fold':>10} {'rows/s':>9}")
     for r in (cv_ours, cv_all, cv_lr):
         m = r.metrics
-        print(
-            f"{r.model:<44} {100 * m['ber']:>7.1f} {100 * m['ber_sd']:>6.1f} {m['tpr']:>6.3f} {m['tnr']:>6.3f} "
-            f"{r.fit_seconds:>10.2f} {r.rows_per_second:>9,.0f}"
-        )
+        print(f"{r.model:<44} {100 * m['ber']:>7.1f} {100 * m['ber_sd']:>6.1f} {m['tpr']:>6.3f} {m['tnr']:>6.3f} "
+              f"{r.fit_seconds:>10.2f} {r.rows_per_second:>9,.0f}")
     print(f"{'UCI reference':<44} {'33.5–40.1':>7}  (best: F-test + kernel ridge 33.5 ± 2.2, TPR 0.591, TNR 0.738)")
     print()
-    print(
-        f"SECOM, {ts_ours.protocol} ({ts_ours.extra['train_rows']} / {ts_ours.extra['test_rows']} rows, "
-        f"{ts_ours.extra['test_fails']} fails in the test part)"
-    )
-    print(
-        f"{'model':<44} {'ROC-AUC':>8} {'PR-AUC':>7} {'prior':>6} {'BER %':>6} {'rec@FAR10':>9} "
-        f"{'Brier':>7} {'fit_s':>6} {'rows/s':>9}"
-    )
+    print(f"SECOM, {ts_ours.protocol} ({ts_ours.extra['train_rows']} / {ts_ours.extra['test_rows']} rows, "
+          f"{ts_ours.extra['test_fails']} fails in the test part)")
+    print(f"{'model':<44} {'ROC-AUC':>8} {'PR-AUC':>7} {'prior':>6} {'BER %':>6} {'rec@FAR10':>9} "
+          f"{'Brier':>7} {'fit_s':>6} {'rows/s':>9}")
     for r in (ts_ours, ts_all, ts_lr):
         m = r.metrics
-        print(
-            f"{r.model:<44} {m['roc_auc']:>8.3f} {m['pr_auc']:>7.3f} {m['fail_rate_test']:>6.3f} "
-            f"{100 * m['ber']:>6.1f} {m['recall_at_far10']:>9.3f} {m['brier']:>7.4f} {r.fit_seconds:>6.2f} "
-            f"{r.rows_per_second:>9,.0f}"
-        )
+        print(f"{r.model:<44} {m['roc_auc']:>8.3f} {m['pr_auc']:>7.3f} {m['fail_rate_test']:>6.3f} "
+              f"{100 * m['ber']:>6.1f} {m['recall_at_far10']:>9.3f} {m['brier']:>7.4f} {r.fit_seconds:>6.2f} "
+              f"{r.rows_per_second:>9,.0f}")
     print(f"Brier of the training fail rate as a constant forecast: {ts_ours.metrics['brier_prior']:.4f}")
     print("No published reference for the time split (SOURCE.md recommends it; UCI reports only CV BER).")
     return 0

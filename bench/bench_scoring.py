@@ -42,14 +42,14 @@ def survey(instrument: Instrument, n: int, seed: int) -> np.ndarray:
 def naive_score(instrument: Instrument, row: Sequence[float]) -> tuple[float, int]:
     """The obvious per-response loop: the baseline the vectorised engine is compared with."""
     areas = {a.id: a.points for a in instrument.areas}
-    domain_points = {
-        d.id: areas[d.area] / sum(1 for o in instrument.domains if o.area == d.area) for d in instrument.domains
-    }
+    domain_points = {d.id: areas[d.area] / sum(1 for o in instrument.domains if o.area == d.area)
+                     for d in instrument.domains}
     answered: dict[str, list[float]] = {d.id: [] for d in instrument.domains}
     for item, stage in zip(instrument.items, row, strict=True):
         if not math.isnan(stage):
             answered[item.domain].append(stage)
-    kept = {a: sum(domain_points[d.id] for d in instrument.domains if d.area == a and answered[d.id]) for a in areas}
+    kept = {a: sum(domain_points[d.id] for d in instrument.domains if d.area == a and answered[d.id])
+            for a in areas}
     used = sum(points for a, points in areas.items() if kept[a] > 0)
     total, domain_stage, area_sum = 0.0, {}, dict.fromkeys(areas, 0.0)
     for d in instrument.domains:
@@ -109,37 +109,20 @@ def main() -> None:
 
     vector_rate = args.n / vector_time
     naive_rate, explain_rate = args.subset / naive_time, args.subset / explain_time
-    table = Table(
-        title=f"Maturity scoring: {args.n:,} responses × {len(instrument.items)} items "
-        f"(instrument {instrument.version})"
-    )
+    table = Table(title=f"Maturity scoring: {args.n:,} responses × {len(instrument.items)} items "
+                        f"(instrument {instrument.version})")
     for column in ("method", "responses", "time", "responses/s", f"time for {args.n:,}", "speed-up"):
         table.add_column(column, justify="left" if column == "method" else "right")
-    table.add_row(
-        "vectorised score()", f"{args.n:,}", f"{vector_time:.3f} s", f"{vector_rate:,.0f}", f"{vector_time:.3f} s", "1×"
-    )
-    table.add_row(
-        "naive per-row Python",
-        f"{args.subset:,}",
-        f"{naive_time:.3f} s",
-        f"{naive_rate:,.0f}",
-        f"{args.n / naive_rate:.1f} s (est.)",
-        f"{vector_rate / naive_rate:,.0f}× slower",
-    )
-    table.add_row(
-        "explain() per row",
-        f"{args.subset:,}",
-        f"{explain_time:.3f} s",
-        f"{explain_rate:,.0f}",
-        f"{args.n / explain_rate:.1f} s (est.)",
-        f"{vector_rate / explain_rate:,.0f}× slower",
-    )
+    table.add_row("vectorised score()", f"{args.n:,}", f"{vector_time:.3f} s", f"{vector_rate:,.0f}",
+                  f"{vector_time:.3f} s", "1×")
+    table.add_row("naive per-row Python", f"{args.subset:,}", f"{naive_time:.3f} s", f"{naive_rate:,.0f}",
+                  f"{args.n / naive_rate:.1f} s (est.)", f"{vector_rate / naive_rate:,.0f}× slower")
+    table.add_row("explain() per row", f"{args.subset:,}", f"{explain_time:.3f} s", f"{explain_rate:,.0f}",
+                  f"{args.n / explain_rate:.1f} s (est.)", f"{vector_rate / explain_rate:,.0f}× slower")
     console = Console()
     console.print(table)
-    console.print(
-        f"peak memory while scoring {args.n:,} (tracemalloc): {traced_peak / 2**20:.1f} MiB; "
-        f"process peak RSS: {rss_peak_mb:.0f} MiB"
-    )
+    console.print(f"peak memory while scoring {args.n:,} (tracemalloc): {traced_peak / 2**20:.1f} MiB; "
+                  f"process peak RSS: {rss_peak_mb:.0f} MiB")
     console.print(f"vectorised = naive on the subset (totals to 1e-9, levels): {'yes' if agree else 'NO'}")
     console.print(f"levels: {result.level_counts()}")
 
