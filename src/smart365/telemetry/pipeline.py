@@ -454,21 +454,44 @@ async def _commit(
     """Store ``group`` in one append; resolve its producers. ``None`` when it failed (a lone batch's
     producer then gets the error; a larger group's are left for the caller to retry one by one)."""
     try:
-        results = [pipeline.process(p.batch) for p in group]
-        accepted, kept = first_wins([r.accepted for r in results])
+        accepted, dead, kept, rejected = process_group(pipeline, [p.batch for p in group])
         n = await asyncio.to_thread(store.append, accepted)
-        dead = [r.dead.to_arrow() for r in results if len(r.dead)]
-        if dead:
-            await asyncio.to_thread(store.dead_letter, pa.concat_tables(dead))
+        if any(len(d) for d in dead):
+            await asyncio.to_thread(store.dead_letter, pa.concat_tables([d.to_arrow() for d in dead if len(d)]))
     except Exception as error:
         if len(group) == 1:
             log.exception("telemetry batch of %d points failed", len(group[0].batch))
             queue.fail(group[0], error)
         return None
-    for p, r, share in zip(group, results, stored_shares(kept, n), strict=True):
-        queue.complete(p, IngestOutcome(share, len(r.dead)))
+    for p, share, n_dead in zip(group, stored_shares(kept, n), rejected, strict=True):
+        queue.complete(p, IngestOutcome(share, n_dead))
     await _notify(on_stored, accepted)
-    return IngestOutcome(n, sum(len(r.dead) for r in results))
+    return IngestOutcome(n, sum(rejected))
+
+
+def process_group(pipeline: Pipeline, batches: list[Batch]) -> tuple[Batch, list[DeadLetters], list[int], list[int]]:
+    """Run ``batches`` through the pipeline as if one by one: the rows to store (across batches the earlier
+    row of a repeated (tag_id, ts) wins), the dead letters, and per batch its rows kept and rows rejected.
+
+    They go through as one batch when that gives the same answer, i.e. no (tag_id, ts) repeats anywhere.
+
+    >>> ts = [10**15, 10**15 + 1]
+    >>> one, two = Batch.from_columns(1, ts, [1.0, 2.0]), Batch.from_columns(2, ts, [1.0, float("nan")])
+    >>> rows, dead, kept, rejected = process_group(Pipeline(), [one, two])
+    >>> len(rows), kept, rejected
+    (3, [2, 1], [0, 1])
+    """
+    if len(batches) > 1:
+        result = pipeline.process(Batch.concat(batches))
+        if not np.any(result.dead.reason == _DUPLICATE):
+            ends = np.cumsum([len(b) for b in batches])
+            owner = np.searchsorted(ends, result.dead.position, side="right")
+            rejected = np.bincount(owner, minlength=len(batches)).tolist()
+            kept = [len(b) - r for b, r in zip(batches, rejected, strict=True)]
+            return result.accepted, [result.dead], kept, rejected
+    results = [pipeline.process(b) for b in batches]
+    accepted, masks = first_wins([r.accepted for r in results])
+    return accepted, [r.dead for r in results], [int(m.sum()) for m in masks], [len(r.dead) for r in results]
 
 
 def first_wins(batches: list[Batch]) -> tuple[Batch, list[Mask]]:
@@ -488,16 +511,15 @@ def first_wins(batches: list[Batch]) -> tuple[Batch, list[Mask]]:
     return joined.take(mask), [mask[a:b] for a, b in itertools.pairwise(bounds)]
 
 
-def stored_shares(kept: list[Mask], stored: int) -> list[int]:
-    """Each batch's share of the ``stored`` new rows of their common commit: its kept rows, exactly so when
-    every kept row was new; rows the store already held are charged to the earliest batches (a re-delivery
-    comes first).
+def stored_shares(kept: list[int], stored: int) -> list[int]:
+    """Each batch's share of the ``stored`` new rows of their common commit: its ``kept`` rows, exactly so
+    when every kept row was new; rows the store already held are charged to the earliest batches (a
+    re-delivery comes first).
 
-    >>> ok = np.ones(3, dtype=np.bool_)
-    >>> stored_shares([ok, ok], 6), stored_shares([ok, ok], 4)
+    >>> stored_shares([3, 3], 6), stored_shares([3, 3], 4)
     ([3, 3], [1, 3])
     """
-    counts = [int(k.sum()) for k in kept]
+    counts = kept
     shortfall = sum(counts) - stored
     shares = []
     for count in counts:
