@@ -429,11 +429,11 @@ async def run_ingest(
 
     Whatever is queued when the worker comes round is stored in one commit (group commit): a commit has a
     fixed cost, and a connector that sends one small batch per message would otherwise pay it per message.
-    Each batch goes through the pipeline on its own, and across batches the earlier row of a repeated
-    (tag_id, ts) wins, as if they had been stored one after another. If a group's commit fails, each of its
-    batches is retried alone, so a failing batch (the store is down, say) fails only its own producer's
-    future; the worker goes on. ``on_stored`` sees every accepted batch after it is stored; its failure is
-    logged and never stops the worker (the points are already safe). Returns the totals.
+    The outcome is what storing them one after another would give (see :func:`process_group`): dead letters
+    per batch, and across batches the earlier row of a repeated (tag_id, ts) wins. If a group's commit
+    fails, each of its batches is retried alone, so a failing batch (the store is down, say) fails only its
+    own producer's future; the worker goes on. ``on_stored`` sees every accepted batch after it is stored;
+    its failure is logged and never stops the worker (the points are already safe). Returns the totals.
     """
     stored = dead = 0
     while (item := await queue.get()) is not None:
