@@ -462,12 +462,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    scratch = tempfile.mkdtemp(prefix="smart365-bench-")
-    started = time.perf_counter()
-    rows: list[Row] = []
     backends = [b.strip() for b in args.backends.split(",")]
     if "influxdb" in backends and store_influx.influxd_path() is None:
         raise SystemExit(store_influx.INSTALL_HINT + " Or leave it out: --backends duckdb,postgres")
+    scratch = tempfile.mkdtemp(prefix="smart365-bench-")
+    started = time.perf_counter()
+    rows: list[Row] = []
     try:
         for backend in backends + [f"mqtt-{b}".replace("-shared", "") for b in args.mqtt_brokers.split(",") if b]:
             rows += run_backend(backend, args, scratch)
