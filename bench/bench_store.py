@@ -22,7 +22,7 @@ Every phase runs in a fresh process (so each peak RSS is that phase's own):
 
 Usage::
 
-    .venv/bin/python bench/bench_store.py            # everything, default sizes (~8 min on 2 cores)
+    .venv/bin/python bench/bench_store.py            # everything, default sizes (8-10 min on 2 cores)
     .venv/bin/python bench/bench_store.py --quick    # small sizes for a fast look (~2 min)
     .venv/bin/python bench/bench_store.py --backends duckdb,influxdb --mqtt-brokers ''
 

@@ -89,8 +89,12 @@ class Influx:
             [binary, "run", "-config", str(config)], stdout=self._log, stderr=subprocess.STDOUT, env=env
         )
         self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
-        self._wait_ready()
-        self.query("CREATE DATABASE bench", method="POST")
+        try:
+            self._wait_ready()
+            self.query("CREATE DATABASE bench", method="POST")
+        except BaseException:
+            self.close()  # leave no server or data behind
+            raise
 
     def _wait_ready(self) -> None:
         deadline = time.time() + 30
