@@ -152,15 +152,13 @@ def test_the_consumer_stores_batches_resolves_producers_and_keeps_the_bound(tmp_
 def test_a_failing_store_fails_only_that_producer_and_the_worker_goes_on(tmp_path: Path) -> None:
     store = DuckDBStore(tmp_path / "ts.duckdb")
     append = store.append
-    calls = {"n": 0}
 
-    def flaky_append(batch: Batch) -> int:
-        calls["n"] += 1
-        if calls["n"] == 1:
+    def refusing_append(batch: Batch) -> int:
+        if np.any(batch.ts_us < T0 + 10 * 1_000_000):  # the first producer's points break the store
             raise OSError("disk unplugged")
         return append(batch)
 
-    store.append = flaky_append  # type: ignore[method-assign]
+    store.append = refusing_append  # type: ignore[method-assign]
     queue = IngestQueue(max_points=1000)
 
     async def scenario() -> tuple[BaseException | IngestOutcome, ...]:
@@ -177,4 +175,42 @@ def test_a_failing_store_fails_only_that_producer_and_the_worker_goes_on(tmp_pat
     assert second == IngestOutcome(stored=10, dead=0)
     assert store.count() == 10
     assert queue.in_flight == 0
+    store.close()
+
+
+def test_batches_queued_together_are_stored_in_one_commit_each_producer_getting_its_own_outcome(
+    tmp_path: Path,
+) -> None:
+    store = DuckDBStore(tmp_path / "ts.duckdb")
+    store.append(points(2))  # already held: the first producer re-delivers them (as after a reconnect)
+    append = store.append
+    commits: list[int] = []
+
+    def counting_append(batch: Batch) -> int:
+        commits.append(len(batch))
+        return append(batch)
+
+    store.append = counting_append  # type: ignore[method-assign]
+    queue = IngestQueue(max_points=1000)
+    first = points(10)
+    first.value[:] = 1.0
+    again = points(5, start=5)  # overlaps the first batch: the earlier rows win, as stored one by one
+    again.value[:] = 2.0
+    third = points(10, start=100)
+    third.value[-1] = float("nan")  # one dead letter
+
+    async def scenario() -> list[IngestOutcome]:
+        futures = [await queue.put(batch) for batch in (first, again, third)]
+        consumer = asyncio.create_task(run_ingest(queue, Pipeline(), store))
+        outcomes = list(await asyncio.gather(*futures))
+        queue.close()
+        await consumer
+        return outcomes
+
+    outcomes = asyncio.run(scenario())
+    assert commits == [10 + 9]  # one append: the first batch, then the third (its NaN dead-lettered)
+    assert outcomes == [IngestOutcome(8, 0), IngestOutcome(0, 0), IngestOutcome(9, 1)]
+    assert store.read(1, T0, T0 + 10 * 1_000_000).value.tolist() == [1.0] * 10
+    assert store.count() == 2 + 8 + 9
+    assert store.dead_letters().num_rows == 1
     store.close()

@@ -123,6 +123,44 @@ def test_persistent_session_delivers_messages_published_while_stopped() -> None:
     run(scenario())
 
 
+def test_messages_are_handled_while_earlier_ones_are_stored_and_acknowledged_only_once_stored() -> None:
+    _host, port = require_mosquitto()
+    prefix = f"s365t/{uuid.uuid4().hex[:10]}"
+    topic = f"{prefix}/injection/IMM-01"
+
+    async def scenario() -> None:
+        handed: list[float] = []
+        never_stored = asyncio.Event()
+
+        async def slow_emit(batch: Any) -> None:  # a store that does not finish
+            handed.extend(batch.value[batch.tag_id == 1].tolist())
+            await never_stored.wait()
+
+        connector = MqttJsonConnector(_config(prefix), slow_emit)
+        await connector.start()
+        try:
+            await wait_until(lambda: connector.health()["state"] == "connected", what="first session")
+            await _publish(port, [(topic, _message(i)) for i in range(1, 4)])
+            # All three reach the pipeline although the first one is not stored yet.
+            await wait_until(lambda: len(handed) == 3, what="three messages handed on")
+        finally:
+            await connector.stop()
+        assert handed == [61.0, 62.0, 63.0]
+        recorder = Recorder()
+        restarted = MqttJsonConnector(_config(prefix), recorder.emit)
+        await restarted.start()
+        try:
+            # None was acknowledged, so the broker delivers all three again.
+            await wait_until(lambda: len(recorder.values(1)) >= 3, what="re-delivered messages")
+        finally:
+            await restarted.stop()
+            await forget_session(port, f"s365-test-{prefix}")
+        assert sorted(recorder.values(1)) == [61.0, 62.0, 63.0]
+        assert connector.health()["points"] == 0
+
+    run(scenario())
+
+
 def test_connector_reconnects_after_the_broker_restarts() -> None:
     async def scenario() -> None:
         port = free_port()

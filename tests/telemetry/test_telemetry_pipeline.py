@@ -9,7 +9,7 @@ import pytest
 
 from smart365.core.i18n import use_locale
 from smart365.telemetry.batch import NAT_US, UNKNOWN_TAG, Batch
-from smart365.telemetry.pipeline import REASON_CODES, Pipeline, TagSpec, TagTable, reason_text
+from smart365.telemetry.pipeline import REASON_CODES, Pipeline, TagSpec, TagTable, process_group, reason_text
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 NOW_US = 1_717_200_000_000_000
@@ -123,3 +123,32 @@ def test_tag_table_from_arrays_matches_specs() -> None:
     assert result.dead.reason_codes().tolist() == ["above_max", "below_min", "unknown_tag"]
     with pytest.raises(ValueError, match="unique"):
         TagTable([1, 1])
+
+
+@pytest.mark.parametrize("repeats", [False, True])
+def test_a_group_of_batches_gives_what_they_give_one_by_one_the_earlier_row_winning(repeats: bool) -> None:
+    rng = np.random.default_rng(7)
+    batches = []
+    for k in range(5):
+        ts = NOW_US - 10**9 + (rng.integers(0, 40, 30) if repeats else np.arange(k * 30, k * 30 + 30)) * 10**6
+        values = rng.uniform(-20, 400, 30)  # some out of range: dead letters
+        batches.append(Batch.from_columns(rng.integers(1, 3, 30), ts, values))
+    accepted, dead, kept, rejected = process_group(pipeline(), batches)
+
+    one_by_one = [pipeline().process(b) for b in batches]
+    held: dict[tuple[int, int], float] = {}
+    for result in one_by_one:
+        for key, value in as_dict(result.accepted).items():
+            held.setdefault(key, value)  # the store keeps the first value it got
+    got = as_dict(accepted)
+    assert len(got) == len(accepted) and got == held
+    assert rejected == [len(r.dead) for r in one_by_one]
+    assert sum(len(d) for d in dead) == sum(rejected)
+    assert sum(kept) == len(accepted)
+    if not repeats:
+        assert kept == [len(r.accepted) for r in one_by_one]
+
+
+def as_dict(batch: Batch) -> dict[tuple[int, int], float]:
+    keys = zip(batch.tag_id.tolist(), batch.ts_us.tolist(), strict=True)
+    return dict(zip(keys, batch.value.tolist(), strict=True))

@@ -17,6 +17,7 @@ after the tag's scale and offset are applied; the dead letter keeps the value as
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -361,6 +362,27 @@ class IngestQueue:
             self._items.put_nowait(None)  # keep every other consumer's get() returning None too
         return item
 
+    def ready(self) -> list[Pending]:
+        """Every batch queued right now, without waiting (none past the close marker).
+
+        >>> async def demo() -> int:
+        ...     queue = IngestQueue(max_points=10)
+        ...     for start in (0, 1):
+        ...         _ = queue.try_put(Batch.from_columns(1, [start], [1.0]))
+        ...     queue.close()
+        ...     return len(queue.ready()) + (await queue.get() is None)
+        >>> asyncio.run(demo())
+        3
+        """
+        items: list[Pending] = []
+        while not self._items.empty():
+            item = self._items.get_nowait()
+            if item is None:
+                self._items.put_nowait(None)
+                break
+            items.append(item)
+        return items
+
     def complete(self, item: Pending, outcome: IngestOutcome) -> None:
         """Mark ``item`` stored: free its room and resolve its producer's future."""
         self._release(len(item.batch))
@@ -405,25 +427,106 @@ async def run_ingest(
 ) -> IngestOutcome:
     """Consume ``queue`` until it is closed: process, store, dead-letter, then resolve each producer.
 
-    A failing batch (the store is down, say) fails only its own producer's future; the worker goes on.
-    ``on_stored`` sees every accepted batch after it is stored; its failure is logged and never stops
-    the worker (the points are already safe). Returns the totals.
+    Whatever is queued when the worker comes round is stored in one commit (group commit): a commit has a
+    fixed cost, and a connector that sends one small batch per message would otherwise pay it per message.
+    The outcome is what storing them one after another would give (see :func:`process_group`): dead letters
+    per batch, and across batches the earlier row of a repeated (tag_id, ts) wins. If a group's commit
+    fails, each of its batches is retried alone, so a failing batch (the store is down, say) fails only its
+    own producer's future; the worker goes on. ``on_stored`` sees every accepted batch after it is stored;
+    its failure is logged and never stops the worker (the points are already safe). Returns the totals.
     """
     stored = dead = 0
     while (item := await queue.get()) is not None:
-        try:
-            result = pipeline.process(item.batch)
-            n = await asyncio.to_thread(store.append, result.accepted)
-            if len(result.dead):
-                await asyncio.to_thread(store.dead_letter, result.dead)
-        except Exception as error:
-            log.exception("telemetry batch of %d points failed", len(item.batch))
-            queue.fail(item, error)
-            continue
-        queue.complete(item, IngestOutcome(n, len(result.dead)))
-        stored, dead = stored + n, dead + len(result.dead)
-        await _notify(on_stored, result.accepted)
+        group = [item, *queue.ready()]
+        done = await _commit(queue, pipeline, store, group, on_stored)
+        if done is None and len(group) > 1:
+            log.warning("a commit of %d telemetry batches failed; storing them one by one", len(group))
+            alone = [await _commit(queue, pipeline, store, [one], on_stored) for one in group]
+            done = IngestOutcome(sum(o.stored for o in alone if o), sum(o.dead for o in alone if o))
+        if done is not None:
+            stored, dead = stored + done.stored, dead + done.dead
     return IngestOutcome(stored, dead)
+
+
+async def _commit(
+    queue: IngestQueue, pipeline: Pipeline, store: TimeSeriesStore, group: list[Pending], on_stored: OnStored | None
+) -> IngestOutcome | None:
+    """Store ``group`` in one append; resolve its producers. ``None`` when it failed (a lone batch's
+    producer then gets the error; a larger group's are left for the caller to retry one by one)."""
+    try:
+        accepted, dead, kept, rejected = process_group(pipeline, [p.batch for p in group])
+        n = await asyncio.to_thread(store.append, accepted)
+        if any(len(d) for d in dead):
+            await asyncio.to_thread(store.dead_letter, pa.concat_tables([d.to_arrow() for d in dead if len(d)]))
+    except Exception as error:
+        if len(group) == 1:
+            log.exception("telemetry batch of %d points failed", len(group[0].batch))
+            queue.fail(group[0], error)
+        return None
+    for p, share, n_dead in zip(group, stored_shares(kept, n), rejected, strict=True):
+        queue.complete(p, IngestOutcome(share, n_dead))
+    await _notify(on_stored, accepted)
+    return IngestOutcome(n, sum(rejected))
+
+
+def process_group(pipeline: Pipeline, batches: list[Batch]) -> tuple[Batch, list[DeadLetters], list[int], list[int]]:
+    """Run ``batches`` through the pipeline as if one by one: the rows to store (across batches the earlier
+    row of a repeated (tag_id, ts) wins), the dead letters, and per batch its rows kept and rows rejected.
+
+    They go through as one batch when that gives the same answer, i.e. no (tag_id, ts) repeats anywhere.
+
+    >>> ts = [10**15, 10**15 + 1]
+    >>> one, two = Batch.from_columns(1, ts, [1.0, 2.0]), Batch.from_columns(2, ts, [1.0, float("nan")])
+    >>> rows, dead, kept, rejected = process_group(Pipeline(), [one, two])
+    >>> len(rows), kept, rejected
+    (3, [2, 1], [0, 1])
+    """
+    if len(batches) > 1:
+        result = pipeline.process(Batch.concat(batches))
+        if not np.any(result.dead.reason == _DUPLICATE):
+            ends = np.cumsum([len(b) for b in batches])
+            owner = np.searchsorted(ends, result.dead.position, side="right")
+            rejected = np.bincount(owner, minlength=len(batches)).tolist()
+            kept = [len(b) - r for b, r in zip(batches, rejected, strict=True)]
+            return result.accepted, [result.dead], kept, rejected
+    results = [pipeline.process(b) for b in batches]
+    accepted, masks = first_wins([r.accepted for r in results])
+    return accepted, [r.dead for r in results], [int(m.sum()) for m in masks], [len(r.dead) for r in results]
+
+
+def first_wins(batches: list[Batch]) -> tuple[Batch, list[Mask]]:
+    """The rows of ``batches`` (each already unique) in order, without a (tag_id, ts) an earlier batch
+    holds, and per batch the mask of its rows kept.
+
+    >>> rows, kept = first_wins([Batch.from_columns(1, [0, 1], [1.0, 2.0]), Batch.from_columns(1, [1], [9.0])])
+    >>> rows.value.tolist(), [k.tolist() for k in kept]
+    ([1.0, 2.0], [[True, True], [False]])
+    """
+    if len(batches) == 1:
+        return batches[0], [np.ones(len(batches[0]), dtype=np.bool_)]
+    joined = Batch.concat(batches)
+    # Reversed, "the last row of a pair wins" keeps the first one of the original order.
+    mask = joined.take(np.arange(len(joined))[::-1]).unique_mask()[::-1]
+    bounds = np.cumsum([0, *(len(b) for b in batches)])
+    return joined.take(mask), [mask[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+def stored_shares(kept: list[int], stored: int) -> list[int]:
+    """Each batch's share of the ``stored`` new rows of their common commit: its ``kept`` rows, exactly so
+    when every kept row was new; rows the store already held are charged to the earliest batches (a
+    re-delivery comes first).
+
+    >>> stored_shares([3, 3], 6), stored_shares([3, 3], 4)
+    ([3, 3], [1, 3])
+    """
+    counts = kept
+    shortfall = sum(counts) - stored
+    shares = []
+    for count in counts:
+        charged = min(count, max(shortfall, 0))
+        shortfall -= charged
+        shares.append(count - charged)
+    return shares
 
 
 async def _notify(on_stored: OnStored | None, accepted: Batch) -> None:
