@@ -234,8 +234,10 @@ def anomaly_tables(h: History, console: Console) -> None:
         log(f"[anomaly] {name} ...")
         results.append(evaluate_detector(name, factory, rows, h.step_s, test_days))
     results.append(evaluate_detector("alarm always (baseline)", None, rows, h.step_s, test_days))
-    overall = Table(title=f"이상 감지: 시뮬레이터 고장 / Anomaly detection on the simulator's faults "
-                          f"({len(rows)} machines, train first {h.normal_s / 3600:.0f} h, test {test_days:.1f} days)")
+    overall = Table(
+        title=f"이상 감지: 시뮬레이터 고장 / Anomaly detection on the simulator's faults "
+        f"({len(rows)} machines, train first {h.normal_s / 3600:.0f} h, test {test_days:.1f} days)"
+    )
     for header in ("탐지기 / detector", "F1", "FAR %", "MAR %", "잡은 고장 / faults caught",
                    "지연 중앙값 / median delay", "오경보/설비·일 / false alarms per machine-day",
                    "학습 (초) / fit (s)"):  # fmt: skip
@@ -265,8 +267,8 @@ def anomaly_tables(h: History, console: Console) -> None:
     for r in results:
         if r.events is not None and r.events.lead_h:
             lead = r.events.lead_h
-            console.print(f"  {r.name}: CNC bearing alarms came {np.median(lead):.1f} h (median; min {min(lead):.1f} h) "
-                          f"before the breakdown")  # fmt: skip
+            console.print(f"  {r.name}: CNC bearing alarms came {np.median(lead):.1f} h (median; "
+                          f"min {min(lead):.1f} h) before the breakdown")  # fmt: skip
 
 
 def _minutes(delays: Sequence[float]) -> str:

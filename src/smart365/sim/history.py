@@ -57,7 +57,7 @@ COUNTS: dict[FaultKind, int] = {
     FaultKind.SENSOR_FREEZE: 2, FaultKind.SPIKE: 3,
 }  # fmt: skip
 TEST_COUNTS: dict[FaultKind, int] = dict.fromkeys(FaultKind, 1)
-GAP_S = (2 * 3600.0, 5 * 3600.0)  # normal running between two faults on one machine
+MIN_GAP_S = 3600.0  # at least an hour of normal running between two faults on one machine
 AFTER_FAILURE_S = 2 * 3600.0  # a failed spindle bearing is replaced for two hours
 
 
@@ -87,7 +87,9 @@ def fault_schedule(
     seed: int,
     counts: Mapping[FaultKind, int] = COUNTS,
 ) -> list[Fault]:
-    """Faults for every machine in ``[normal_s, horizon_s)``, one at a time per machine, in shuffled order.
+    """Faults for every machine in ``[normal_s, horizon_s)``, one at a time per machine, in shuffled order,
+    spread over the whole time with at least ``MIN_GAP_S`` of normal running between them (the last ones are
+    left out when they do not fit).
 
     >>> plant = Plant.showcase(seed=1)
     >>> faults = fault_schedule(plant, 2 * 86400, 86400, seed=1, counts=TEST_COUNTS)
@@ -98,17 +100,23 @@ def fault_schedule(
     out: list[Fault] = []
     for name, machine in plant.machines.items():
         options = [opt for opt in FAULTS[machine.kind] for _ in range(counts.get(opt[0], 0))]
+        chosen = [options[i] for i in rng.permutation(len(options))]
+        lengths = np.array([rng.uniform(shortest, longest) for _, _, shortest, longest in chosen])
+        after = np.array([AFTER_FAILURE_S if k is FaultKind.BEARING and machine.kind == "cnc" else 0.0
+                          for k, _, _, _ in chosen])  # fmt: skip
+        while (
+            chosen
+            and (slack := horizon_s - normal_s - float(np.sum(lengths + after)) - MIN_GAP_S * (len(chosen) + 1)) < 0
+        ):
+            chosen, lengths, after = chosen[:-1], lengths[:-1], after[:-1]  # too many for the horizon
+        if not chosen:
+            continue
+        gaps = MIN_GAP_S + rng.dirichlet(np.ones(len(chosen) + 1)) * slack  # spread over the whole horizon
         t = normal_s
-        for i in rng.permutation(len(options)):
-            kind, tag, shortest, longest = options[i]
-            start = t + float(rng.uniform(*GAP_S)) / 2  # half a gap before, half after
-            end = start + float(rng.uniform(shortest, longest))
-            if end >= horizon_s:
-                break
-            out.append(Fault(name, tag, kind, start, end, 1.0))
-            t = end + float(rng.uniform(*GAP_S)) / 2
-            if kind is FaultKind.BEARING and machine.kind == "cnc":
-                t += AFTER_FAILURE_S
+        for (kind, tag, _, _), length, rest, gap in zip(chosen, lengths, after, gaps, strict=False):
+            start = t + float(gap)
+            out.append(Fault(name, tag, kind, start, start + float(length), 1.0))
+            t = start + float(length + rest)
     return sorted(out, key=lambda f: (f.start_s, f.machine))
 
 
