@@ -187,3 +187,15 @@ def test_a_monitor_starting_mid_run_knows_since_when_the_machine_runs() -> None:
     assert scoring.running_since(store, settings) is None  # down now
     assert scoring.running_since(store, {"gate_tag_id": None}) is None
     store.close()
+
+
+@pytest.mark.parametrize("kind", sorted(training.DETECTORS))
+def test_every_deployable_detector_can_reach_its_own_alarm_limit(kind: str) -> None:
+    """A limit set beyond what the score can ever reach makes a model that never alarms (an isolation
+    forest's score stays below 1, so a margin of 1.2 on its 99.5 % quantile was out of reach)."""
+    rng = np.random.default_rng(3)
+    normal = pd.DataFrame(rng.normal(0, 1, (2000, 3)), columns=["1", "2", "3"])
+    detector = training.DETECTORS[kind][0]().fit(normal)
+    far_off = pd.DataFrame([[10.0, 10.0, 0.0]], columns=["1", "2", "3"])  # two signals 10σ off
+    assert detector.score(far_off)[0] > detector.threshold
+    assert (detector.score(normal) > detector.threshold).mean() < 0.01

@@ -43,7 +43,8 @@ DETECTORS: dict[str, tuple[Callable[[], AnyDetector], str]] = {
     "anomaly.pca": (lambda: PcaDetector(PcaConfig(quantile=0.995, margin=1.5)), N_("PCA (T² and SPE)")),
     "anomaly.ewma": (lambda: EwmaDetector(EwmaConfig(margin=1.5)), N_("EWMA per signal")),
     "anomaly.iforest": (
-        lambda: IsolationForestDetector(ForestConfig(quantile=0.995, margin=1.2)),
+        # No margin: the forest's score stays below 1, so a multiple of its 99.5 % quantile can be out of reach.
+        lambda: IsolationForestDetector(ForestConfig(quantile=0.995, margin=1.0)),
         N_("Isolation forest"),
     ),
 }
