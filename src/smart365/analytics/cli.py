@@ -24,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from smart365.core.errors import AppError
-from smart365.core.i18n import N_, translate_in
+from smart365.core.i18n import N_, bilingual, translate_in
 
 if TYPE_CHECKING:  # the models load only when a command runs, so `smart365 --help` stays quick
     from smart365.analytics.benchmarks import BenchRow
@@ -45,16 +45,6 @@ class BenchChoice(StrEnum):
     cmapss = "cmapss"
     all = "all"
 
-
-def bilingual(message: str, **params: Any) -> str:
-    """Korean first, then English.
-
-    >>> bilingual("model")
-    '모델 / model'
-    """
-    korean = translate_in("ko", message).format(**params)
-    english = translate_in("en", message).format(**params)
-    return english if korean == english else f"{korean} / {english}"
 
 
 @app.callback()

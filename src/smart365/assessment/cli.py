@@ -23,7 +23,7 @@ from smart365.assessment.gap import roadmaps_for
 from smart365.assessment.instrument import Instrument, InstrumentError, load_instrument
 from smart365.assessment.responses import ResponseFileError, ResponseSet, read_responses
 from smart365.assessment.scoring import RULES, Scores, score
-from smart365.core.i18n import N_, translate_in
+from smart365.core.i18n import N_, bilingual
 
 app = typer.Typer(
     name="assess", help="수준진단 채점 / maturity assessment scoring", no_args_is_help=True,
@@ -38,16 +38,6 @@ RULE_NAMES = {
 }
 MAX_ERRORS_SHOWN = 50
 
-
-def bilingual(message: str, **params: Any) -> str:
-    """Korean first, then English: ``'오류 / errors'``.
-
-    >>> bilingual("errors")
-    '오류 / errors'
-    """
-    korean = translate_in("ko", message).format(**params)
-    english = translate_in("en", message).format(**params)
-    return english if korean == english else f"{korean} / {english}"
 
 
 @app.callback()

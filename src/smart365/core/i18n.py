@@ -64,6 +64,17 @@ def translate_in(locale: str, message: str) -> str:
     return catalog(locale).get(message, message)
 
 
+def bilingual(message: str, **params: object) -> str:
+    """Korean first, then English, for words a terminal shows (one line serves both readers).
+
+    >>> bilingual("Companies")
+    '기업 / Companies'
+    """
+    korean = translate_in("ko", message).format(**params)
+    english = translate_in("en", message).format(**params)
+    return english if korean == english else f"{korean} / {english}"
+
+
 def negotiate(accept_language: str | None, cookie: str | None = None) -> str:
     """Pick the locale: an explicit cookie wins, then the first supported Accept-Language, then Korean.
 
