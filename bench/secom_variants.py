@@ -337,6 +337,14 @@ VARIANTS: dict[str, Callable[[], list[Model]]] = {
             [easy(lambda: gbm(leaves=4, trees=100, balanced=False), bags=15), with_prep(Prep(), easy(lambda: l1(0.2)))]
         )
     ],
+    # the variant itself chosen by inner CV in each training fold, among the ones run before it
+    "select": lambda: [
+        *[with_prep(Prep(), l1(c)) for c in L1_C],
+        *[with_prep(Prep(indicators=True), l1(c)) for c in L1_C],
+        *[with_prep(Prep(), easy(lambda c=c: l1(c))) for c in (0.05, 0.2, 1.0)],
+        easy(lambda: gbm(leaves=4, trees=100, balanced=False), bags=15),
+        *VARIANTS["easy_gbm+easy_l1"](),
+    ],
     "gbm_fixed": lambda: [gbm()],
     "l1_clip+gbm": lambda: [oof_average([with_prep(Prep(scale="clip"), l1(0.05)), gbm()])],
     "l1_clip+gbm_rank": lambda: [oof_average([with_prep(Prep(scale="clip"), l1(0.05)), gbm()], ranks=True)],

@@ -205,3 +205,30 @@ def test_indicators_and_bags_are_chosen_on_the_training_rows(monkeypatch: pytest
     assert balanced_error_rate(test.fail.to_numpy(), pred) < 0.25
     one_by_one = np.concatenate([scorer(test.drop(columns="fail").iloc[[i]])[0] for i in range(12)])
     assert np.allclose(one_by_one, proba[:12])
+
+
+def test_bagged_average_fits_on_training_rows_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    train, test = process(600, seed=6), process(400, seed=7)
+    x, y = train.drop(columns="fail"), train.fail.to_numpy()
+    train_rows = {tuple(r) for r in x.to_numpy()}
+    seen: list[int] = []
+    original_train = quality.lgb.train
+
+    def train_spy(params: dict, data: quality.lgb.Dataset, rounds: int) -> quality.lgb.Booster:
+        rows = np.asarray(data.data)
+        assert all(tuple(r) in train_rows for r in rows)  # only training rows, never a test row
+        assert data.label is not None and 2 * int(np.sum(data.label)) == len(rows)  # balanced draw
+        seen.append(len(rows))
+        return original_train(params, data, rounds)
+
+    monkeypatch.setattr(quality.lgb, "train", train_spy)
+    cfg = quality.BagsConfig(bags=3, trees=40, folds=3)
+    scorer = quality.bagged_fit_predict(cfg)(x, y)
+    inner = [2 * int(y[tr].sum()) for tr, _ in quality.StratifiedKFold(3, shuffle=True, random_state=0).split(x, y)]
+    assert seen == [n for n in inner for _ in range(3)] + [2 * int(y.sum())] * 3
+    proba, pred = scorer(test.drop(columns="fail"))
+    assert ((proba >= 0) & (proba <= 1)).all() and set(np.unique(pred)) <= {0, 1}
+    assert balanced_error_rate(test.fail.to_numpy(), pred) < 0.25  # it learned temperature and pressure
+    one_by_one = np.concatenate([scorer(test.drop(columns="fail").iloc[[i]])[0] for i in range(5)])
+    assert np.allclose(one_by_one, proba[:5])  # a row's score does not depend on the other test rows
+    assert np.all(proba[pred == 1].min() >= proba[pred == 0].max())  # one cut on one score
