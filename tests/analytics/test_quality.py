@@ -165,3 +165,70 @@ def test_ensemble_makes_every_choice_on_the_training_rows(monkeypatch: pytest.Mo
     one_by_one = np.concatenate([scorer(test.drop(columns="fail").iloc[[i]])[0] for i in range(5)])
     assert np.allclose(one_by_one, proba[:5])  # a row's score does not depend on the other test rows
     assert np.all(proba[pred == 1].min() >= proba[pred == 0].max())  # the cut is one threshold on the score
+
+
+def test_indicators_and_bags_are_chosen_on_the_training_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    train, test = process(600, seed=3), process(300, seed=4)
+    rng = np.random.default_rng(5)
+    # a probe that drops out mostly on defective parts: its missingness is informative
+    drop = np.where(train.fail == 1, rng.random(600) < 0.7, rng.random(600) < 0.05)
+    train["probe"] = np.where(drop, np.nan, rng.normal(size=600))
+    test["probe"] = rng.normal(size=300)
+    test.loc[:9, "humid"] = np.nan  # missing only in test rows: no indicator may appear for it
+    x, y = train.drop(columns="fail"), train.fail.to_numpy()
+    assert quality.missing_indicators(x) == ["probe"]
+    seen: list[tuple[int, int]] = []
+    original_l1 = quality.l1_logistic
+
+    class LinearSpy:
+        def __init__(self, c: float) -> None:
+            self.model = original_l1(c)
+
+        def fit(self, xs: np.ndarray, ys: np.ndarray) -> LinearSpy:
+            seen.append(xs.shape)
+            self.model.fit(xs, ys)
+            return self
+
+        def decision_function(self, xs: np.ndarray) -> np.ndarray:
+            assert xs.shape[1] == 5  # four columns and the probe's indicator, also for test rows
+            return np.asarray(self.model.decision_function(xs))
+
+    monkeypatch.setattr(quality, "l1_logistic", LinearSpy)
+    fit = quality.ensemble_fit_predict([FAST], l1_c=(0.1,), indicators=True, bags=4)
+    scorer = fit(x, y)
+    fails = int(y.sum())
+    inner = [2 * int(y[tr].sum()) for tr, _ in quality.StratifiedKFold(3, shuffle=True, random_state=0).split(x, y)]
+    # 3 out-of-fold bag sets, then the final one: each bag holds a fold's defects and as many good rows
+    assert seen == [(n, 5) for n in inner for _ in range(4)] + [(2 * fails, 5)] * 4
+    proba, pred = scorer(test.drop(columns="fail"))
+    assert np.isfinite(proba).all()
+    assert balanced_error_rate(test.fail.to_numpy(), pred) < 0.25
+    one_by_one = np.concatenate([scorer(test.drop(columns="fail").iloc[[i]])[0] for i in range(12)])
+    assert np.allclose(one_by_one, proba[:12])
+
+
+def test_bagged_average_fits_on_training_rows_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    train, test = process(600, seed=6), process(400, seed=7)
+    x, y = train.drop(columns="fail"), train.fail.to_numpy()
+    train_rows = {tuple(r) for r in x.to_numpy()}
+    seen: list[int] = []
+    original_train = quality.lgb.train
+
+    def train_spy(params: dict, data: quality.lgb.Dataset, rounds: int) -> quality.lgb.Booster:
+        rows = np.asarray(data.data)
+        assert all(tuple(r) in train_rows for r in rows)  # only training rows, never a test row
+        assert data.label is not None and 2 * int(np.sum(data.label)) == len(rows)  # balanced draw
+        seen.append(len(rows))
+        return original_train(params, data, rounds)
+
+    monkeypatch.setattr(quality.lgb, "train", train_spy)
+    cfg = quality.BagsConfig(bags=3, trees=40, folds=3)
+    scorer = quality.bagged_fit_predict(cfg)(x, y)
+    inner = [2 * int(y[tr].sum()) for tr, _ in quality.StratifiedKFold(3, shuffle=True, random_state=0).split(x, y)]
+    assert seen == [n for n in inner for _ in range(3)] + [2 * int(y.sum())] * 3
+    proba, pred = scorer(test.drop(columns="fail"))
+    assert ((proba >= 0) & (proba <= 1)).all() and set(np.unique(pred)) <= {0, 1}
+    assert balanced_error_rate(test.fail.to_numpy(), pred) < 0.25  # it learned temperature and pressure
+    one_by_one = np.concatenate([scorer(test.drop(columns="fail").iloc[[i]])[0] for i in range(5)])
+    assert np.allclose(one_by_one, proba[:5])  # a row's score does not depend on the other test rows
+    assert np.all(proba[pred == 1].min() >= proba[pred == 0].max())  # one cut on one score
