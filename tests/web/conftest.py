@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from smart365.core import migrate
 from smart365.core.db import Database
 from smart365.core.settings import Settings
 from smart365.sim.demo import seed_demo
+from smart365.sim.live import LiveConfig, attach_live_plant
 from smart365.web.app import create_app
 
 CHROMIUM = os.environ.get("SMART365_CHROMIUM", "/usr/bin/chromium")
@@ -29,25 +31,39 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data = tmp_path_factory.mktemp("live")
-    settings = Settings(data_dir=data, secret_key="browser-test")
+@contextmanager
+def serve_demo(
+    tmp_path_factory: pytest.TempPathFactory, name: str, firms: int, live: LiveConfig | None = None
+) -> Iterator[str]:
+    """A demo-seeded app on a free port (with the live plant when ``live`` says how); yields its base URL."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp(name), secret_key=f"browser-{name}")
     migrate.upgrade(settings.records_url)
     db = Database(settings.records_url)
-    seed_demo(db, firms=60)
+    seed_demo(db, firms=firms)
+    app = create_app(settings, db)
+    if live is not None:
+        attach_live_plant(app, live)
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, db), host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 90  # a live plant backfills its history first
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert server.started, "the live server did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    db.dispose()
+    assert server.started, f"the {name} server did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        db.dispose()
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with serve_demo(tmp_path_factory, "live", firms=60) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -9,46 +9,22 @@ The showcase plant's history is fed straight into the store with the demo's mode
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 
-from smart365.core import migrate
-from smart365.core.db import Database
-from smart365.core.settings import Settings
-from smart365.sim.demo import DEMO_PASSWORD, seed_demo
-from smart365.sim.live import LiveConfig, attach_live_plant
-from smart365.web.app import create_app
-from tests.web.conftest import _free_port, shot
+from smart365.sim.demo import DEMO_PASSWORD
+from smart365.sim.live import LiveConfig
+from tests.web.conftest import serve_demo, shot
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def analytics_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data = tmp_path_factory.mktemp("analytics")
-    settings = Settings(data_dir=data, secret_key="browser-analytics")
-    migrate.upgrade(settings.records_url)
-    db = Database(settings.records_url)
-    seed_demo(db, firms=5)
-    app = create_app(settings, db)
-    attach_live_plant(app, LiveConfig(network=False, backfill_h=3.0, tick=1.0))
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 90
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert server.started, "the server did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=15)
-    db.dispose()
+    live = LiveConfig(network=False, backfill_h=3.0, tick=1.0)
+    with serve_demo(tmp_path_factory, "analytics", firms=5, live=live) as url:
+        yield url
 
 
 def test_member_sees_the_spc_chart_and_deploys_a_model_version(analytics_server: str, browser) -> None:  # type: ignore[no-untyped-def]
