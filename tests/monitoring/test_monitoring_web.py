@@ -3,10 +3,12 @@ import API with bad rows, as insiders and outsiders of firm A."""
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import timedelta
 from typing import Any
 
+import pandas as pd
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -186,3 +188,41 @@ def test_with_monitoring_attached_http_ingest_raises_alarms(settings: Any, world
         )
         assert response.status_code == 200 and response.json()["stored"] == 3
     assert [(e.raised_value, e.cleared_at) for e in _events(world)] == [(104.0, None)]  # 99 is inside the band
+
+
+def test_excel_and_parquet_histories_import_with_sheet_row_numbers_and_a_preview_stores_nothing(
+    client: TestClient, app: Any, world: World
+) -> None:
+    tag = world.ids_a["tag_id"]
+    wide = pd.DataFrame(
+        {"timestamp": pd.to_datetime(["2026-01-06 09:00:00", "2026-01-06 09:00:01"]), str(tag): [41.0, 999.0]}
+    )
+    long = pd.DataFrame({"timestamp": ["2026-01-07 09:00:00", "bad time"], "tag": [str(tag)] * 2, "value": [7.0, 8.0]})
+    excel, parquet = io.BytesIO(), io.BytesIO()
+    long.to_excel(excel, index=False)
+    wide.to_parquet(parquet)
+    url = f"/api/v1/companies/{world.firm_a}/telemetry/import"
+    headers = bearer(client, world.emails["member_a"]) | {"Accept-Language": "en"}
+    store = app.state.store
+
+    member = _page_client(app, world.emails["member_a"])
+    csrf = _csrf(member)
+    page = f"/monitoring/companies/{world.firm_a}/import"
+    files = {"file": ("history.parquet", parquet.getvalue(), "application/octet-stream")}
+    preview = member.post(page, data={"csrf_token": csrf, "action": "preview"}, files=files)
+    assert preview.status_code == 200 and 'data-testid="import-sample"' in preview.text
+    assert "41.0" in preview.text and "2026-01-06 09:00:00" in preview.text  # the sheet's time is Korean time
+    assert store.read(tag, "2026-01-05", "2026-01-08").value.tolist() == []  # a preview stores nothing
+
+    report = client.post(url, files=files, headers=headers).json()
+    assert (report["points"], report["stored"]) == (2, 1)
+    assert [(r["line"], r["reason_en"]) for r in report["rejected"]] == [(3, "The value is above the tag's maximum.")]
+    files = {"file": ("history.xlsx", excel.getvalue(), "application/octet-stream")}
+    report = client.post(url, files=files, headers=headers).json()
+    assert (report["points"], report["stored"]) == (2, 1)
+    assert [r["line"] for r in report["rejected"]] == [3]  # Excel row 3: the header is row 1
+    assert store.read(tag, "2026-01-05", "2026-01-08").value.tolist() == [41.0, 7.0]
+
+    broken = {"file": ("history.xlsx", b"not a workbook", "application/octet-stream")}
+    answer = client.post(url, files=broken, headers=headers)
+    assert answer.status_code == 422 and "cannot be read as xlsx" in answer.json()["error"]["message_en"]

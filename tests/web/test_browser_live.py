@@ -104,7 +104,7 @@ def test_alarm_list_and_csv_import_with_a_bad_row(live_plant_server: str, browse
     shot(page, "live-04-alarms-ko")
 
     page.get_by_role("link", name="← 실시간 공장").click()
-    page.get_by_role("link", name="이력 데이터 가져오기 (CSV)").click()
+    page.get_by_role("link", name="이력 데이터 가져오기 (CSV, 엑셀, Parquet)").click()
     csv = tmp_path / "history.csv"
     csv.write_text(
         "timestamp,tag,value\n2026-01-05 09:00:00,MCT-01/spindle_load,51.5\n"
@@ -112,9 +112,14 @@ def test_alarm_list_and_csv_import_with_a_bad_row(live_plant_server: str, browse
         encoding="utf-8",
     )
     page.get_by_test_id("import-file").set_input_files(str(csv))
-    page.get_by_role("button", name="가져오기").click()
+    page.get_by_test_id("import-preview").click()
+    expect(page.get_by_test_id("import-report")).to_contain_text("미리 보기(아직 저장하지 않음): 값 3개를 읽었고 1개")
+    expect(page.get_by_test_id("import-sample")).to_contain_text("MCT-01/spindle_load")
+    shot(page, "live-05-import-preview-ko")
+    page.get_by_test_id("import-file").set_input_files(str(csv))
+    page.get_by_role("button", name="가져오기", exact=True).click()
     report = page.get_by_test_id("import-report")
     expect(report).to_contain_text("값 3개를 읽어 1개 저장")
     expect(report).to_contain_text("등록되지 않은 태그")
-    shot(page, "live-05-import-ko")
+    shot(page, "live-06-import-ko")
     page.close()

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from smart365.analytics import registry as models
 from smart365.core.tenancy import principal_of
 from smart365.monitoring import scoring, service
-from smart365.monitoring.pages import import_csv, store_of
+from smart365.monitoring.pages import import_history_file, store_of
 from smart365.registry import service as registry
 from smart365.registry.models import Company, Equipment
 from smart365.web.deps import ApiSession
@@ -118,12 +118,14 @@ def add_alarm_rule(session: ApiSession, company_id: int, data: service.RuleIn) -
 async def import_history(
     request: Request, session: ApiSession, company_id: int, file: Annotated[UploadFile, File()]
 ) -> ImportOut:
-    """Store a CSV of tag history (``timestamp,tag,value`` or one column per tag, tags as ``MACHINE/tag``).
+    """Store a CSV, Excel (.xlsx) or Parquet file of tag history (``timestamp,tag,value`` or one column per
+    tag, tags as ``MACHINE/tag``).
 
     Rows that cannot be stored are dead-lettered; the answer lists each with its line and reason.
     """
     registry.get(session, Company, company_id)
-    report = import_csv(session, store_of(request), principal_of(session), company_id, await file.read())
+    data = await file.read()
+    report = import_history_file(session, store_of(request), principal_of(session), company_id, data, file.filename)
     return ImportOut.model_validate(report, from_attributes=True)
 
 

@@ -29,7 +29,7 @@ from smart365.monitoring.models import AlarmEvent, AlarmRule, OeeSetting
 from smart365.monitoring.oee import REASONS, Oee, combine, percent, recent_shifts
 from smart365.registry import service as registry
 from smart365.registry.models import Company, Equipment, Tag
-from smart365.telemetry.file_import import FileImportReport, import_file, parse_csv
+from smart365.telemetry.file_import import FileImportReport, import_file, parse_upload
 from smart365.telemetry.pipeline import Pipeline, TagSpec
 from smart365.telemetry.store import TimeSeriesStore
 from smart365.web.deps import Csrf, PagePrincipal, PageSession
@@ -288,32 +288,39 @@ def shelve(
 
 @pages.get("/monitoring/companies/{company_id}/import")
 def import_page(request: Request, company_id: int, principal: PagePrincipal, session: PageSession) -> Response:
-    """Upload historical tag data (CSV) for the firm's tags."""
+    """Upload historical tag data (CSV, Excel or Parquet) for the firm's tags."""
     company = registry.get(session, Company, company_id)
     return _import_render(request, company, session, principal, None)
 
 
 @pages.post("/monitoring/companies/{company_id}/import", dependencies=[Csrf])
 async def import_upload(request: Request, company_id: int, principal: PagePrincipal, session: PageSession) -> Response:
-    """Validate and store an uploaded CSV; show what was stored and every rejected row with its reason."""
+    """Check (``action=preview``: nothing is stored) or store an uploaded file; show the rows it would store or
+    stored, and every rejected row with its reason."""
     company = registry.get(session, Company, company_id)
     form = await request.form()
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
-        raise Invalid(N_("Choose a CSV file to upload."))
-    report = import_csv(session, store_of(request), principal, company_id, await upload.read())
+        raise Invalid(N_("Choose a CSV, Excel or Parquet file to upload."))
+    dry_run = form.get("action") == "preview"
+    data = await upload.read()
+    report = import_history_file(
+        session, store_of(request), principal, company_id, data, upload.filename, dry_run=dry_run
+    )
     return _import_render(request, company, session, principal, report)
 
 
 def _import_render(
     request: Request, company: Company, session: Session, principal: Principal, report: FileImportReport | None
 ) -> Response:
+    names = tag_names(session, company.id)
     return render(
         request,
         "monitoring/import.html",
         active="monitoring",
         company=company,
-        tag_names=sorted(n for n in tag_names(session, company.id) if "/" in n)[:8],
+        tag_names=sorted(n for n in names if "/" in n)[:8],
+        tag_labels={tag_id: name for name, tag_id in sorted(names.items(), key=lambda item: "/" in item[0])},
         can_act=principal.can_change(company.id),
         report=report,
     )
@@ -336,16 +343,24 @@ def tag_names(session: Session, company_id: int) -> dict[str, int]:
     return names
 
 
-def import_csv(
-    session: Session, store: TimeSeriesStore, principal: Principal, company_id: int, data: bytes
+def import_history_file(
+    session: Session,
+    store: TimeSeriesStore,
+    principal: Principal,
+    company_id: int,
+    data: bytes,
+    filename: str | None,
+    *,
+    dry_run: bool = False,
 ) -> FileImportReport:
-    """Import a CSV of the firm's tag history through the pipeline (only a principal who may change the firm)."""
+    """Import (or with ``dry_run`` only check) a file of the firm's tag history through the pipeline; only a
+    principal who may change the firm."""
     if not principal.can_change(company_id):
         raise Forbidden()
     names = tag_names(session, company_id)
     tags = session.scalars(select(Tag).where(Tag.id.in_(set(names.values()))))
     pipeline = Pipeline({t.id: TagSpec(min_value=t.min_value, max_value=t.max_value) for t in tags})
-    return import_file(store, pipeline, parse_csv(data, names))
+    return import_file(store, pipeline, parse_upload(data, filename or "upload.csv", names), dry_run=dry_run)
 
 
 def _oee_map(oee: dict[int, Oee | None], machines: list[Equipment]) -> dict[str, Any]:

@@ -1,14 +1,15 @@
-"""The file connector: historical tag data from a CSV file, through the pipeline, into the store.
+"""The file connector: historical tag data from a CSV, Excel or Parquet file, through the pipeline, into the store.
 
 Two layouts are read (the first column is always the time):
 
 - **long**: ``timestamp,tag,value`` — one value per row;
 - **wide**: ``timestamp,<tag>,<tag>,...`` — one column per tag, an empty cell means no value.
 
-A tag is named as the caller's ``names`` map knows it (e.g. ``MCT-01/spindle_load`` or a tag id). Times
-without a zone are read as ``naive_tz`` (Korean time by default). Every row that cannot be stored is
-dead-lettered with its line and reason: unreadable rows here, unknown tags, bad times and bad values
-by the pipeline's own checks.
+An Excel sheet or a Parquet file is read by pandas and goes through the same reader as a CSV, so its row
+numbers are the sheet's (the header is row 1). A tag is named as the caller's ``names`` map knows it (e.g.
+``MCT-01/spindle_load`` or a tag id). Times without a zone are read as ``naive_tz`` (Korean time by
+default). Every row that cannot be stored is dead-lettered with its line and reason: unreadable rows here,
+unknown tags, bad times and bad values by the pipeline's own checks.
 
 >>> parsed = parse_csv(b"timestamp,tag,value\\n2026-01-05 09:00,M/t,1.5\\n2026-01-05 09:01,M/x,2\\n", {"M/t": 7})
 >>> parsed.batch.tag_id.tolist(), parsed.lines.tolist()
@@ -22,6 +23,8 @@ import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -34,6 +37,9 @@ from smart365.telemetry.pipeline import Pipeline, reason_text
 from smart365.telemetry.store import TimeSeriesStore
 
 MAX_ROWS = 500_000
+SPREADSHEETS = (".xlsx", ".xlsm")
+PARQUET = (".parquet", ".pq")
+SAMPLE_ROWS = 10
 TIME_COLUMNS = {"timestamp", "ts", "time", "datetime", "시각", "일시"}
 MALFORMED = N_("The row does not have the same number of columns as the header.")
 _HAS_ZONE = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
@@ -58,13 +64,29 @@ class RejectedRow:
 
 
 @dataclass(frozen=True)
+class SampleRow:
+    """One readable value as the file holds it (shown before anything is stored)."""
+
+    line: int
+    column: str
+    tag_id: int
+    at: datetime
+    value: float
+
+
+@dataclass(frozen=True)
 class FileImportReport:
-    """What became of a file: points read, stored now, already held, and each rejected row with its reason."""
+    """What became of a file: points read, stored now, already held, and each rejected row with its reason.
+
+    A preview (``dry_run``) stores nothing: ``stored`` is 0 and ``sample`` shows the first readable values.
+    """
 
     points: int
     stored: int
     already_stored: int
     rejected: list[RejectedRow]
+    dry_run: bool = False
+    sample: list[SampleRow] = field(default_factory=list)
 
 
 def _decode(data: bytes) -> str:
@@ -74,6 +96,29 @@ def _decode(data: bytes) -> str:
         except UnicodeDecodeError:
             continue
     raise Invalid(N_("The file is not UTF-8 or CP949 text."))
+
+
+def parse_upload(data: bytes, filename: str, names: Mapping[str, int], naive_tz: str = "Asia/Seoul") -> ParsedFile:
+    """Read an uploaded file by its name: Excel (.xlsx) and Parquet through pandas, anything else as CSV.
+
+    >>> buffer = io.BytesIO()
+    >>> pd.DataFrame({"timestamp": pd.to_datetime(["2026-01-05 09:00"]), "M/t": [1.5]}).to_parquet(buffer)
+    >>> parsed = parse_upload(buffer.getvalue(), "history.parquet", {"M/t": 7})
+    >>> parsed.batch.tag_id.tolist(), parsed.batch.value.tolist(), parsed.lines.tolist()
+    ([7], [1.5], [2])
+    """
+    suffix = Path(filename).suffix.lower()
+    if suffix not in SPREADSHEETS + PARQUET:
+        return parse_csv(data, names, naive_tz)
+    try:
+        source = io.BytesIO(data)
+        frame = pd.read_excel(source) if suffix in SPREADSHEETS else pd.read_parquet(source)
+    except Exception as error:  # any library's complaint about the bytes is the same answer to the user
+        raise Invalid(
+            N_("The file cannot be read as {kind}: {error}"), kind=suffix[1:], error=str(error)[:200]
+        ) from error
+    text = frame.to_csv(index=False, date_format="%Y-%m-%d %H:%M:%S.%f%z")
+    return parse_csv(text.encode(), names, naive_tz)
 
 
 def parse_csv(data: bytes, names: Mapping[str, int], naive_tz: str = "Asia/Seoul") -> ParsedFile:
@@ -130,20 +175,46 @@ def _times(texts: list[str], naive_tz: str) -> np.ndarray:
     return out
 
 
-def import_file(store: TimeSeriesStore, pipeline: Pipeline, parsed: ParsedFile) -> FileImportReport:
-    """Validate and store the points; dead-letter every rejected row (unreadable lines included)."""
+def import_file(
+    store: TimeSeriesStore, pipeline: Pipeline, parsed: ParsedFile, *, dry_run: bool = False
+) -> FileImportReport:
+    """Validate and store the points; dead-letter every rejected row (unreadable lines included).
+
+    With ``dry_run`` nothing is written: the report says what storing would reject and shows a sample.
+    """
     result = pipeline.process(parsed.batch)
-    stored = store.append(result.accepted) if len(result.accepted) else 0
-    if len(result.dead):
-        store.dead_letter(result.dead)
-    if parsed.malformed:
-        store.dead_letter(_malformed_letters(len(parsed.malformed)))
+    stored = 0
+    if not dry_run:
+        stored = store.append(result.accepted) if len(result.accepted) else 0
+        if len(result.dead):
+            store.dead_letter(result.dead)
+        if parsed.malformed:
+            store.dead_letter(_malformed_letters(len(parsed.malformed)))
     rejected = [RejectedRow(n, "", _(MALFORMED), translate_in("en", MALFORMED)) for n in parsed.malformed]
     for position, code in zip(result.dead.position, result.dead.reason_codes(), strict=True):
         line, column = int(parsed.lines[position]), parsed.columns[position]
         rejected.append(RejectedRow(line, column, reason_text(str(code)), reason_text(str(code), "en")))
     rejected.sort(key=lambda r: (r.line, r.column))
+    if dry_run:
+        return FileImportReport(
+            len(parsed.batch), 0, 0, rejected, dry_run=True, sample=_sample(parsed, result.dead.position)
+        )
     return FileImportReport(len(parsed.batch), stored, len(result.accepted) - stored, rejected)
+
+
+def _sample(parsed: ParsedFile, dead_positions: np.ndarray) -> list[SampleRow]:
+    batch = parsed.batch
+    good = np.setdiff1d(np.arange(len(batch)), dead_positions)[:SAMPLE_ROWS]
+    return [
+        SampleRow(
+            int(parsed.lines[p]),
+            parsed.columns[p],
+            int(batch.tag_id[p]),
+            datetime.fromtimestamp(int(batch.ts_us[p]) / 1e6, UTC),
+            float(batch.value[p]),
+        )
+        for p in good
+    ]
 
 
 def _malformed_letters(count: int) -> pa.Table:
