@@ -174,14 +174,19 @@ def test_bad_files_and_choices_are_refused_in_both_languages_and_nothing_is_kept
     assert _runs(world) == [] and _staged_files(settings) == staged
 
 
-def test_tags_from_the_store_become_a_wide_table_on_a_time_grid(app: Any, client: TestClient, world: World) -> None:
+def _temperature_tag(world: World) -> int:
+    """A second tag ("temp") on firm A's machine, beside the world's spindle load."""
     from smart365.registry.models import Tag
 
     with world.db.session(SYSTEM) as session:
         extra = Tag(company_id=world.firm_a, equipment_id=world.ids_a["equipment_id"], name="temp", unit="°C")
         session.add(extra)
         session.flush()
-        extra_id = extra.id
+        return extra.id
+
+
+def test_tags_from_the_store_become_a_wide_table_on_a_time_grid(app: Any, client: TestClient, world: World) -> None:
+    extra_id = _temperature_tag(world)
     start = utcnow().replace(second=0, microsecond=0) - timedelta(hours=2)
     moments = [start + timedelta(seconds=30 * i) for i in range(200)]
     load = np.linspace(10, 90, 200)
@@ -249,13 +254,7 @@ def test_outsiders_cannot_upload_start_or_read_runs(app: Any, client: TestClient
 
 
 def test_a_tag_run_is_deployed_through_the_model_registry(app: Any, client: TestClient, world: World) -> None:
-    from smart365.registry.models import Tag
-
-    with world.db.session(SYSTEM) as session:
-        extra = Tag(company_id=world.firm_a, equipment_id=world.ids_a["equipment_id"], name="temp", unit="°C")
-        session.add(extra)
-        session.flush()
-        extra_id = extra.id
+    extra_id = _temperature_tag(world)
     start = utcnow().replace(second=0, microsecond=0) - timedelta(hours=3)
     moments = [start + timedelta(minutes=i) for i in range(180)]
     load = np.random.default_rng(5).uniform(10, 90, 180)
