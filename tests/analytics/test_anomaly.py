@@ -17,11 +17,14 @@ from smart365.analytics.anomaly import (
     IsolationForestDetector,
     PcaDetector,
     RobustBaseline,
+    StuckConfig,
+    StuckSignalDetector,
     alarms,
     calibrate_threshold,
     evaluate_skab,
     explain_row,
     merge_flags,
+    run_lengths,
 )
 from smart365.analytics.contract import Detector, load
 from smart365.analytics.datasets import SKAB_SENSORS, SkabExperiment, load_skab
@@ -148,14 +151,17 @@ def test_isolation_forest_scores_like_scikit_learn() -> None:
     assert np.allclose(det.score(probe), -forest.score_samples(det._standard(probe.to_numpy())))
 
 
-@pytest.mark.parametrize("factory", [EwmaDetector, PcaDetector, IsolationForestDetector, AutoencoderDetector])
+@pytest.mark.parametrize(
+    "factory", [EwmaDetector, PcaDetector, IsolationForestDetector, AutoencoderDetector, StuckSignalDetector]
+)
 def test_detectors_round_trip_through_saved_bytes(factory: type) -> None:
     rng = np.random.default_rng(2)
     history = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
     det = factory().fit(history)
     assert isinstance(det, Detector)
     again = load(det.state().to_bytes())
-    probe = pd.DataFrame(rng.normal(size=(40, 3)) * 3, columns=["a", "b", "c"])
+    probe = pd.DataFrame(rng.normal(size=(400, 3)) * 3, columns=["a", "b", "c"])
+    probe.iloc[100:, 1] = 0.5  # b frozen: the stuck-signal detector's score grows, the others see a normal value
     assert type(again) is factory
     assert np.allclose(again.score(probe), det.score(probe))
     assert again.threshold == det.threshold
@@ -226,3 +232,62 @@ def test_nested_skab_scores_each_file_with_the_config_chosen_on_the_others() -> 
     positives = sum(int(t.sum()) for t in truth)
     negatives = sum(t.size for t in truth) - positives
     assert baseline.metrics["f1"] == pytest.approx(positives / (positives + negatives / 2))
+
+
+def test_run_lengths_by_hand() -> None:
+    unchanged = np.array([[False, True], [True, True], [False, True], [True, False]])
+    # column 0 restarts at rows 0 and 2; column 1 continues a run of 4 from the previous batch
+    assert run_lengths(unchanged, np.array([0, 4])).tolist() == [[0, 5], [1, 6], [0, 7], [1, 0]]
+
+
+def test_stuck_detector_limits_come_from_the_longest_normal_run() -> None:
+    # a: changes every point (longest run 0 → the floor, 5 points); b: quantised, repeats up to 3 times in a
+    # row (limit 2 × 3 = 6); c: one value throughout (never stuck, limit ∞)
+    history = pd.DataFrame({
+        "a": np.arange(20.0),
+        "b": [1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 3.0] * 2 + [4.0] * 2 + [5.0] * 4,
+        "c": [7.0] * 20,
+    })  # fmt: skip
+    det = StuckSignalDetector(StuckConfig(factor=2.0, min_points=5)).fit(history)
+    assert det.limits.tolist() == [5.0, 6.0, np.inf]
+    batch = pd.DataFrame({"a": [1.0, 2.0] + [3.0] * 8, "b": [9.0] * 10, "c": [7.0] * 10})
+    # a: runs 0,0,0,1,..,7 → /5 ; b: runs 0..9 → /6; c never counts
+    expected = np.maximum(np.array([0, 0, 0, 1, 2, 3, 4, 5, 6, 7]) / 5, np.arange(10) / 6)
+    assert det.score(batch) == pytest.approx(expected)
+    assert det.detect(batch).tolist() == [False] * 7 + [True] * 3  # a: 6/5 at row 8; b: 7/6 at row 7
+    why = det.explain(batch, 9)
+    # b: 9/6 = 1.5 limits, a: 7/5 = 1.4; c is never stuck
+    assert [c.signal for c in why] == ["b", "a"] and [c.unchanged for c in why] == [9, 7]
+    assert why[1].value == 3.0 and why[1].limit == 5.0 and sum(c.share for c in why) == pytest.approx(1.0)
+
+
+def test_stuck_detector_streams_across_batches_and_tolerates_noise_only_when_told() -> None:
+    rng = np.random.default_rng(4)
+    history = pd.DataFrame({"t": rng.normal(60, 0.5, 500)})
+    stream = pd.DataFrame({"t": np.r_[rng.normal(60, 0.5, 100), np.full(300, 60.2)]})
+    det = StuckSignalDetector().fit(history)
+    whole = det.score(stream)
+    chunks = np.concatenate([det.update(stream.iloc[i : i + 37]) for i in range(0, 400, 37)])
+    assert np.allclose(chunks, whole)
+    assert not det.detect(stream.iloc[:160]).any() and det.detect(stream).sum() == 300 - 61
+    # a transmitter that jitters by 0.01 around the frozen value is stuck only within a tolerance (0.05 σ)
+    jitter = stream.copy()
+    jitter.iloc[100:, 0] += rng.uniform(-0.01, 0.01, 300)
+    assert not det.detect(jitter).any()
+    assert StuckSignalDetector(StuckConfig(tolerance=0.05)).fit(history).detect(jitter).sum() > 200
+
+
+def test_stuck_alarm_explains_how_long_the_signal_has_not_changed() -> None:
+    rng = np.random.default_rng(5)
+    idx = pd.date_range("2026-01-01", periods=600, freq="s")
+    frame = pd.DataFrame({"load": rng.normal(50, 1, 600), "temp": rng.normal(40, 0.3, 600)}, index=idx)
+    det = StuckSignalDetector().fit(frame.iloc[:300])
+    test = frame.iloc[300:].copy()
+    test.iloc[100:250, 0] = 51.25  # load frozen for 150 s
+    (event,) = alarms(det, test)
+    assert (event.start, event.end, event.peak) == (161, 249, 249)
+    (why,) = event.explanation
+    assert (why.signal, why.unchanged, why.value) == ("load", 149, 51.25)
+    plain = event.as_dict()["explanation"][0]
+    assert plain["message_ko"] == "load: 149포인트째 51.25에서 변화 없음 (정상: 60포인트 안에 변함)"
+    assert plain["message_en"] == "load: unchanged at 51.25 for 149 points (normally changes within 60)"

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from smart365.analytics import registry
-from smart365.analytics.anomaly import PcaDetector
+from smart365.analytics.anomaly import AnyDetector, PcaDetector, StuckConfig, StuckSignalDetector
 from smart365.analytics.models import AnalyticsModel
 from smart365.core.db import utcnow
 from smart365.core.tenancy import SYSTEM
@@ -42,9 +42,9 @@ def _values(n: int, seed: int) -> dict[str, np.ndarray]:
     return {k: rng.normal(mu, sd, n) for k, (mu, sd) in NORMAL.items()}
 
 
-def _deploy(world: World, tags: dict[str, int], **settings: float) -> int:
+def _deploy(world: World, tags: dict[str, int], detector: AnyDetector | None = None, **settings: float) -> int:
     history = pd.DataFrame({str(tags[k]): v for k, v in _values(2000, 0).items()})
-    detector = PcaDetector().fit(history)
+    detector = (detector or PcaDetector()).fit(history)
     with world.db.session(SYSTEM) as session:
         row = registry.register(
             session, company_id=world.firm_a, equipment_id=world.ids_a["equipment_id"], name="spindle",
@@ -101,6 +101,27 @@ def test_one_anomaly_raises_one_explained_alarm_which_clears(world: World) -> No
     for batch in batches:  # the same points delivered again raise nothing
         AlarmMonitor(world.db).process(batch)
     assert len(_anomaly_events(world)) == 1
+
+
+def test_a_frozen_sensor_raises_an_alarm_that_says_how_long_it_has_not_changed(world: World) -> None:
+    tags = _machine(world)
+    model_id = _deploy(world, tags, StuckSignalDetector(StuckConfig(min_points=30)))
+    values = _values(300, 2)
+    values["temp"][100:250] = 40.12  # the temperature transmitter repeats one normal value for 150 s
+    monitor = AlarmMonitor(world.db)
+    for batch in _per_tag_batches(tags, values):
+        monitor.process(batch)
+
+    (event,) = _anomaly_events(world)
+    assert event.model_id == model_id and event.tag_id == tags["temp"]
+    assert event.explanation is not None
+    # only the frozen signal is named, re-explained while it grew (each new peak 20 % above the last one)
+    (why,) = event.explanation
+    assert why["value"] == 40.12 and why["limit_s"] == 30.0 and 120 <= why["unchanged_s"] <= 149
+    assert event.cleared_at is not None  # the value moves again at second 250
+    minutes = why['unchanged_s'] / 60
+    assert scoring.summary(event.explanation, "en") == f"spindle temperature unchanged {minutes:.0f} min"
+    assert scoring.sentences(event.explanation)[0].startswith("주축 온도: 2분째 40.12에서 변화 없음")
 
 
 def test_a_growing_anomaly_is_explained_by_what_it_has_become(world: World) -> None:
@@ -197,5 +218,7 @@ def test_every_deployable_detector_can_reach_its_own_alarm_limit(kind: str) -> N
     normal = pd.DataFrame(rng.normal(0, 1, (2000, 3)), columns=["1", "2", "3"])
     detector = training.DETECTORS[kind][0]().fit(normal)
     far_off = pd.DataFrame([[10.0, 10.0, 0.0]], columns=["1", "2", "3"])  # two signals 10σ off
-    assert detector.score(far_off)[0] > detector.threshold
+    if kind == "anomaly.stuck":  # its anomaly is stillness: signal 2 frozen at a normal value
+        far_off = pd.DataFrame(rng.normal(0, 1, (300, 3)), columns=["1", "2", "3"]).assign(**{"2": 0.4})
+    assert detector.score(far_off).max() > detector.threshold
     assert (detector.score(normal) > detector.threshold).mean() < 0.01

@@ -14,6 +14,9 @@ Fitting also *calibrates* a threshold on the history's own scores (:func:`calibr
   and scored with NumPy, so loading a model never unpickles anything.
 - :class:`AutoencoderDetector`: reconstruction error of a small dense autoencoder (scikit-learn MLP),
   weights saved as arrays.
+- :class:`StuckSignalDetector`: a sensor that stopped changing (frozen transmitter, dead link): a
+  noisy signal unchanged far longer than it ever was in the history. The others miss it, since a frozen
+  value sits right at normal.
 
 :func:`alarms` turns flags into de-duplicated events (start, end, peak) and explains each one by the
 signals furthest from normal, in robust sigmas.
@@ -523,7 +526,135 @@ class AutoencoderDetector:
                    float(state.params["threshold"]))  # fmt: skip
 
 
-AnyDetector = EwmaDetector | PcaDetector | IsolationForestDetector | AutoencoderDetector
+# --- stuck sensors --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StuckConfig:
+    """A signal counts as unchanged while each new value is within ``tolerance`` robust sigmas of the one
+    before (0: exactly equal, which is what a frozen transmitter or a dead link repeats). It is stuck once it
+    stays unchanged ``factor`` times longer than its longest unchanged run in the history, and at least
+    ``min_points`` points. A signal unchanged for over ``constant_share`` of the history is left out: it is
+    normally constant, so it cannot freeze."""
+
+    tolerance: float = 0.0
+    factor: float = 3.0
+    min_points: int = 60
+    constant_share: float = 0.5
+
+
+def run_lengths(unchanged: NDArray[np.bool_], carry: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Per row and column, how many points in a row the value has been unchanged (0: it just changed).
+
+    ``unchanged[t]``: row t equals row t − 1; ``carry``: the run length before the first row.
+
+    >>> run_lengths(np.array([[False], [True], [True], [False], [True]]), np.zeros(1, dtype=np.int64)).ravel()
+    array([0, 1, 2, 0, 1])
+    >>> run_lengths(np.array([[True], [True], [False]]), np.array([5])).ravel()
+    array([6, 7, 0])
+    """
+    rows = np.arange(len(unchanged))[:, None]
+    last_change = np.maximum.accumulate(np.where(unchanged, -1, rows), axis=0)
+    return np.where(last_change >= 0, rows - last_change, carry[None, :] + rows + 1).astype(np.int64)
+
+
+@register
+@dataclass
+class StuckSignalDetector:
+    """Flags signals that stopped changing: score = largest (points unchanged / the signal's limit), so 1.0
+    is the threshold. The limits come from the history itself (see :class:`StuckConfig`).
+
+    ``score(batch)`` starts each call afresh; ``update(batch)`` carries the last values and run lengths
+    over, so a value frozen across batches keeps counting. :meth:`explain` names the stuck signals of the
+    batch scored last.
+
+    >>> rng = np.random.default_rng(1)
+    >>> normal = pd.DataFrame({"load": rng.normal(50, 1, 300), "speed": [8000.0] * 300})
+    >>> det = StuckSignalDetector(StuckConfig(min_points=20)).fit(normal)
+    >>> det.limits.tolist()  # speed never changes in the history: it is left out
+    [20.0, inf]
+    >>> batch = normal.iloc[:60].copy()
+    >>> batch.loc[batch.index[10:], "load"] = 51.5  # frozen from row 10 on
+    >>> int(np.argmax(det.score(batch) > det.threshold)), det.explain(batch, 59)[0].describe()
+    (31, 'load: 49포인트째 51.5에서 변화 없음 (정상: 20포인트 안에 변함)')
+    """
+
+    kind: ClassVar[str] = "anomaly.stuck"
+    config: StuckConfig = field(default_factory=StuckConfig)
+    baseline: RobustBaseline | None = None
+    limits: FloatArray = field(default_factory=lambda: np.zeros(0))
+    threshold: float = 1.0
+    _carry: tuple[FloatArray, NDArray[np.int64]] | None = None
+    _runs: NDArray[np.int64] = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))
+
+    def fit(self, history: pd.DataFrame) -> Self:
+        """Learn each signal's longest unchanged run in the history and set its limit from it."""
+        cfg = self.config
+        if cfg.tolerance < 0 or cfg.factor <= 0 or cfg.min_points < 1:
+            raise Invalid(N_("Stuck-signal detection needs tolerance ≥ 0, factor > 0 and at least one point."))
+        self.baseline = RobustBaseline.fit(history)
+        self._carry = None
+        longest = self._run_lengths(history, None)[0].max(axis=0)
+        constant = longest > cfg.constant_share * len(history)
+        self.limits = np.where(constant, np.inf, np.maximum(cfg.min_points, cfg.factor * longest)).astype(float)
+        return self
+
+    def _run_lengths(
+        self, batch: pd.DataFrame, carry: tuple[FloatArray, NDArray[np.int64]] | None
+    ) -> tuple[NDArray[np.int64], tuple[FloatArray, NDArray[np.int64]]]:
+        base = _require_fitted(self.baseline)
+        x = _numeric(batch[base.columns])
+        before = np.vstack([x[:1] if carry is None else carry[0][None, :], x[:-1]])
+        with np.errstate(invalid="ignore"):
+            unchanged = np.abs(x - before) <= self.config.tolerance * base.scale  # NaN: not unchanged
+        if carry is None:
+            unchanged[0] = False
+        runs = run_lengths(unchanged, np.zeros(x.shape[1], np.int64) if carry is None else carry[1])
+        return runs, (x[-1].copy(), runs[-1].copy())
+
+    def _scores(self, runs: NDArray[np.int64]) -> FloatArray:
+        self._runs = runs
+        return np.asarray((runs / self.limits).max(axis=1), dtype=float)
+
+    def score(self, batch: pd.DataFrame) -> FloatArray:
+        """Largest points-unchanged / limit over the signals, per row."""
+        return self._scores(self._run_lengths(batch, None)[0])
+
+    def update(self, batch: pd.DataFrame) -> FloatArray:
+        """Streaming :meth:`score`: runs continue from the end of the previous ``update`` call."""
+        runs, self._carry = self._run_lengths(batch, self._carry)
+        return self._scores(runs)
+
+    def detect(self, batch: pd.DataFrame) -> NDArray[np.bool_]:
+        """Alarm flags: some signal unchanged for longer than its limit."""
+        return self.score(batch) > self.threshold
+
+    def explain(self, batch: pd.DataFrame, position: int, top: int = 3) -> tuple[Contribution, ...]:
+        """The signals stuck at row ``position`` of the batch scored last, longest (relative to limit) first."""
+        base = _require_fitted(self.baseline)
+        runs = self._runs[position]
+        ratio = runs / self.limits
+        values = _numeric(batch[base.columns].iloc[[position]])[0]
+        z = np.nan_to_num((values - base.center) / base.scale)
+        stuck = [i for i in np.argsort(-ratio, kind="stable")[:top] if ratio[i] > self.threshold]
+        return tuple(
+            Contribution(base.columns[i], float(values[i]), float(base.center[i]), float(z[i]),
+                         float(ratio[i] / ratio[stuck].sum()), unchanged=int(runs[i]), limit=float(self.limits[i]))
+            for i in stuck
+        )  # fmt: skip
+
+    def state(self) -> ModelState:
+        base = _require_fitted(self.baseline)
+        params = {"config": asdict(self.config), "columns": base.columns, "threshold": self.threshold}
+        return ModelState(self.kind, params, {"center": base.center, "scale": base.scale, "limits": self.limits})
+
+    @classmethod
+    def from_state(cls, state: ModelState) -> Self:
+        return cls(StuckConfig(**state.params["config"]), _baseline_from(state), state.arrays["limits"],
+                   float(state.params["threshold"]))  # fmt: skip
+
+
+AnyDetector = EwmaDetector | PcaDetector | IsolationForestDetector | AutoencoderDetector | StuckSignalDetector
 
 
 # --- alarms: de-duplication and explanation --------------------------------------------------------
@@ -534,16 +665,27 @@ _CONTRIBUTION = N_(
 )
 
 
+_STUCK = N_("{signal}: unchanged at {value:.4g} for {unchanged} points (normally changes within {limit:.0f})")
+
+
 @dataclass(frozen=True)
 class Contribution:
     """One signal's part in an alarm: its value, the normal value, how many robust sigmas apart, and its
-    share of the squared deviation over all signals."""
+    share of the squared deviation over all signals. A stuck signal (:class:`StuckSignalDetector`) also
+    says for how many points it has not changed (``unchanged``) and its limit."""
 
     signal: str
     value: float
     normal: float
     sigma: float
     share: float
+    unchanged: int = 0
+    limit: float = 0.0
+
+    @property
+    def template(self) -> str:
+        """The untranslated sentence this contribution is told with."""
+        return _STUCK if self.unchanged else _CONTRIBUTION
 
     def describe(self) -> str:
         """A sentence in the current locale.
@@ -551,7 +693,7 @@ class Contribution:
         >>> Contribution("temp", 56.0, 50.0, 6.0, 0.9).describe()
         'temp: 정상 대비 +6.0σ (값 56, 정상 50), 편차의 90%'
         """
-        return gettext(_CONTRIBUTION).format(**asdict(self))
+        return gettext(self.template).format(**asdict(self))
 
 
 @dataclass(frozen=True)
@@ -578,8 +720,8 @@ class AlarmEvent:
         plain = {k: v for k, v in asdict(self).items() if k != "explanation"}
         plain |= {k: None if plain[k] is None else str(plain[k]) for k in ("start_label", "end_label", "peak_label")}
         plain["explanation"] = [
-            asdict(c) | {"message_ko": translate_in("ko", _CONTRIBUTION).format(**asdict(c)),
-                         "message_en": translate_in("en", _CONTRIBUTION).format(**asdict(c))}
+            asdict(c) | {"message_ko": translate_in("ko", c.template).format(**asdict(c)),
+                         "message_en": translate_in("en", c.template).format(**asdict(c))}
             for c in self.explanation
         ]  # fmt: skip
         return plain
@@ -631,6 +773,14 @@ def explain_row(baseline: RobustBaseline, row: pd.DataFrame, top: int = 3) -> tu
     )  # fmt: skip
 
 
+def explain_at(detector: AnyDetector, batch: pd.DataFrame, position: int, top: int = 3) -> tuple[Contribution, ...]:
+    """Why row ``position`` of the batch ``detector`` scored last is anomalous: the stuck signals for a
+    :class:`StuckSignalDetector`, else the signals furthest from normal (:func:`explain_row`)."""
+    if isinstance(detector, StuckSignalDetector):
+        return detector.explain(batch, position, top)
+    return explain_row(_require_fitted(detector.baseline), batch.iloc[[position]], top)
+
+
 def alarms(
     detector: AnyDetector,
     batch: pd.DataFrame,
@@ -641,11 +791,10 @@ def alarms(
     """Score ``batch``, flag points above the detector's threshold, merge them into events and explain
     each event at its peak (see :func:`merge_flags` and :func:`explain_row`)."""
     scores = detector.score(batch)
-    baseline = _require_fitted(detector.baseline)
     labels = batch.index
     out = []
     for ev in merge_flags(scores > detector.threshold, scores, gap, min_points):
-        why = explain_row(baseline, batch.iloc[[ev.peak]], top)
+        why = explain_at(detector, batch, ev.peak, top)
         out.append(AlarmEvent(ev.start, ev.end, ev.peak, ev.peak_score, ev.points, labels[ev.start],
                               labels[ev.end], labels[ev.peak], why))  # fmt: skip
     return out
@@ -778,4 +927,10 @@ def always_alarm_skab(experiments: Sequence[SkabExperiment] | None = None) -> Ev
     )  # fmt: skip
 
 
-_CONTRACT: tuple[type[Detector], ...] = (EwmaDetector, PcaDetector, IsolationForestDetector, AutoencoderDetector)
+_CONTRACT: tuple[type[Detector], ...] = (
+    EwmaDetector,
+    PcaDetector,
+    IsolationForestDetector,
+    AutoencoderDetector,
+    StuckSignalDetector,
+)

@@ -41,7 +41,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from smart365.analytics import registry
-from smart365.analytics.anomaly import AnyDetector, Contribution, explain_row
+from smart365.analytics.anomaly import AnyDetector, Contribution, explain_at
 from smart365.analytics.models import AnalyticsModel
 from smart365.core.db import Database, utcnow
 from smart365.core.i18n import N_, gettext, translate_in
@@ -94,21 +94,52 @@ def signal_label(tag: str, locale: str | None = None) -> str:
     return translate_in(locale, SIGNAL_LABELS[tag]) if locale else gettext(SIGNAL_LABELS[tag])
 
 
+_STUCK_SHORT = N_("{signal} unchanged {minutes:.0f} min")
+_STUCK_SENTENCE = N_(
+    "{signal}: unchanged at {value:.4g} for {minutes:.0f} min (normally changes within {limit:.0f} min)"
+)
+
+
+def _translated(message: str, locale: str | None) -> str:
+    return translate_in(locale, message) if locale else gettext(message)
+
+
 def summary(explanation: Sequence[dict[str, Any]], locale: str | None = None) -> str:
-    """The short explanation of an anomaly alarm: signals and how many sigmas from normal.
+    """The short explanation of an anomaly alarm: signals and how many sigmas from normal, or for how long a
+    stuck signal has not changed.
 
     >>> summary([{"tag": "spindle_load", "sigma": 4.21}, {"tag": "spindle_temp", "sigma": 3.1}], "en")
     'spindle load +4.2σ, spindle temperature +3.1σ'
+    >>> summary([{"tag": "tonnage", "sigma": 0.2, "unchanged_s": 1500.0}], "ko")
+    '가압력 25분째 변화 없음'
     """
-    return ", ".join(f"{signal_label(str(c['tag']), locale)} {float(c['sigma']):+.1f}σ" for c in explanation)
+    parts = []
+    for c in explanation:
+        signal = signal_label(str(c["tag"]), locale)
+        if c.get("unchanged_s"):
+            parts.append(_translated(_STUCK_SHORT, locale).format(signal=signal, minutes=c["unchanged_s"] / 60))
+        else:
+            parts.append(f"{signal} {float(c['sigma']):+.1f}σ")
+    return ", ".join(parts)
 
 
 def sentences(explanation: Sequence[dict[str, Any]]) -> list[str]:
-    """Each contribution as a full sentence in the current locale (anomaly.py's wording)."""
-    return [
-        Contribution(signal_label(str(c["tag"])), c["value"], c["normal"], c["sigma"], c["share"]).describe()
-        for c in explanation
-    ]
+    """Each contribution as a full sentence in the current locale (anomaly.py's wording; stuck signals in
+    minutes).
+
+    >>> sentences([{"tag": "tonnage", "value": 812.0, "normal": 800.0, "sigma": 0.2, "share": 1.0,
+    ...             "unchanged_s": 1500.0, "limit_s": 180.0}])
+    ['가압력: 25분째 812에서 변화 없음 (정상: 3분 안에 변함)']
+    """
+    out = []
+    for c in explanation:
+        signal = signal_label(str(c["tag"]))
+        if c.get("unchanged_s"):
+            out.append(gettext(_STUCK_SENTENCE).format(signal=signal, value=c["value"], minutes=c["unchanged_s"] / 60,
+                                                       limit=c["limit_s"] / 60))  # fmt: skip
+        else:
+            out.append(Contribution(signal, c["value"], c["normal"], c["sigma"], c["share"]).describe())
+    return out
 
 
 # -- aligning per-tag points into rows -------------------------------------------------------------------
@@ -256,7 +287,7 @@ class Runner:
         out = []
         for change in changes:
             i = int(np.searchsorted(ts, change.ts_us))
-            why = self.explain(frame.iloc[[i]], change.value) if change.raised else []
+            why = self.explain(frame, i, change.value) if change.raised else []
             self.peak = change.value if change.raised else float("inf")
             out.append((change, why))
         if self.state.active and (was_active or changes):
@@ -275,18 +306,22 @@ class Runner:
             return []
         self.peak = float(scores[i])
         update = Transition(self.model_id, -1, True, int(ts[i]), float(scores[i]))
-        return [(update, self.explain(frame.iloc[[i]], scores[i]))]
+        return [(update, self.explain(frame, i, scores[i]))]
 
-    def explain(self, row: pd.DataFrame, score: float) -> list[dict[str, Any]]:
-        """The top signals of one row, in robust sigmas from normal, with the row's score (JSON-able)."""
-        assert self.detector.baseline is not None
-        found = explain_row(self.detector.baseline, row, int(self.settings["top"]))
-        return [
-            {"tag_id": int(c.signal), "tag": self.tag_names.get(int(c.signal), c.signal), "value": round(c.value, 4),
-             "normal": round(c.normal, 4), "sigma": round(c.sigma, 2), "share": round(c.share, 3),
-             "score": round(float(score), 4)}
-            for c in found
-        ]  # fmt: skip
+    def explain(self, frame: pd.DataFrame, position: int, score: float) -> list[dict[str, Any]]:
+        """Why row ``position`` of the batch just scored is anomalous, with its score (JSON-able): the top
+        signals in robust sigmas from normal, and for a stuck signal how long it has not changed."""
+        found = explain_at(self.detector, frame, position, int(self.settings["top"]))
+        bucket_s = float(self.settings["bucket_s"])
+        out = []
+        for c in found:
+            entry = {"tag_id": int(c.signal), "tag": self.tag_names.get(int(c.signal), c.signal),
+                     "value": round(c.value, 4), "normal": round(c.normal, 4), "sigma": round(c.sigma, 2),
+                     "share": round(c.share, 3), "score": round(float(score), 4)}  # fmt: skip
+            if c.unchanged:
+                entry |= {"unchanged_s": c.unchanged * bucket_s, "limit_s": c.limit * bucket_s}
+            out.append(entry)
+        return out
 
 
 def runner_for(session: Session, row: AnalyticsModel) -> Runner:

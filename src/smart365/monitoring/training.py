@@ -25,6 +25,7 @@ from smart365.analytics.anomaly import (
     IsolationForestDetector,
     PcaConfig,
     PcaDetector,
+    StuckSignalDetector,
 )
 from smart365.analytics.contract import stopwatch
 from smart365.analytics.models import AnalyticsModel
@@ -47,6 +48,8 @@ DETECTORS: dict[str, tuple[Callable[[], AnyDetector], str]] = {
         lambda: IsolationForestDetector(ForestConfig(quantile=0.995, margin=1.0)),
         N_("Isolation forest"),
     ),
+    # Alongside one of the above: a frozen sensor reads a normal value, so only its stillness gives it away.
+    "anomaly.stuck": (StuckSignalDetector, N_("Stuck sensor (unchanged value)")),
 }
 #: The input signals worth a model per machine kind (counters and state codes are not signals).
 INPUTS = {
