@@ -51,7 +51,10 @@ from smart365.analytics.anomaly import (
     EwmaDetector,
     ForestConfig,
     IsolationForestDetector,
+    PcaConfig,
+    PcaDetector,
     RobustBaseline,
+    StuckSignalDetector,
 )
 from smart365.analytics.metrics import balanced_error_rate, rmse, skab_outlier_metrics
 from smart365.analytics.quality import ber_threshold, logistic_fit_predict, quality_fit_predict
@@ -67,6 +70,7 @@ DELAY_S = 60.0  # an alarm is raised after 60 s over the limit ...
 CLEAR_RATIO = 0.5  # ... and cleared below half of it
 GRACE_S = 1800.0  # an alarm up to 30 min after a fault's end still belongs to it
 STOP_S = 300.0  # a stop longer than this ends an open alarm (the run restarts)
+DEPLOYED_PCA = PcaConfig(quantile=0.995, margin=1.5)  # monitoring.training.DETECTORS["anomaly.pca"]
 #: Fault columns of the per-kind table: (machine kind or None for any, fault kind, header).
 KIND_COLUMNS: tuple[tuple[str | None, FaultKind, str], ...] = (
     ("cnc", FaultKind.BEARING, "베어링(CNC, 고장까지)\nbearing (CNC, to failure)"),
@@ -85,7 +89,7 @@ def log(message: str) -> None:
 # --- anomaly ------------------------------------------------------------------------------------------
 
 
-def detector_factories() -> dict[str, Callable[[], AnyDetector]]:
+def detector_factories() -> dict[str, Callable[[], AnyDetector | Either]]:
     """The deployable detectors with their deployed limits, the autoencoder alike, and the static-limit baseline."""
     out = {kind: factory for kind, (factory, _name) in DETECTORS.items()}
     # the deployed forest limit (q 99.5 % × 1.2) lies above the forest's reach on three signals (scores < 1, and
@@ -93,7 +97,27 @@ def detector_factories() -> dict[str, Callable[[], AnyDetector]]:
     out["anomaly.iforest (q 0.99, ×1.0)"] = lambda: IsolationForestDetector(ForestConfig())
     out["anomaly.autoencoder"] = lambda: AutoencoderDetector(AutoencoderConfig(quantile=0.995, margin=1.5))
     out["static ±4σ limits (baseline)"] = lambda: EwmaDetector(EwmaConfig(alpha=1.0, quantile=0.5, min_threshold=4.0))
+    out["anomaly.pca + anomaly.stuck (demo)"] = lambda: Either(PcaDetector(DEPLOYED_PCA), StuckSignalDetector())
     return out
+
+
+@dataclass
+class Either:
+    """Two models deployed side by side on one machine: an alarm when either one's score is over its limit
+    (each score divided by its limit, so 1.0 is the common threshold)."""
+
+    first: AnyDetector
+    second: AnyDetector
+    threshold: float = 1.0
+
+    def fit(self, history: pd.DataFrame) -> Either:
+        self.first.fit(history)
+        self.second.fit(history)
+        return self
+
+    def score(self, batch: pd.DataFrame) -> np.ndarray:
+        first, second = self.first, self.second
+        return np.maximum(first.score(batch) / first.threshold, second.score(batch) / second.threshold)
 
 
 @dataclass
@@ -189,7 +213,7 @@ class AnomalyResult:
     test_days: float
 
 
-def evaluate_detector(name: str, factory: Callable[[], AnyDetector] | None, rows: list[MachineRows],
+def evaluate_detector(name: str, factory: Callable[[], AnyDetector | Either] | None, rows: list[MachineRows],
                       step_s: float, test_days: float) -> AnomalyResult:  # fmt: skip
     """Fit per machine on its training rows, score its test rows; ``factory`` None: alarm always."""
     truth, preds, cols = [], [], []

@@ -1,5 +1,6 @@
-"""The demo's showcase plant: every CNC machine gets a deployed anomaly model trained on its history, the
-bearing wearing out on MCT-02 raises an explained anomaly alarm, and a second start reuses the models."""
+"""The demo's showcase plant: every CNC machine gets two deployed anomaly models trained on its history (PCA
+and a stuck-sensor check), the bearing wearing out on MCT-02 and the spindle-load sensor stuck on MCT-01
+raise explained anomaly alarms, and a second start reuses the models."""
 
 from __future__ import annotations
 
@@ -38,13 +39,20 @@ def test_demo_deploys_a_model_per_cnc_which_explains_the_bearing_fault_and_is_re
     with db.session(SYSTEM) as session:
         names = dict(session.execute(select(Equipment.id, Equipment.name)).all())
         models = session.scalars(select(AnalyticsModel)).all()
-        deployed = sorted(names[m.equipment_id] for m in models if m.status == "deployed")
+        kinds = {m.id: m.kind for m in models}
+        deployed = sorted((names[m.equipment_id], m.kind) for m in models if m.status == "deployed")
         events = session.scalars(select(AlarmEvent).where(AlarmEvent.model_id.is_not(None))).all()
-        bearing = [e for e in events if names[e.equipment_id] == "MCT-02"]
-    assert deployed == ["MCT-01", "MCT-02", "MCT-03", "MCT-04"]
+        found = {(names[e.equipment_id], kinds[e.model_id]): e for e in events}
+    assert deployed == [(f"MCT-0{i}", kind) for i in range(1, 5) for kind in ("anomaly.pca", "anomaly.stuck")]
     assert all(m.version == 1 and m.created_by == "Smart365 demo" for m in models)
+    bearing = [e for e in events if names[e.equipment_id] == "MCT-02"]
     assert len(bearing) == 1 and bearing[0].explanation is not None
     assert bearing[0].explanation[0]["tag"] == "vibration" and bearing[0].explanation[0]["sigma"] > 5
+    # the sensor stuck for 30 min (40 to 10 min before the end of the replay): only the stuck check sees it
+    stuck = found[("MCT-01", "anomaly.stuck")].explanation
+    assert stuck is not None and [c["tag"] for c in stuck] == ["spindle_load"]
+    assert stuck[0]["unchanged_s"] >= 10 * 60
+    assert {key for key in found if key[1] == "anomaly.stuck"} == {("MCT-01", "anomaly.stuck")}  # no false alarm
 
     _start_and_stop(db, store)  # a second start: the same models, no new versions
     with db.session(SYSTEM) as session:

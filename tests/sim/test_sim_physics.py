@@ -104,6 +104,7 @@ def test_sensor_freeze_holds_the_value_and_spike_stands_out() -> None:
     plant = Plant.showcase(seed=4)
     t = plant.t
     plant.inject(Fault("PRS-01", "tonnage", FaultKind.SENSOR_FREEZE, t + 10, t + 70))
+    plant.inject(Fault("PRS-01", "tonnage", FaultKind.SENSOR_FREEZE, t + 500, t + 600))  # a later one must not thaw it
     plant.inject(Fault("PRS-02", "die_temp", FaultKind.SPIKE, t + 100, t + 103, magnitude=2.0))
     plant.advance(11)
     frozen = _series(plant, "PRS-01", "tonnage", 50)

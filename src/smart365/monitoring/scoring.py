@@ -279,7 +279,7 @@ class Runner:
             ts, rows = ts[keep], rows[keep]
         if not len(ts):
             return []
-        frame = pd.DataFrame(rows[:, :n], columns=[str(t) for t in self.tag_ids])
+        frame = pd.DataFrame(rows[:, :n], index=ts, columns=[str(t) for t in self.tag_ids])
         stream = getattr(self.detector, "update", None)  # the EWMA detector carries its filter between batches
         scores = stream(frame) if stream is not None else self.detector.score(frame)
         was_active = self.state.active
@@ -312,16 +312,31 @@ class Runner:
         """Why row ``position`` of the batch just scored is anomalous, with its score (JSON-able): the top
         signals in robust sigmas from normal, and for a stuck signal how long it has not changed."""
         found = explain_at(self.detector, frame, position, int(self.settings["top"]))
-        bucket_s = float(self.settings["bucket_s"])
         out = []
         for c in found:
             entry = {"tag_id": int(c.signal), "tag": self.tag_names.get(int(c.signal), c.signal),
                      "value": round(c.value, 4), "normal": round(c.normal, 4), "sigma": round(c.sigma, 2),
                      "share": round(c.share, 3), "score": round(float(score), 4)}  # fmt: skip
             if c.unchanged:
-                entry |= {"unchanged_s": c.unchanged * bucket_s, "limit_s": c.limit * bucket_s}
+                ts = frame.index.to_numpy()
+                entry |= {"unchanged_s": span_s(ts, position, c.unchanged), "limit_s": span_s(ts, len(ts), c.limit)}
             out.append(entry)
         return out
+
+
+def span_s(ts_us: Any, position: int, rows: float) -> float:
+    """Seconds covered by the ``rows`` rows before row ``position``: from their stamps when the batch holds
+    them all, else at the batch's typical row spacing (rows come every second live, every 10 s in a replay).
+
+    >>> ts = np.array([0, 10, 20, 30, 40]) * US
+    >>> span_s(ts, 4, 3), span_s(ts, 2, 5), span_s(ts[:1], 0, 5)
+    (30.0, 50.0, 5.0)
+    """
+    ts = np.asarray(ts_us, dtype=np.int64)
+    if rows <= position < len(ts):
+        return float(ts[position] - ts[position - int(rows)]) / US
+    step = float(np.median(np.diff(ts))) / US if len(ts) > 1 else 1.0
+    return float(rows) * step
 
 
 def runner_for(session: Session, row: AnalyticsModel) -> Runner:

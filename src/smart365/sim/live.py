@@ -5,9 +5,10 @@ simulator feeding the store through real connectors (or directly, for tests).
 
 1. replays the last ``backfill_h`` hours of the simulated plant straight into the store (with a few
    scripted events: a press breakdown, a material wait, a heater drifting hot, a spindle bearing wearing
-   out), so trends, OEE and alarm history have something to show at once; 90 minutes before the end of
-   the replay every CNC machine gets an anomaly model trained on its history so far (the injected faults
-   left out, as an engineer leaves out known incidents) and deployed, so the rest of the replay and the live
+   out, a spindle-load sensor stuck), so trends, OEE and alarm history have something to show at once; 90
+   minutes before the end of the replay every CNC machine gets two anomaly models trained on its history so
+   far (PCA and a stuck-sensor check; the injected faults left out, as an engineer leaves out known
+   incidents) and deployed, so the rest of the replay and the live
    data are scored online and anomalies raise explained alarms (a re-run keeps the deployed models);
 2. starts the simulator's servers (OPC UA for the CNCs, Modbus TCP for the presses, MQTT/Sparkplug B for
    the injection machines; an embedded broker unless ``SMART365_MQTT_URL`` names one), points the
@@ -25,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from itertools import product
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -268,6 +270,7 @@ def scripted_plant(start: datetime, hours: float, seed: int = 365) -> Plant:
     end = hours * 3600
     plant.inject(Fault("IMM-02", "barrel_temp", FaultKind.HEATER_DRIFT, end - 1800, end + 1800))
     plant.inject(Fault("MCT-02", "vibration", FaultKind.BEARING, end - 3600, end + 1800))  # the AI sees it first
+    plant.inject(Fault("MCT-01", "spindle_load", FaultKind.SENSOR_FREEZE, end - 2400, end - 600))  # a stuck sensor
     return plant
 
 
@@ -276,7 +279,8 @@ SCRIPT = (  # (seconds before the end of the backfill, machine, state, reason, s
     (5 * 60, "MCT-03", State.IDLE, Reason.MATERIAL_WAIT, 12 * 60),
 )
 TRAIN_BEFORE_S = 90 * 60  # the demo's models learn the history up to 90 minutes before the end of the replay
-MODEL_KINDS = ("cnc",)  # machines that get an anomaly model in the demo
+MODEL_KINDS = ("cnc",)  # machines that get anomaly models in the demo
+DEMO_MODELS = (("anomaly", "anomaly.pca"), ("sensors", "anomaly.stuck"))  # (name, kind) on each of them
 DEMO_AUTHOR = "Smart365 demo"
 
 
@@ -299,25 +303,26 @@ def backfill_with_script(feed: DirectFeed, plant: Plant, until: datetime) -> int
 def deploy_demo_models(
     db: Database, store: TimeSeriesStore, start: datetime, end: datetime, labels: list[Label] | None = None
 ) -> int:
-    """Train and deploy an anomaly model for every showcase machine of ``MODEL_KINDS`` that has none deployed,
-    on its history in ``[start, end)`` without the labelled faults (padded by 15 minutes); returns how many."""
+    """Train and deploy each of the ``DEMO_MODELS`` on every showcase machine of ``MODEL_KINDS`` where none of
+    its name is deployed, on the machine's history in ``[start, end)`` without the labelled faults (padded by
+    15 minutes); returns how many."""
     deployed = 0
     with db.session(SYSTEM) as session:
         company_id = session.scalar(select(Company.id).where(Company.brn == SHOWCASE_BRN))
         machines = session.scalars(
             select(Equipment).where(Equipment.company_id == company_id, Equipment.kind.in_(MODEL_KINDS))
         ).all()
-        for machine in machines:
-            if models.deployed(session, machine.id):
+        for machine, (name, kind) in product(machines, DEMO_MODELS):
+            if any(row.name == name for row in models.deployed(session, machine.id)):
                 continue
             exclude = [(f.start, f.end + timedelta(minutes=15)) for f in labels or () if f.machine == machine.name]
             try:
                 row = train_anomaly_model(
                     session, store, equipment_id=machine.id, start=start, end=end, created_by=DEMO_AUTHOR,
-                    exclude=exclude,
+                    kind=kind, name=name, exclude=exclude,
                 )  # fmt: skip
             except AppError as exc:  # too little normal history: this machine goes without a model
-                log.warning("demo model for %s not trained: %s", machine.name, exc)
+                log.warning("demo model %s for %s not trained: %s", name, machine.name, exc)
                 continue
             models.deploy(session, row.id, by=DEMO_AUTHOR)
             deployed += 1

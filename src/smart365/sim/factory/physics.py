@@ -343,7 +343,7 @@ class Plant:
             name: MODELS[kind](name, line, kind, np.random.default_rng(s))
             for (line, kind, name), s in zip(names, streams, strict=True)
         }
-        self._frozen: dict[tuple[str, str], float] = {}
+        self._frozen: dict[Fault, float] = {}
         self.advance(1.0)
 
     @classmethod
@@ -399,12 +399,11 @@ class Plant:
         return Reading(m.name, m.line, m.kind, self.now, m.state, m.reason, values, m.last_part_good)
 
     def _sensor_fault(self, fault: Fault, values: dict[str, float]) -> None:
-        key = (fault.machine, fault.tag)
-        if fault.kind is FaultKind.SENSOR_FREEZE:
+        if fault.kind is FaultKind.SENSOR_FREEZE:  # keyed by the fault: another freeze of the tag must not thaw it
             if fault.active(self.t):
-                values[fault.tag] = self._frozen.setdefault(key, values[fault.tag])
+                values[fault.tag] = self._frozen.setdefault(fault, values[fault.tag])
             else:
-                self._frozen.pop(key, None)
+                self._frozen.pop(fault, None)
         elif fault.kind is FaultKind.SPIKE and fault.active(self.t):
             values[fault.tag] = values[fault.tag] * (1.0 + 0.5 * fault.magnitude) + 10.0 * fault.magnitude
 
