@@ -302,7 +302,8 @@ NOTES_ANOMALY = """\
   start and 30 min after its end; delay = from the fault's start to that alarm (an alarm needs 60 s over the limit).
   Hard by construction of the physics: accelerated tool wear (×5) gives the same load, temperature and cycle time as
   normal wear, only sooner (a point-wise detector cannot see it; tool changes per shift can). A frozen sensor holds
-  a normal value (only a flat-line / zero-variance check would see it). Bearings degrade as progress⁴ in vibration,
+  a normal value: the point-wise detectors see it only by chance, anomaly.stuck (a value unchanged far longer than
+  ever in the history) is built for it, so the demo deploys it next to PCA. Bearings degrade as progress⁴ in vibration,
   so they are caught hours after onset but still hours before the breakdown. Spikes and heater drift are easy."""
 
 
