@@ -289,5 +289,5 @@ def test_stuck_alarm_explains_how_long_the_signal_has_not_changed() -> None:
     (why,) = event.explanation
     assert (why.signal, why.unchanged, why.value) == ("load", 149, 51.25)
     plain = event.as_dict()["explanation"][0]
-    assert plain["message_ko"] == "load: 149포인트째 51.25에서 변화 없음 (정상: 60포인트 안에 변함)"
-    assert plain["message_en"] == "load: unchanged at 51.25 for 149 points (normally changes within 60)"
+    assert plain["message_ko"] == "load: 149포인트째 51.25에서 변화 없음 (경보 기준 60포인트)"
+    assert plain["message_en"] == "load: unchanged at 51.25 for 149 points (alarm limit 60)"

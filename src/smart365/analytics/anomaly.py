@@ -576,7 +576,7 @@ class StuckSignalDetector:
     >>> batch = normal.iloc[:60].copy()
     >>> batch.loc[batch.index[10:], "load"] = 51.5  # frozen from row 10 on
     >>> int(np.argmax(det.score(batch) > det.threshold)), det.explain(batch, 59)[0].describe()
-    (31, 'load: 49포인트째 51.5에서 변화 없음 (정상: 20포인트 안에 변함)')
+    (31, 'load: 49포인트째 51.5에서 변화 없음 (경보 기준 20포인트)')
     """
 
     kind: ClassVar[str] = "anomaly.stuck"
@@ -665,7 +665,7 @@ _CONTRIBUTION = N_(
 )
 
 
-_STUCK = N_("{signal}: unchanged at {value:.4g} for {unchanged} points (normally changes within {limit:.0f})")
+_STUCK = N_("{signal}: unchanged at {value:.4g} for {unchanged} points (alarm limit {limit:.0f})")
 
 
 @dataclass(frozen=True)

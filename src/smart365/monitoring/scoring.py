@@ -96,7 +96,7 @@ def signal_label(tag: str, locale: str | None = None) -> str:
 
 _STUCK_SHORT = N_("{signal} unchanged {minutes:.0f} min")
 _STUCK_SENTENCE = N_(
-    "{signal}: unchanged at {value:.4g} for {minutes:.0f} min (normally changes within {limit:.0f} min)"
+    "{signal}: unchanged at {value:.4g} for {minutes:.0f} min (alarm limit {limit:.0f} min)"
 )
 
 
@@ -129,7 +129,7 @@ def sentences(explanation: Sequence[dict[str, Any]]) -> list[str]:
 
     >>> sentences([{"tag": "tonnage", "value": 812.0, "normal": 800.0, "sigma": 0.2, "share": 1.0,
     ...             "unchanged_s": 1500.0, "limit_s": 180.0}])
-    ['가압력: 25분째 812에서 변화 없음 (정상: 3분 안에 변함)']
+    ['가압력: 25분째 812에서 변화 없음 (경보 기준 3분)']
     """
     out = []
     for c in explanation:

@@ -26,9 +26,9 @@ import asyncio
 import contextlib
 import logging
 import os
-from itertools import product
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import product
 from typing import Any
 
 from fastapi import FastAPI
