@@ -55,6 +55,7 @@ from smart365.analytics.anomaly import (
     PcaDetector,
     RobustBaseline,
     StuckSignalDetector,
+    TrendDetector,
 )
 from smart365.analytics.metrics import balanced_error_rate, rmse, skab_outlier_metrics
 from smart365.analytics.quality import ber_threshold, logistic_fit_predict, quality_fit_predict
@@ -89,7 +90,7 @@ def log(message: str) -> None:
 # --- anomaly ------------------------------------------------------------------------------------------
 
 
-def detector_factories() -> dict[str, Callable[[], AnyDetector | Either]]:
+def detector_factories() -> dict[str, Callable[[], AnyDetector | AnyOf]]:
     """The deployable detectors with their deployed limits, the autoencoder alike, and the static-limit baseline."""
     out = {kind: factory for kind, (factory, _name) in DETECTORS.items()}
     # the deployed forest limit (q 99.5 % × 1.2) lies above the forest's reach on three signals (scores < 1, and
@@ -97,27 +98,27 @@ def detector_factories() -> dict[str, Callable[[], AnyDetector | Either]]:
     out["anomaly.iforest (q 0.99, ×1.0)"] = lambda: IsolationForestDetector(ForestConfig())
     out["anomaly.autoencoder"] = lambda: AutoencoderDetector(AutoencoderConfig(quantile=0.995, margin=1.5))
     out["static ±4σ limits (baseline)"] = lambda: EwmaDetector(EwmaConfig(alpha=1.0, quantile=0.5, min_threshold=4.0))
-    out["anomaly.pca + anomaly.stuck (demo)"] = lambda: Either(PcaDetector(DEPLOYED_PCA), StuckSignalDetector())
+    out["anomaly.pca + anomaly.stuck (demo)"] = lambda: AnyOf((PcaDetector(DEPLOYED_PCA), StuckSignalDetector()))
+    out["anomaly.pca + stuck + trend"] = lambda: AnyOf((PcaDetector(DEPLOYED_PCA), StuckSignalDetector(),
+                                                        TrendDetector()))  # fmt: skip
     return out
 
 
 @dataclass
-class Either:
-    """Two models deployed side by side on one machine: an alarm when either one's score is over its limit
-    (each score divided by its limit, so 1.0 is the common threshold)."""
+class AnyOf:
+    """Models deployed side by side on one machine: an alarm when any one's score is over its limit (each
+    score divided by its limit, so 1.0 is the common threshold)."""
 
-    first: AnyDetector
-    second: AnyDetector
+    models: tuple[AnyDetector, ...]
     threshold: float = 1.0
 
-    def fit(self, history: pd.DataFrame) -> Either:
-        self.first.fit(history)
-        self.second.fit(history)
+    def fit(self, history: pd.DataFrame) -> AnyOf:
+        for model in self.models:
+            model.fit(history)
         return self
 
     def score(self, batch: pd.DataFrame) -> np.ndarray:
-        first, second = self.first, self.second
-        return np.maximum(first.score(batch) / first.threshold, second.score(batch) / second.threshold)
+        return np.max([model.score(batch) / model.threshold for model in self.models], axis=0)
 
 
 @dataclass
@@ -139,7 +140,7 @@ def machine_rows(h: History) -> list[MachineRows]:
         kind = h.plant.machines[name].kind
         t = frame.index.to_numpy(dtype=float)
         gate = RunClock().mask((t * 1e6).astype(np.int64), frame["state"].to_numpy(), 1.0, SETTLE_S)
-        rows = frame[gate]
+        rows = frame[gate].set_axis(pd.to_datetime(t[gate], unit="s"))  # detectors read stops from the time index
         faults = [f for f in h.faults if f.machine == name]
         out.append(MachineRows(name, kind, t[gate], rows[list(INPUTS[kind])], rows["fault"].to_numpy(),
                                t[gate] < h.normal_s, faults))  # fmt: skip
@@ -213,7 +214,7 @@ class AnomalyResult:
     test_days: float
 
 
-def evaluate_detector(name: str, factory: Callable[[], AnyDetector | Either] | None, rows: list[MachineRows],
+def evaluate_detector(name: str, factory: Callable[[], AnyDetector | AnyOf] | None, rows: list[MachineRows],
                       step_s: float, test_days: float) -> AnomalyResult:  # fmt: skip
     """Fit per machine on its training rows, score its test rows; ``factory`` None: alarm always."""
     truth, preds, cols = [], [], []

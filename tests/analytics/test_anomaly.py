@@ -19,6 +19,8 @@ from smart365.analytics.anomaly import (
     RobustBaseline,
     StuckConfig,
     StuckSignalDetector,
+    TrendConfig,
+    TrendDetector,
     alarms,
     calibrate_threshold,
     evaluate_skab,
@@ -152,7 +154,8 @@ def test_isolation_forest_scores_like_scikit_learn() -> None:
 
 
 @pytest.mark.parametrize(
-    "factory", [EwmaDetector, PcaDetector, IsolationForestDetector, AutoencoderDetector, StuckSignalDetector]
+    "factory",
+    [EwmaDetector, PcaDetector, IsolationForestDetector, AutoencoderDetector, StuckSignalDetector, TrendDetector],
 )
 def test_detectors_round_trip_through_saved_bytes(factory: type) -> None:
     rng = np.random.default_rng(2)
@@ -162,6 +165,7 @@ def test_detectors_round_trip_through_saved_bytes(factory: type) -> None:
     again = load(det.state().to_bytes())
     probe = pd.DataFrame(rng.normal(size=(400, 3)) * 3, columns=["a", "b", "c"])
     probe.iloc[100:, 1] = 0.5  # b frozen: the stuck-signal detector's score grows, the others see a normal value
+    probe.iloc[200:, 2] += 0.1 * np.arange(200)  # c rising: the trend detector's
     assert type(again) is factory
     assert np.allclose(again.score(probe), det.score(probe))
     assert again.threshold == det.threshold
@@ -291,3 +295,42 @@ def test_stuck_alarm_explains_how_long_the_signal_has_not_changed() -> None:
     plain = event.as_dict()["explanation"][0]
     assert plain["message_ko"] == "load: 149포인트째 51.25에서 변화 없음 (경보 기준 60포인트)"
     assert plain["message_en"] == "load: unchanged at 51.25 for 149 points (alarm limit 60)"
+
+
+def _ramp_history(rng: np.random.Generator, rows: int = 2000) -> pd.DataFrame:
+    index = pd.date_range("2026-03-02 06:00", periods=rows, freq="10s")
+    return pd.DataFrame({"load": rng.normal(50, 1, rows), "temp": rng.normal(40, 0.5, rows)}, index=index)
+
+
+def test_trend_slopes_by_hand_and_a_step_is_not_a_trend() -> None:
+    rng = np.random.default_rng(8)
+    det = TrendDetector(TrendConfig(window=8)).fit(_ramp_history(rng))
+    # a clean ramp of 3 per row in load: both halves (4 rows each) have slope 3, in σ that is 3 / scale
+    ramp = pd.DataFrame({"load": 50 + 3.0 * np.arange(12.0), "temp": np.full(12, 40.0)},
+                        index=pd.date_range("2026-03-03", periods=12, freq="10s"))  # fmt: skip
+    det.score(ramp)
+    assert det._dev[7:, 0] + det.center[0] == pytest.approx(np.full(5, 3.0 / det.baseline.scale[0]))
+    assert not det.score(ramp)[:7].any()  # a fresh start needs a whole window (8 rows) first
+    (why,) = det.explain(ramp, 11)
+    assert why.signal == "load" and why.trend == pytest.approx(3.0) and 0 < why.limit < 3.0
+    assert why.describe().startswith("load: 포인트당 +3씩 변화")
+    # a step of the same height: the half that holds it slopes, the other half is flat → no trend
+    step = ramp.assign(load=np.r_[np.full(6, 50.0), np.full(6, 83.0)])
+    assert det.score(step).max() == 0.0
+
+
+def test_trend_window_restarts_after_a_stop_and_streams_across_batches() -> None:
+    rng = np.random.default_rng(9)
+    det = TrendDetector().fit(_ramp_history(rng))
+    stream = _ramp_history(rng, 1200)
+    stream.iloc[600:, 0] += 0.2 * np.arange(600)  # a fast ramp from row 600
+    whole = det.score(stream)
+    chunks = np.concatenate([det.update(stream.iloc[i : i + 97]) for i in range(0, 1200, 97)])
+    assert np.allclose(chunks, whole)
+    assert not det.detect(stream.iloc[:600]).any() and det.detect(stream.iloc[:800]).sum() > 50
+    # the same rows after a 30-minute stop at row 700: the window starts again, 119 rows score 0
+    stopped = stream.copy()
+    stopped.index = stream.index.where(np.arange(1200) < 700, stream.index + pd.Timedelta(minutes=30))
+    after = det.score(stopped)
+    assert not after[700:819].any() and after[819:].max() > det.threshold
+    assert np.allclose(after[:700], whole[:700])

@@ -12,7 +12,14 @@ import pytest
 from sqlalchemy import select
 
 from smart365.analytics import registry
-from smart365.analytics.anomaly import AnyDetector, PcaDetector, StuckConfig, StuckSignalDetector
+from smart365.analytics.anomaly import (
+    AnyDetector,
+    PcaDetector,
+    StuckConfig,
+    StuckSignalDetector,
+    TrendConfig,
+    TrendDetector,
+)
 from smart365.analytics.models import AnalyticsModel
 from smart365.core.db import utcnow
 from smart365.core.tenancy import SYSTEM
@@ -124,6 +131,23 @@ def test_a_frozen_sensor_raises_an_alarm_that_says_how_long_it_has_not_changed(w
     assert scoring.sentences(event.explanation)[0].startswith("주축 온도: 2분째 40.12에서 변화 없음")
 
 
+def test_a_trend_alarm_gives_the_slope_per_hour(world: World) -> None:
+    tags = _machine(world)
+    _deploy(world, tags, TrendDetector(TrendConfig(window=60)))
+    values = _values(400, 3)
+    values["load"][150:] += 0.5 * np.arange(250)  # spindle load rising 0.5 % a second from second 150
+    monitor = AlarmMonitor(world.db)
+    for batch in _per_tag_batches(tags, values):
+        monitor.process(batch)
+
+    (event,) = _anomaly_events(world)
+    assert event.explanation is not None and event.tag_id == tags["load"]
+    why = event.explanation[0]
+    # 0.5 a second is 1800 an hour; the smaller slope of the two 30 s halves, so near it, not above by much
+    assert why["tag"] == "SENTINEL-A spindle" and 1300 < why["trend_per_h"] < 2300 and 0 < why["limit_per_h"] < 1300
+    assert scoring.summary(event.explanation, "en") == f"SENTINEL-A spindle {why['trend_per_h']:+.3g}/h"
+
+
 def test_a_growing_anomaly_is_explained_by_what_it_has_become(world: World) -> None:
     tags = _machine(world)
     _deploy(world, tags)
@@ -220,5 +244,8 @@ def test_every_deployable_detector_can_reach_its_own_alarm_limit(kind: str) -> N
     far_off = pd.DataFrame([[10.0, 10.0, 0.0]], columns=["1", "2", "3"])  # two signals 10σ off
     if kind == "anomaly.stuck":  # its anomaly is stillness: signal 2 frozen at a normal value
         far_off = pd.DataFrame(rng.normal(0, 1, (300, 3)), columns=["1", "2", "3"]).assign(**{"2": 0.4})
+    if kind == "anomaly.trend":  # its anomaly is a ramp: signal 2 rising 0.05 σ per row
+        far_off = pd.DataFrame(rng.normal(0, 1, (300, 3)), columns=["1", "2", "3"])
+        far_off["2"] += 0.05 * np.arange(300)
     assert detector.score(far_off).max() > detector.threshold
     assert (detector.score(normal) > detector.threshold).mean() < 0.01

@@ -17,6 +17,8 @@ Fitting also *calibrates* a threshold on the history's own scores (:func:`calibr
 - :class:`StuckSignalDetector`: a sensor that stopped changing (frozen transmitter, dead link): a
   noisy signal unchanged far longer than it ever was in the history. The others miss it, since a frozen
   value sits right at normal.
+- :class:`TrendDetector`: a signal rising or falling faster than ever in the history (a tool wearing out
+  too fast, a heater drifting), a ramp in both halves of its window, so a step is not a trend.
 
 :func:`alarms` turns flags into de-duplicated events (start, end, peak) and explains each one by the
 signals furthest from normal, in robust sigmas.
@@ -654,7 +656,179 @@ class StuckSignalDetector:
                    float(state.params["threshold"]))  # fmt: skip
 
 
-AnyDetector = EwmaDetector | PcaDetector | IsolationForestDetector | AutoencoderDetector | StuckSignalDetector
+# --- slow trends -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrendConfig:
+    """``window``: rows in the trailing window, two halves of ``window // 2``. A signal trends when its
+    least-squares slope, in robust sigmas per row, goes the same way in both halves: a ramp does, a step
+    (a tool change, a restart) moves only one half. Limits for rising and for falling per signal: the
+    ``quantile`` of the history's own moves that way, times ``margin``. With a :class:`pandas.DatetimeIndex`,
+    a gap over ``max_gap_s`` seconds (a stop) restarts the window, so a run's first ``window`` rows score 0."""
+
+    window: int = 120
+    quantile: float = 0.995
+    margin: float = 2.0
+    max_gap_s: float = 300.0
+
+
+def slope_filter(half: int) -> FloatArray:
+    """FIR coefficients (newest point first) of the least-squares slope over the last ``half`` points.
+
+    >>> slope_filter(3).tolist()  # points at x = 0, 1, 2: slope = (y2 − y0) / 2
+    [0.5, 0.0, -0.5]
+    """
+    x = np.arange(half, dtype=float) - (half - 1) / 2
+    return np.asarray((x / np.sum(x**2))[::-1], dtype=float)
+
+
+def _seconds(batch: pd.DataFrame) -> FloatArray | None:
+    index = batch.index
+    return index.as_unit("ns").asi8 / 1e9 if isinstance(index, pd.DatetimeIndex) else None
+
+
+@register
+@dataclass
+class TrendDetector:
+    """Flags a signal that keeps rising or falling faster than it ever did in its history (a tool wearing
+    out five times too fast, a heater drifting): score = largest slope beyond its limit, 1.0 = threshold.
+
+    ``update(batch)`` carries the last ``window`` rows over, so a stream in chunks scores as one batch.
+
+    >>> t = pd.date_range("2026-01-01", periods=600, freq="10s")
+    >>> rng = np.random.default_rng(0)
+    >>> history = pd.DataFrame({"load": 50 + 0.002 * np.arange(600) + rng.normal(0, 1, 600)}, index=t)
+    >>> det = TrendDetector(TrendConfig(window=60)).fit(history)
+    >>> batch = history.copy()
+    >>> batch["load"] += np.r_[np.zeros(300), 0.2 * np.arange(300)]  # rising 0.2 per row from row 300 on
+    >>> bool(det.detect(batch)[:300].any()), bool(det.detect(batch)[400:].all())
+    (False, True)
+    >>> det.explain(batch, 599)[0].describe()
+    'load: 포인트당 +0.167씩 변화 (경보 기준 +0.0628)'
+    """
+
+    kind: ClassVar[str] = "anomaly.trend"
+    config: TrendConfig = field(default_factory=TrendConfig)
+    baseline: RobustBaseline | None = None
+    center: FloatArray = field(default_factory=lambda: np.zeros(0))  # median slope (σ per row)
+    limits: FloatArray = field(default_factory=lambda: np.ones((2, 0)))  # rising, falling (σ per row)
+    threshold: float = 1.0
+    _carry: tuple[FloatArray, FloatArray | None, int] | None = None
+    _dev: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
+
+    @property
+    def _half(self) -> int:
+        return max(2, self.config.window // 2)
+
+    def fit(self, history: pd.DataFrame) -> Self:
+        """Learn the median slope and the rising / falling limits of each signal from the history."""
+        cfg = self.config
+        if cfg.window < 4 or not 0.0 < cfg.quantile <= 1.0 or cfg.margin <= 0:
+            raise Invalid(N_("Trend detection needs a window of at least 4 rows, 0 < quantile ≤ 1 and margin > 0."))
+        self.baseline = RobustBaseline.fit(history)
+        self._carry = None
+        moves, valid = self._both_halves(history, None)[:2]
+        moves = moves[valid]
+        if len(moves) == 0:
+            raise Invalid(N_("The history is shorter than one trend window ({rows} rows)."), rows=2 * self._half)
+        self.center = np.median(moves, axis=0)
+        dev = moves - self.center
+        self.limits = np.array([[_tail(d, cfg.quantile) for d in side.T] for side in (dev, -dev)]) * cfg.margin
+        return self
+
+    def _both_halves(
+        self, batch: pd.DataFrame, carry: tuple[FloatArray, FloatArray | None, int] | None
+    ) -> tuple[FloatArray, NDArray[np.bool_], tuple[FloatArray, FloatArray | None, int]]:
+        """Per row: the slope where both halves move the same way (the smaller one), else 0; whether the
+        row had a whole window behind it in its run; the rows to carry over."""
+        h = self._half
+        z, t = _require_fitted(self.baseline).z(batch), _seconds(batch)
+        earlier = carry[0] if carry is not None else np.zeros((0, z.shape[1]))
+        zz = np.vstack([earlier, z])
+        restart = np.zeros(len(z), dtype=bool)
+        if t is not None:
+            before = carry[1] if carry is not None and carry[1] is not None else t[:1]
+            restart = np.diff(np.r_[before, t]) > self.config.max_gap_s
+        restart[0] |= carry is None
+        position = run_lengths(~restart[:, None], np.array([carry[2] if carry else 0]))[:, 0]
+        slopes = lfilter(slope_filter(h), [1.0], zz, axis=0)  # over the last h rows, the first rows padded
+        recent = slopes[len(earlier) :]
+        older = np.vstack([np.zeros((h, z.shape[1])), slopes])[len(earlier) : len(earlier) + len(z)]  # h rows before
+        valid = position >= 2 * h - 1
+        same = (np.sign(recent) == np.sign(older)) & valid[:, None]
+        moves = np.where(same, np.sign(recent) * np.minimum(np.abs(recent), np.abs(older)), 0.0)
+        keep = zz[-(2 * h - 1) :]
+        return moves, valid, (keep, None if t is None else t[-1:], int(position[-1]))
+
+    def _scores(self, moves: FloatArray) -> FloatArray:
+        self._dev = np.where(moves != 0.0, moves - self.center, 0.0)
+        return np.asarray(self._ratios(self._dev).max(axis=1), dtype=float)
+
+    def _ratios(self, dev: FloatArray) -> FloatArray:
+        """Each signal's move beyond the median slope, as a share of its limit that way."""
+        return np.asarray(np.maximum(dev / self.limits[0], -dev / self.limits[1]), dtype=float)
+
+    def score(self, batch: pd.DataFrame) -> FloatArray:
+        """Largest trend beyond its limit over the signals, per row (a fresh start: the first rows score 0)."""
+        return self._scores(self._both_halves(batch, None)[0])
+
+    def update(self, batch: pd.DataFrame) -> FloatArray:
+        """Streaming :meth:`score`: the window continues from the end of the previous ``update`` call."""
+        moves, _, self._carry = self._both_halves(batch, self._carry)
+        return self._scores(moves)
+
+    def detect(self, batch: pd.DataFrame) -> NDArray[np.bool_]:
+        """Alarm flags: some signal trending beyond its limit."""
+        return self.score(batch) > self.threshold
+
+    def explain(self, batch: pd.DataFrame, position: int, top: int = 3) -> tuple[Contribution, ...]:
+        """The trending signals at row ``position`` of the batch scored last, steepest (relative to its
+        limit) first; ``trend`` (the slope) and ``limit`` (the slope that alarms, that way) in the signal's
+        units per row."""
+        base = _require_fitted(self.baseline)
+        dev = self._dev[position]
+        ratio = self._ratios(dev[None, :])[0]
+        values = _numeric(batch[base.columns].iloc[[position]])[0]
+        z = np.nan_to_num((values - base.center) / base.scale)
+        order = [i for i in np.argsort(-ratio, kind="stable")[:top] if ratio[i] > self.threshold]
+        total = float(ratio[order].sum()) if order else 1.0
+        out = []
+        for i in order:
+            limit = self.center[i] + (self.limits[0, i] if dev[i] > 0 else -self.limits[1, i])
+            slope = (self.center[i] + dev[i]) * base.scale[i]
+            out.append(Contribution(base.columns[i], float(values[i]), float(base.center[i]), float(z[i]),
+                                    float(ratio[i] / total), trend=float(slope),
+                                    limit=float(limit * base.scale[i])))  # fmt: skip
+        return tuple(out)
+
+    def state(self) -> ModelState:
+        base = _require_fitted(self.baseline)
+        params = {"config": asdict(self.config), "columns": base.columns, "threshold": self.threshold}
+        arrays = {"center": base.center, "scale": base.scale, "slope_center": self.center, "limits": self.limits}
+        return ModelState(self.kind, params, arrays)
+
+    @classmethod
+    def from_state(cls, state: ModelState) -> Self:
+        a = state.arrays
+        return cls(TrendConfig(**state.params["config"]), _baseline_from(state), a["slope_center"], a["limits"],
+                   float(state.params["threshold"]))  # fmt: skip
+
+
+def _tail(deviations: FloatArray, quantile: float) -> float:
+    """The ``quantile`` of the positive deviations; ∞ when there are none (a signal that never moved that
+    way in its history, e.g. a constant one, is left out that way rather than alarming at any move).
+
+    >>> _tail(np.array([-1.0, 0.0, 1.0, 2.0, 3.0]), 0.5), _tail(np.zeros(3), 0.9)
+    (2.0, inf)
+    """
+    positive = deviations[deviations > 0]
+    return float(np.quantile(positive, quantile)) if positive.size else float("inf")
+
+
+AnyDetector = (
+    EwmaDetector | PcaDetector | IsolationForestDetector | AutoencoderDetector | StuckSignalDetector | TrendDetector
+)
 
 
 # --- alarms: de-duplication and explanation --------------------------------------------------------
@@ -666,13 +840,15 @@ _CONTRIBUTION = N_(
 
 
 _STUCK = N_("{signal}: unchanged at {value:.4g} for {unchanged} points (alarm limit {limit:.0f})")
+_TREND = N_("{signal}: moving {trend:+.3g} per point (alarm limit {limit:+.3g})")
 
 
 @dataclass(frozen=True)
 class Contribution:
     """One signal's part in an alarm: its value, the normal value, how many robust sigmas apart, and its
     share of the squared deviation over all signals. A stuck signal (:class:`StuckSignalDetector`) also
-    says for how many points it has not changed (``unchanged``) and its limit."""
+    says for how many points it has not changed (``unchanged``) and its limit; a trending one
+    (:class:`TrendDetector`) its slope per point (``trend``) and the slope that alarms (``limit``)."""
 
     signal: str
     value: float
@@ -681,11 +857,12 @@ class Contribution:
     share: float
     unchanged: int = 0
     limit: float = 0.0
+    trend: float = 0.0
 
     @property
     def template(self) -> str:
         """The untranslated sentence this contribution is told with."""
-        return _STUCK if self.unchanged else _CONTRIBUTION
+        return _STUCK if self.unchanged else _TREND if self.trend else _CONTRIBUTION
 
     def describe(self) -> str:
         """A sentence in the current locale.
@@ -776,7 +953,7 @@ def explain_row(baseline: RobustBaseline, row: pd.DataFrame, top: int = 3) -> tu
 def explain_at(detector: AnyDetector, batch: pd.DataFrame, position: int, top: int = 3) -> tuple[Contribution, ...]:
     """Why row ``position`` of the batch ``detector`` scored last is anomalous: the stuck signals for a
     :class:`StuckSignalDetector`, else the signals furthest from normal (:func:`explain_row`)."""
-    if isinstance(detector, StuckSignalDetector):
+    if isinstance(detector, StuckSignalDetector | TrendDetector):
         return detector.explain(batch, position, top)
     return explain_row(_require_fitted(detector.baseline), batch.iloc[[position]], top)
 
@@ -933,4 +1110,5 @@ _CONTRACT: tuple[type[Detector], ...] = (
     IsolationForestDetector,
     AutoencoderDetector,
     StuckSignalDetector,
+    TrendDetector,
 )

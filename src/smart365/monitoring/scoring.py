@@ -95,6 +95,8 @@ def signal_label(tag: str, locale: str | None = None) -> str:
 
 
 _STUCK_SHORT = N_("{signal} unchanged {minutes:.0f} min")
+_TREND_SHORT = N_("{signal} {rate:+.3g}/h")
+_TREND_SENTENCE = N_("{signal}: moving {rate:+.3g} per hour (alarm limit {limit:+.3g} per hour)")
 _STUCK_SENTENCE = N_(
     "{signal}: unchanged at {value:.4g} for {minutes:.0f} min (alarm limit {limit:.0f} min)"
 )
@@ -112,12 +114,16 @@ def summary(explanation: Sequence[dict[str, Any]], locale: str | None = None) ->
     'spindle load +4.2σ, spindle temperature +3.1σ'
     >>> summary([{"tag": "tonnage", "sigma": 0.2, "unchanged_s": 1500.0}], "ko")
     '가압력 25분째 변화 없음'
+    >>> summary([{"tag": "spindle_load", "sigma": 1.2, "trend_per_h": 18.24}], "ko")
+    '주축 부하 시간당 +18.2'
     """
     parts = []
     for c in explanation:
         signal = signal_label(str(c["tag"]), locale)
         if c.get("unchanged_s"):
             parts.append(_translated(_STUCK_SHORT, locale).format(signal=signal, minutes=c["unchanged_s"] / 60))
+        elif c.get("trend_per_h"):
+            parts.append(_translated(_TREND_SHORT, locale).format(signal=signal, rate=c["trend_per_h"]))
         else:
             parts.append(f"{signal} {float(c['sigma']):+.1f}σ")
     return ", ".join(parts)
@@ -137,6 +143,8 @@ def sentences(explanation: Sequence[dict[str, Any]]) -> list[str]:
         if c.get("unchanged_s"):
             out.append(gettext(_STUCK_SENTENCE).format(signal=signal, value=c["value"], minutes=c["unchanged_s"] / 60,
                                                        limit=c["limit_s"] / 60))  # fmt: skip
+        elif c.get("trend_per_h"):
+            out.append(gettext(_TREND_SENTENCE).format(signal=signal, rate=c["trend_per_h"], limit=c["limit_per_h"]))
         else:
             out.append(Contribution(signal, c["value"], c["normal"], c["sigma"], c["share"]).describe())
     return out
@@ -279,7 +287,7 @@ class Runner:
             ts, rows = ts[keep], rows[keep]
         if not len(ts):
             return []
-        frame = pd.DataFrame(rows[:, :n], index=ts, columns=[str(t) for t in self.tag_ids])
+        frame = pd.DataFrame(rows[:, :n], index=as_times(ts), columns=[str(t) for t in self.tag_ids])
         stream = getattr(self.detector, "update", None)  # the EWMA detector carries its filter between batches
         scores = stream(frame) if stream is not None else self.detector.score(frame)
         was_active = self.state.active
@@ -310,18 +318,31 @@ class Runner:
 
     def explain(self, frame: pd.DataFrame, position: int, score: float) -> list[dict[str, Any]]:
         """Why row ``position`` of the batch just scored is anomalous, with its score (JSON-able): the top
-        signals in robust sigmas from normal, and for a stuck signal how long it has not changed."""
+        signals in robust sigmas from normal, for a stuck signal how long it has not changed, for a trending
+        one its slope per hour."""
         found = explain_at(self.detector, frame, position, int(self.settings["top"]))
         out = []
         for c in found:
             entry = {"tag_id": int(c.signal), "tag": self.tag_names.get(int(c.signal), c.signal),
                      "value": round(c.value, 4), "normal": round(c.normal, 4), "sigma": round(c.sigma, 2),
                      "share": round(c.share, 3), "score": round(float(score), 4)}  # fmt: skip
+            ts = pd.DatetimeIndex(frame.index).as_unit("us").asi8
             if c.unchanged:
-                ts = frame.index.to_numpy()
                 entry |= {"unchanged_s": span_s(ts, position, c.unchanged), "limit_s": span_s(ts, len(ts), c.limit)}
+            elif c.trend:
+                per_h = 3600 / span_s(ts, len(ts), 1)  # rows per hour at the batch's spacing
+                entry |= {"trend_per_h": round(c.trend * per_h, 4), "limit_per_h": round(c.limit * per_h, 4)}
             out.append(entry)
         return out
+
+
+def as_times(ts_us: Any) -> pd.DatetimeIndex:
+    """Row stamps (µs since the epoch) as the UTC index detectors read gaps from.
+
+    >>> as_times([0, 1_500_000]).tolist()[1]
+    Timestamp('1970-01-01 00:00:01.500000+0000', tz='UTC')
+    """
+    return pd.DatetimeIndex(pd.to_datetime(np.asarray(ts_us, dtype=np.int64), unit="us", utc=True))
 
 
 def span_s(ts_us: Any, position: int, rows: float) -> float:

@@ -26,12 +26,13 @@ from smart365.analytics.anomaly import (
     PcaConfig,
     PcaDetector,
     StuckSignalDetector,
+    TrendDetector,
 )
 from smart365.analytics.contract import stopwatch
 from smart365.analytics.models import AnalyticsModel
 from smart365.core.errors import Invalid
 from smart365.core.i18n import N_
-from smart365.monitoring.scoring import DEFAULTS, Aligner, RunClock
+from smart365.monitoring.scoring import DEFAULTS, Aligner, RunClock, as_times
 from smart365.registry import service as registry
 from smart365.registry.models import Equipment, Tag
 from smart365.telemetry.batch import to_epoch_us
@@ -50,6 +51,8 @@ DETECTORS: dict[str, tuple[Callable[[], AnyDetector], str]] = {
     ),
     # Alongside one of the above: a frozen sensor reads a normal value, so only its stillness gives it away.
     "anomaly.stuck": (StuckSignalDetector, N_("Stuck sensor (unchanged value)")),
+    # A wear or drift too fast for its history (both halves of a 120-row window rising), not a level.
+    "anomaly.trend": (TrendDetector, N_("Trend (rising or falling too fast)")),
 }
 #: The input signals worth a model per machine kind (counters and state codes are not signals).
 INPUTS = {
@@ -86,7 +89,7 @@ def history_frame(
     settings: dict[str, Any] | None = None,
     exclude: Sequence[tuple[datetime, datetime]] = (),
 ) -> pd.DataFrame:
-    """The rows online scoring would see in ``[start, end)`` (index: bucket start in µs), minus ``exclude``."""
+    """The rows online scoring would see in ``[start, end)`` (index: bucket start, UTC), minus ``exclude``."""
     s = DEFAULTS | (settings or {})
     gate = s["gate_tag_id"]
     cols = [*tag_ids, gate] if gate is not None else list(tag_ids)
@@ -101,7 +104,7 @@ def history_frame(
     for lo, hi in exclude:
         lo_us, hi_us = to_epoch_us([lo, hi]).tolist()
         keep &= ~((ts >= lo_us) & (ts < hi_us))
-    return pd.DataFrame(rows[keep, : len(tag_ids)], index=ts[keep], columns=[str(t) for t in tag_ids])
+    return pd.DataFrame(rows[keep, : len(tag_ids)], index=as_times(ts[keep]), columns=[str(t) for t in tag_ids])
 
 
 def _fit(kind: str, frame: pd.DataFrame) -> AnyDetector:
