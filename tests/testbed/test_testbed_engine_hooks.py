@@ -69,7 +69,7 @@ def _refit(frame: pd.DataFrame, task: str, winner: str) -> np.ndarray:
 @pytest.mark.parametrize(("task", "winner"), [
     ("regression", "LightGBM"), ("regression", "linear (ridge)"), ("classification", "LightGBM"),
     ("classification", "linear (logistic)"), ("anomaly", "PCA T²+SPE"), ("anomaly", "EWMA robust z"),
-    ("anomaly", "isolation forest"),
+    ("anomaly", "isolation forest"), ("anomaly", "trend (slope)"),
 ])  # fmt: skip
 def test_saved_winner_predicts_the_same_as_the_fitted_model(task: str, winner: str) -> None:
     frame = _table(task)

@@ -438,7 +438,7 @@ class _Constant:
 class _Detector:
     """An anomaly detector fitted on the training rows labelled normal; predicts 0/1 flags."""
 
-    def __init__(self, detector: anomaly.EwmaDetector | anomaly.PcaDetector | anomaly.IsolationForestDetector):
+    def __init__(self, detector: anomaly.AnyDetector):
         self.detector = detector
 
     def predict(self, x: pd.DataFrame) -> NDArray[Any]:
@@ -446,7 +446,7 @@ class _Detector:
 
 
 def _normal_fit(
-    factory: Callable[[], anomaly.EwmaDetector | anomaly.PcaDetector | anomaly.IsolationForestDetector],
+    factory: Callable[[], anomaly.AnyDetector],
 ) -> Callable[[pd.DataFrame, NDArray[Any]], Fitted]:
     def fit(x: pd.DataFrame, y: NDArray[Any]) -> Fitted:
         normal = x[y == 0] if (y == 0).sum() >= 10 else x  # calibrate on anomaly-free rows when there are some
@@ -456,11 +456,12 @@ def _normal_fit(
 
 
 def anomaly_candidates() -> list[Candidate]:
-    """EWMA, PCA T²+SPE and isolation forest (fitted on normal training rows), never / always alarm."""
+    """EWMA, PCA T²+SPE, isolation forest and trend (fitted on normal training rows), never / always alarm."""
     return [
         Candidate("EWMA robust z", False, _normal_fit(anomaly.EwmaDetector)),
         Candidate("PCA T²+SPE", False, _normal_fit(anomaly.PcaDetector)),
         Candidate("isolation forest", False, _normal_fit(anomaly.IsolationForestDetector)),
+        Candidate("trend (slope)", False, _normal_fit(anomaly.TrendDetector)),
         Candidate("never alarm", True, lambda x, y: _Constant(0.0)),
         Candidate("always alarm", True, lambda x, y: _Constant(1.0)),
     ]  # fmt: skip

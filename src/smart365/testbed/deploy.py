@@ -48,7 +48,8 @@ from smart365.testbed.tables import Staging
 
 SAVABLE = {"LightGBM": "testbed.lightgbm", "linear (ridge)": "testbed.linear", "linear (logistic)": "testbed.linear",
            "EWMA robust z": anomaly.EwmaDetector.kind, "PCA T²+SPE": anomaly.PcaDetector.kind,
-           "isolation forest": anomaly.IsolationForestDetector.kind}  # fmt: skip
+           "isolation forest": anomaly.IsolationForestDetector.kind,
+           "trend (slope)": anomaly.TrendDetector.kind}  # fmt: skip
 NOT_SAVABLE = N_("{model} cannot be saved safely (its trees would need a Python pickle); deploy a run won by "
                  "LightGBM, a linear model or an anomaly detector.")  # fmt: skip
 

@@ -234,7 +234,7 @@ UNTRUSTED = N_(
 #: The test-bed's candidate names, for translation (the engine names them in English).
 MODEL_LABELS = (N_("linear (ridge)"), N_("linear (logistic)"), N_("random forest"), N_("majority class"),
                 N_("mean (training)"), N_("last value"), N_("never alarm"), N_("always alarm"), N_("EWMA robust z"),
-                N_("isolation forest"))  # fmt: skip
+                N_("isolation forest"), N_("trend (slope)"))  # fmt: skip
 
 
 def model_label(name: str) -> str:
