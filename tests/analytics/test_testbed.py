@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from smart365.analytics import benchmarks, testbed
 from smart365.analytics import cli as testbed_cli
+from smart365.analytics.cli import report_dict
 from smart365.analytics.datasets import datasets_root
 from smart365.analytics.testbed import TestbedError, expanding_folds, fold_metrics, prepare, run_testbed
 from smart365.cli.main import app
@@ -149,6 +150,30 @@ def test_anomaly_task_uses_the_detectors() -> None:
     assert report.metric == "f1"
     best = report.ranked()[0]
     assert not best.baseline and best.mean("f1") > 0.5
+
+
+def test_a_fold_without_events_does_not_reward_never_alarming() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(800, 2))
+    label = np.zeros(800, dtype=int)
+    label[[420, 421, 422, 423, 700, 701, 702]] = 1  # folds of 200 rows: the first test block (200-399) has none
+    x[label == 1] += 9.0
+    report = run_testbed(pd.DataFrame(x, columns=["a", "b"]).assign(alarm=label), "alarm", task="anomaly", folds=3)
+    by_name = {r.name: r for r in report.results}
+    never = by_name["never alarm"]
+    assert np.isnan(never.folds[0]["f1"]) and never.folds[0]["far"] == 0.0
+    assert never.mean("f1") == 0.0  # scored only where there was something to miss
+    assert [n.kind for n in report.prepared.notes if n.kind.endswith("fold")] == ["no_event_fold"]
+    assert report.ranked()[0].name != "never alarm"
+    json.dumps(report_dict(report), allow_nan=False)  # undefined folds are null, not NaN
+
+
+def test_an_anomaly_table_without_events_in_any_test_fold_is_refused() -> None:
+    label = np.zeros(300, dtype=int)
+    label[10] = 1  # only in the first training block
+    frame = pd.DataFrame({"a": np.arange(300.0), "alarm": label})
+    with pytest.raises(TestbedError, match="No test fold contains a labelled anomaly"):
+        run_testbed(frame, "alarm", task="anomaly", folds=3)
 
 
 def line_table(n: int = 400, seed: int = 1) -> pd.DataFrame:

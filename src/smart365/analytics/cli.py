@@ -122,19 +122,10 @@ def _print_findings(console: Console, report: TestbedReport) -> None:
         console.print(f"[dim]-[/] {korean} / {english}")
 
 
-def _fmt(value: float, digits: int = 4) -> str:
-    """Readable number: ``—`` when undefined, thousands separators when large.
-
-    >>> _fmt(float("nan")), _fmt(0.123456), _fmt(96889827.0)
-    ('—', '0.1235', '96,889,827')
-    """
-    if not math.isfinite(value):
-        return "—"
-    return f"{value:,.0f}" if abs(value) >= 10**digits else f"{value:.{digits}g}"
 
 
 def _table(report: TestbedReport) -> Table:
-    from smart365.analytics.testbed import PRIMARY, TASK_NAMES
+    from smart365.analytics.testbed import PRIMARY, TASK_NAMES, fmt
 
     metric, higher = PRIMARY[report.task]
     arrow = "↑" if higher else "↓"
@@ -146,7 +137,7 @@ def _table(report: TestbedReport) -> Table:
     table.add_column(bilingual(N_("scoring (rows/s)")), justify="right")
     for res in report.ranked():
         name = res.name + (f" ({bilingual(N_('baseline'))})" if res.baseline else "")
-        table.add_row(name, f"{_fmt(res.mean(metric))} ± {_fmt(res.spread(metric), 2)}",
+        table.add_row(name, f"{fmt(res.mean(metric))} ± {fmt(res.spread(metric), 2)}",
                       f"{res.fit_seconds / max(len(res.folds), 1):.3f}", f"{res.rows_per_second:,.0f}")  # fmt: skip
     return table
 
@@ -165,7 +156,8 @@ def report_dict(report: TestbedReport, source: Path | None = None) -> dict[str, 
         results.append({
             "model": res.name, "baseline": res.baseline, "metric": metric, "mean": _num(res.mean(metric)),
             "sd": _num(res.spread(metric)), "metrics": {m: _num(res.mean(m)) for m in names},
-            "folds": res.folds, "fit_seconds_per_fold": res.fit_seconds / max(len(res.folds), 1),
+            "folds": [{m: _num(v) for m, v in fold.items()} for fold in res.folds],
+            "fit_seconds_per_fold": res.fit_seconds / max(len(res.folds), 1),
             "rows_per_second": _num(res.rows_per_second),
         })  # fmt: skip
     return {
@@ -203,11 +195,13 @@ def bench_command(
 
 def bench_table(rows: list[BenchRow]) -> Table:
     """One Rich table: dataset, model, metric, ours, reference, fit time, throughput."""
+    from smart365.analytics.testbed import fmt
+
     table = Table(title=bilingual(N_("Benchmarks (standard protocols)")))
     for header in (N_("dataset"), N_("model"), N_("metric"), N_("ours"), N_("reference"),
                    N_("fit (s)"), N_("scoring (rows/s)")):  # fmt: skip
         table.add_column(bilingual(header), justify="right" if header in {"ours", "fit (s)"} else "left")
     for r in rows:
-        table.add_row(r.dataset, r.model, r.metric, _fmt(r.ours), r.reference, f"{r.fit_seconds:.2f}",
+        table.add_row(r.dataset, r.model, r.metric, fmt(r.ours), r.reference, f"{r.fit_seconds:.2f}",
                       f"{r.rows_per_second:,.0f}" if math.isfinite(r.rows_per_second) else "—")  # fmt: skip
     return table

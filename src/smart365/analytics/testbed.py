@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -152,6 +153,10 @@ NOTE_MESSAGES: Mapping[str, str] = MappingProxyType(
         "task_classification": N_("Task detected from the target: classification."),
         "task_regression": N_("Task detected from the target: regression."),
         "skipped_fold": N_("Fold {fold} skipped: its training part has only one class."),
+        "no_event_fold": N_(
+            "Fold {fold} has no labelled anomaly in its test part: its F1 and missed-alarm rate are left out, "
+            "its false alarms still count."
+        ),
     }
 )
 TASK_NAMES: dict[Task, str] = {
@@ -348,6 +353,16 @@ def expanding_folds(
     return out
 
 
+def scorable_folds(prep: Prepared, folds: int = 4) -> list[tuple[NDArray[np.intp], NDArray[np.intp]]]:
+    """:func:`expanding_folds` over a prepared table, refused when no fold can be scored: for anomalies
+    at least one test block must hold a labelled anomaly (F1 is undefined without one)."""
+    splits = expanding_folds(len(prep.y), folds, prep.order)
+    if prep.task == "anomaly" and not any(np.any(prep.y[test]) for _, test in splits):
+        raise TestbedError(N_("No test fold contains a labelled anomaly, so no detector can be scored; "
+                              "give a longer history that includes some events."))  # fmt: skip
+    return splits
+
+
 # --- candidates --------------------------------------------------------------------------------------
 
 
@@ -482,16 +497,34 @@ def fold_metrics(task: Task, y: NDArray[Any], pred: NDArray[Any]) -> dict[str, f
     {'rmse': 1.0, 'mae': 1.0, 'r2': 0.0}
     >>> fold_metrics("anomaly", np.array([0, 1, 1, 0]), np.array([0, 1, 0, 1]))
     {'f1': 0.5, 'far': 50.0, 'mar': 50.0}
+
+    A block without any anomaly has no F1 (never alarming would score a perfect 1 there):
+
+    >>> fold_metrics("anomaly", np.array([0, 0, 0, 0]), np.array([0, 1, 0, 0]))
+    {'f1': nan, 'far': 25.0, 'mar': nan}
     """
     if task == "regression":
         return {"rmse": rmse(y, pred), "mae": float(mean_absolute_error(y, pred)), "r2": float(r2_score(y, pred))}
     if task == "anomaly":
         m = skab_outlier_metrics([y], [pred])
+        if not np.any(y):
+            return {"f1": float("nan"), "far": m.far, "mar": float("nan")}
         return {"f1": m.f1, "far": m.far, "mar": m.mar}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return {"balanced_accuracy": float(balanced_accuracy_score(y, pred)),
                 "f1_macro": float(f1_score(y, pred, average="macro"))}  # fmt: skip
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    """A readable number: ``—`` when missing or undefined, thousands separators when large.
+
+    >>> fmt(None), fmt(float("nan")), fmt(0.123456), fmt(2.0), fmt(12345678.9)
+    ('—', '—', '0.1235', '2', '12,345,679')
+    """
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value:,.0f}" if abs(value) >= 10**digits else f"{value:.{digits}g}"
 
 
 # --- running ----------------------------------------------------------------------------------------
@@ -508,11 +541,21 @@ class CandidateResult:
     score_rows: int = 0
     score_seconds: float = 0.0
 
+    def _defined(self, metric: str) -> FloatArray:
+        values = np.array([f[metric] for f in self.folds], dtype=float)
+        return values[np.isfinite(values)]
+
     def mean(self, metric: str) -> float:
-        return float(np.mean([f[metric] for f in self.folds])) if self.folds else float("nan")
+        """Mean over the folds where ``metric`` is defined (NaN if none)."""
+        values = self._defined(metric)
+        return float(np.mean(values)) if values.size else float("nan")
 
     def spread(self, metric: str) -> float:
-        return float(np.std([f[metric] for f in self.folds])) if self.folds else float("nan")
+        """Standard deviation over the folds where ``metric`` is defined (NaN if none)."""
+        values = self._defined(metric)
+        if not values.size:
+            return float("nan")
+        return float(np.std(values)) if np.ptp(values) > 0 else 0.0  # equal folds: 0, not rounding noise
 
     @property
     def rows_per_second(self) -> float:
@@ -548,9 +591,14 @@ class TestbedReport:
         return PRIMARY[self.task][0]
 
     def ranked(self) -> list[CandidateResult]:
-        """Best first by the mean primary metric."""
+        """Best first by the mean primary metric (undefined last)."""
         name, higher = PRIMARY[self.task]
-        return sorted(self.results, key=lambda r: -r.mean(name) if higher else r.mean(name))
+
+        def key(r: CandidateResult) -> tuple[bool, float]:
+            value = r.mean(name)
+            return (not np.isfinite(value), -value if higher else value)
+
+        return sorted(self.results, key=key)
 
     @property
     def winner(self) -> str:
@@ -585,7 +633,7 @@ def run_testbed(
     on which fold), so a page can say what is running now.
     """
     prep = prepare(frame, target, time, task, drop)
-    splits = expanding_folds(len(prep.y), folds, prep.order)
+    splits = scorable_folds(prep, folds)
     candidates = _candidates(prep.task, len(prep.y), threads)
     results = [CandidateResult(c.name, c.baseline) for c in candidates]
     used: list[tuple[int, int]] = []
@@ -595,6 +643,8 @@ def run_testbed(
             prep.notes.append(_note("skipped_fold", fold=k))
             done += len(candidates)
             continue
+        if prep.task == "anomaly" and not np.any(prep.y[test]):
+            prep.notes.append(_note("no_event_fold", fold=k))
         used.append((len(train), len(test)))
         for cand, res in zip(candidates, results, strict=True):
             if on_step:

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response
 
-from smart365.analytics.testbed import TASK_NAMES
+from smart365.analytics.testbed import TASK_NAMES, fmt
 from smart365.core.db import SEOUL
 from smart365.core.errors import AppError, Forbidden, Invalid
 from smart365.core.i18n import N_, translate_in
@@ -255,7 +255,7 @@ def _result(run: TestbedRun, principal: Principal) -> dict[str, Any]:
         "report": report,
         "verdict": service.verdict(report) if run.status == "done" and report else None,
         "error_text": service.error_text(run),
-        "fmt": service.fmt,
+        "fmt": fmt,
         "metric_names": service.METRIC_NAMES,
         "deployable": deploy.deployability(run) if run.status == "done" else None,
         "can_act": principal.can_change(run.company_id),

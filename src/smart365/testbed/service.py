@@ -21,7 +21,7 @@ from typing import Any, cast
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from smart365.analytics.testbed import TASKS, Step, Task, TestbedError, expanding_folds, prepare, run_testbed
+from smart365.analytics.testbed import TASKS, Step, Task, TestbedError, fmt, prepare, run_testbed, scorable_folds
 from smart365.core.db import Database, utcnow
 from smart365.core.errors import AppError, Forbidden
 from smart365.core.i18n import N_, current_locale, gettext, translate_in
@@ -59,7 +59,7 @@ def start_run(session: Session, staging: Staging, company_id: int, request: RunR
     frame = staging.load(company_id, request.token)
     task = None if request.task == "auto" else cast(Task, request.task)
     prepared = prepare(frame, request.target, request.time or None, task)
-    expanding_folds(len(prepared.y), FOLDS, prepared.order)
+    scorable_folds(prepared, FOLDS)
     run = TestbedRun(
         company_id=company_id, created_by=by, source_kind=meta["kind"], source=describe_source(meta),
         source_spec=meta | {"token": request.token}, target=request.target, time_column=request.time or None,
@@ -296,12 +296,3 @@ def _gain(metric: str, ours: float, theirs: float) -> str:
     return gettext(N_("lower"))
 
 
-def fmt(value: float | None, digits: int = 4) -> str:
-    """A readable number (``—`` when missing).
-
-    >>> fmt(None), fmt(0.123456), fmt(2.0), fmt(12345678.9)
-    ('—', '0.1235', '2', '12,345,679')
-    """
-    if value is None or not math.isfinite(value):
-        return "—"
-    return f"{value:,.0f}" if abs(value) >= 10**digits else f"{value:.{digits}g}"
