@@ -60,6 +60,13 @@ def test_data_quality_reports_what_looks_wrong() -> None:
         assert "결측" in next(f for f in data_quality(frame, "fail") if f.kind == "missing").localized()
 
 
+def test_equal_readings_at_different_times_are_not_duplicates() -> None:
+    frame = pd.DataFrame({"t": ["08:00", "08:01", "08:02", "08:02"], "x": [1.5, 1.5, 2.0, 2.0]})
+    dupes = [f.params["count"] for f in data_quality(frame, times=["t"]) if f.kind == "duplicate_rows"]
+    assert dupes == [1]  # 08:02 logged twice; 08:00 and 08:01 only read the same value
+    assert not [f for f in data_quality(frame, times=["t"]) if f.kind == "id_like"]  # the time is no identifier
+
+
 def test_leak_checks_for_numeric_and_multiclass_targets() -> None:
     rng = np.random.default_rng(4)
     y = rng.normal(size=200)

@@ -168,6 +168,15 @@ def test_a_fold_without_events_does_not_reward_never_alarming() -> None:
     json.dumps(report_dict(report), allow_nan=False)  # undefined folds are null, not NaN
 
 
+def test_a_signal_that_shows_the_anomaly_is_not_called_a_leak() -> None:
+    rng = np.random.default_rng(3)
+    event = (np.arange(400) % 100 >= 90).astype(int)
+    frame = pd.DataFrame({"vibration": rng.normal(2, 0.2, 400) + 3 * event, "alarm": event})
+    as_anomaly = prepare(frame, "alarm", task="anomaly").findings
+    assert [f.kind for f in as_anomaly] == ["separates"] and "sensor that shows the fault" in as_anomaly[0].english()
+    assert [f.kind for f in prepare(frame, "alarm", task="classification").findings] == ["leak"]
+
+
 def test_an_anomaly_table_without_events_in_any_test_fold_is_refused() -> None:
     label = np.zeros(300, dtype=int)
     label[10] = 1  # only in the first training block

@@ -69,3 +69,47 @@ def test_member_uploads_a_file_picks_the_target_and_reads_the_result(live_server
     expect(page.get_by_test_id("run-verdict")).to_contain_text("best simple baseline (majority class)")
     shot(page, "testbed-04-result-en")
     page.close()
+
+
+def _vibration_csv(rows: int = 2000) -> bytes:
+    """A bearing log at 10 s with three labelled wear-outs, all in the last three quarters."""
+    rng = np.random.default_rng(5)
+    vibration, event = rng.normal(2.0, 0.2, rows), np.zeros(rows, dtype=int)
+    for start in (1000, 1400, 1800):
+        vibration[start : start + 60] += np.linspace(0.5, 3.0, 60)
+        event[start : start + 60] = 1
+    frame = pd.DataFrame({
+        "측정시각": pd.date_range("2026-11-02 08:00", periods=rows, freq="10s").strftime("%Y-%m-%d %H:%M:%S"),
+        "진동_mm_s": vibration.round(3), "베어링온도": rng.normal(61, 0.5, rows).round(2), "이상": event,
+    })  # fmt: skip
+    return frame.to_csv(index=False).encode()
+
+
+def test_member_tests_detectors_on_a_log_whose_first_block_has_no_event(live_server: str, browser) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    page = browser.new_page(locale="ko-KR", viewport={"width": 1360, "height": 1000})
+    page.goto(f"{live_server}/login")
+    page.get_by_label("이메일").fill("member@hanbit.example")
+    page.get_by_label("비밀번호").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="로그인").click()
+    page.get_by_test_id("nav-testbed").click()
+    page.get_by_test_id("testbed-file").set_input_files(
+        {"name": "베어링_진동.csv", "mimeType": "text/csv", "buffer": _vibration_csv()}
+    )
+    page.get_by_test_id("testbed-upload").click()
+    expect(page.get_by_test_id("testbed-time")).to_have_value("측정시각")
+    page.get_by_test_id("testbed-target").select_option("이상")
+    page.get_by_test_id("testbed-task").select_option("anomaly")
+    page.get_by_test_id("testbed-start").click()
+
+    verdict = page.get_by_test_id("run-verdict")
+    expect(verdict).to_be_visible(timeout=90_000)
+    expect(page.get_by_test_id("run-status")).to_have_text("완료")
+    expect(verdict).not_to_contain_text("경보 안 함")  # never alarming does not win on the empty first block
+    findings = page.get_by_test_id("run-findings")
+    expect(findings).to_contain_text("폴드 1의 시험 구간에는 표시된 이상이 없어")
+    expect(findings).to_contain_text("고장을 보여 주는 센서라면 당연한 일")  # the vibration is no leak here
+    expect(findings).not_to_contain_text("중복")  # equal readings at different times are no duplicates
+    shot(page, "testbed-05-anomaly-ko")
+    page.close()

@@ -62,6 +62,9 @@ FINDING_MESSAGES: Mapping[str, str] = MappingProxyType({
     "id_like": N_("Column {column} has a different value in every row (an identifier?); it is not used."),
     "leak": N_("Column {column} nearly determines the target ({measure} {value:.3f}): check that it is known "
                "before the outcome, or it leaks the label."),
+    "separates": N_("Column {column} alone separates the anomalies ({measure} {value:.3f}): expected of the "
+                    "sensor that shows the fault; if it is written after the event (a fault code, a repair "
+                    "flag), leave it out."),
     "target_missing": N_("The target is missing in {count} rows; they are left out."),
 })  # fmt: skip
 
@@ -108,18 +111,23 @@ class QualityThresholds:
 
 
 def data_quality(
-    frame: pd.DataFrame, target: str | None = None, limits: QualityThresholds | None = None
+    frame: pd.DataFrame,
+    target: str | None = None,
+    limits: QualityThresholds | None = None,
+    times: Sequence[str] = (),
 ) -> list[Finding]:
     """Constant, mostly-missing and ID-like columns, duplicated rows and label leaks, in that order.
 
     ``target`` may be a class label (binary or multi-class) or a number; without it there is no leak check.
+    ``times``: time-stamp columns. They are no features (a distinct time per row is no identifier), but a row
+    is a duplicate only if its time repeats too: two readings at different times may well agree.
 
     >>> f = pd.DataFrame({"a": [1, 1, 1, 1], "b": [1.0, None, None, None], "y": [0, 1, 0, 1]})
     >>> [(x.kind, x.column) for x in data_quality(f, "y")]
     [('constant', 'a'), ('missing', 'b'), ('constant', 'b'), ('duplicate_rows', None)]
     """
     lim = limits or QualityThresholds()
-    features = frame.drop(columns=[target]) if target is not None else frame
+    features = frame.drop(columns=[c for c in (target, *times) if c is not None])
     found: list[Finding] = []
     nunique = features.nunique(dropna=True)
     share = features.isna().mean()

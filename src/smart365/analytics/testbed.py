@@ -29,7 +29,7 @@ import io
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, Protocol
@@ -193,12 +193,14 @@ def prepare(
     if time is not None and time == target:
         raise TestbedError(N_("The time column cannot also be the target."))
     frame = frame.drop(columns=[c for c in drop if c not in (target, time)])
-    findings = data_quality(frame.drop(columns=[time]) if time else frame, target)
+    findings = data_quality(frame, target, times=[time] if time else ())
     unlabelled = int(frame[target].isna().sum())
     if unlabelled:
         findings.append(Finding("target_missing", target, {"count": unlabelled}))
     frame, notes, order = _order_rows(frame[frame[target].notna()], time)
     task = task or _detect(frame[target], notes)
+    if task == "anomaly":  # a signal that shows the fault is what a detector needs, not a leak
+        findings = [replace(f, kind="separates") if f.kind == "leak" else f for f in findings]
     y, classes = _encode_target(frame[target], task, target)
     x, dropped, encoded = _features(frame.drop(columns=[c for c in (target, time) if c]))
     return Prepared(x, y, task, target, time, order, classes, dropped, encoded, notes, findings)

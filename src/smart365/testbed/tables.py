@@ -255,7 +255,7 @@ def preview(frame: pd.DataFrame, head: int = 8) -> Preview:
     times: list[str] = [str(c["name"]) for c in columns if c["kind"] == "time"]
     named = [n for n in times if _TIME_NAMES.search(n)]
     guesses = named or times
-    findings = data_quality(frame.drop(columns=times))  # a time column is unique per row, yet no identifier
+    findings = data_quality(frame, times=times)
     return Preview(len(frame), columns, cells, findings, guesses[0] if guesses else None)
 
 
