@@ -1,6 +1,6 @@
-"""The demo's showcase plant: every CNC machine gets two deployed anomaly models trained on its history (PCA
-and a stuck-sensor check), the bearing wearing out on MCT-02 and the spindle-load sensor stuck on MCT-01
-raise explained anomaly alarms, and a second start reuses the models."""
+"""The demo's showcase plant: every CNC machine gets three deployed anomaly models trained on its history (PCA,
+a stuck-sensor check and a trend check), the bearing wearing out on MCT-02 and the spindle-load sensor stuck on
+MCT-01 raise explained anomaly alarms, and a second start reuses the models."""
 
 from __future__ import annotations
 
@@ -43,9 +43,11 @@ def test_demo_deploys_a_model_per_cnc_which_explains_the_bearing_fault_and_is_re
         deployed = sorted((names[m.equipment_id], m.kind) for m in models if m.status == "deployed")
         events = session.scalars(select(AlarmEvent).where(AlarmEvent.model_id.is_not(None))).all()
         found = {(names[e.equipment_id], kinds[e.model_id]): e for e in events}
-    assert deployed == [(f"MCT-0{i}", kind) for i in range(1, 5) for kind in ("anomaly.pca", "anomaly.stuck")]
+    kinds_each = ("anomaly.pca", "anomaly.stuck", "anomaly.trend")
+    assert deployed == [(f"MCT-0{i}", kind) for i in range(1, 5) for kind in kinds_each]
+    assert all(m.settings["bucket_s"] == 10.0 for m in models)  # the replay's cadence, kept for the live rows
     assert all(m.version == 1 and m.created_by == "Smart365 demo" for m in models)
-    bearing = [e for e in events if names[e.equipment_id] == "MCT-02"]
+    bearing = [e for e in events if names[e.equipment_id] == "MCT-02" and kinds[e.model_id] == "anomaly.pca"]
     assert len(bearing) == 1 and bearing[0].explanation is not None
     assert bearing[0].explanation[0]["tag"] == "vibration" and bearing[0].explanation[0]["sigma"] > 5
     # the sensor stuck for 30 min (40 to 10 min before the end of the replay): only the stuck check sees it
@@ -53,6 +55,10 @@ def test_demo_deploys_a_model_per_cnc_which_explains_the_bearing_fault_and_is_re
     assert stuck is not None and [c["tag"] for c in stuck] == ["spindle_load"]
     assert stuck[0]["unchanged_s"] >= 10 * 60
     assert {key for key in found if key[1] == "anomaly.stuck"} == {("MCT-01", "anomaly.stuck")}  # no false alarm
+    # the wearing bearing's vibration also rises faster than ever in the history; nothing else trends
+    trend = found[("MCT-02", "anomaly.trend")].explanation
+    assert trend is not None and trend[0]["tag"] == "vibration" and trend[0]["trend_per_h"] > trend[0]["limit_per_h"]
+    assert {key for key in found if key[1] == "anomaly.trend"} == {("MCT-02", "anomaly.trend")}
 
     _start_and_stop(db, store)  # a second start: the same models, no new versions
     with db.session(SYSTEM) as session:

@@ -212,6 +212,39 @@ def test_training_on_stored_history_registers_a_candidate_that_scores_online(wor
     store.close()
 
 
+def test_a_model_trained_on_a_sparser_history_scores_live_rows_at_that_cadence(world: World) -> None:
+    from smart365.telemetry.store import DuckDBStore
+
+    tags = _machine(world)
+    store = DuckDBStore(":memory:")
+    now = utcnow().replace(microsecond=0)
+    history = _values(1000, 7)  # stored every 10 s, as a replay or an import per minute would be
+    for name, tag_id in tags.items():
+        stamps = [now - timedelta(hours=4) + timedelta(seconds=10 * i) for i in range(1000)]
+        store.append(Batch.from_columns(tag_id, stamps, history[name]))
+    with world.db.session(SYSTEM) as session:
+        row = training.train_anomaly_model(
+            session, store, equipment_id=world.ids_a["equipment_id"], start=now - timedelta(hours=5),
+            end=now - timedelta(hours=1), created_by="test", kind="anomaly.stuck", tag_ids=list(tags.values()),
+        )  # fmt: skip
+        assert row.settings["bucket_s"] == 10.0 and row.metrics["rows"] == 1000
+        registry.deploy(session, row.id, by="test")
+    store.close()
+
+    live = _values(1300, 8)  # live data every second; the temperature freezes for 1,000 s
+    live["temp"][200:1200] = 40.05
+    monitor = AlarmMonitor(world.db)
+    for second, batch in enumerate(_per_tag_batches(tags, live)):
+        monitor.process(batch)
+        if second == 3 * 500:  # 300 s frozen: 300 one-second rows, yet only 30 of the model's rows
+            assert _anomaly_events(world) == []
+    (event,) = _anomaly_events(world)
+    assert event.explanation is not None
+    (why,) = event.explanation
+    # the limit is 60 of the history's rows (the detector's minimum): 10 minutes, as in training, not 60 s
+    assert why["tag_id"] == tags["temp"] and why["limit_s"] == 600.0 and why["unchanged_s"] >= 600
+
+
 @pytest.mark.parametrize("module", [scoring, spc_view, training])
 def test_doctests(module: object) -> None:
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)  # type: ignore[arg-type]

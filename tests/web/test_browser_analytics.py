@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from smart365.sim.demo import DEMO_PASSWORD
-from smart365.sim.live import LiveConfig
+from smart365.sim.live import DEMO_MODELS, LiveConfig
 from tests.web.conftest import serve_demo, shot
 
 pytestmark = pytest.mark.browser
@@ -43,8 +43,8 @@ def test_member_sees_the_spc_chart_and_deploys_a_model_version(analytics_server:
     expect(page.locator("#spc-location canvas")).to_be_visible()
     expect(page.get_by_test_id("violations")).to_contain_text("규칙")
     deployed = page.locator('[data-testid="model-row"][data-status="deployed"]')
-    expect(deployed).to_have_count(1)
-    expect(deployed).to_contain_text("anomaly v1")
+    expect(deployed).to_have_count(len(DEMO_MODELS))  # PCA, stuck-sensor and trend checks
+    expect(deployed.first).to_contain_text("anomaly v1")
     expect(page.get_by_test_id("anomalies")).to_contain_text("σ")  # the bearing wearing out, explained
     shot(page, "analytics-01-ko")
 
@@ -52,7 +52,9 @@ def test_member_sees_the_spc_chart_and_deploys_a_model_version(analytics_server:
     candidate = page.locator('[data-testid="model-row"][data-status="candidate"]')
     expect(candidate).to_contain_text("anomaly v2")
     candidate.get_by_role("button", name="배포").click()
-    expect(page.locator('[data-testid="model-row"][data-status="deployed"]')).to_contain_text("anomaly v2")
+    expect(page.locator('[data-testid="model-row"][data-status="deployed"]', has_text="anomaly v")).to_contain_text(
+        "anomaly v2"
+    )
     expect(page.get_by_role("button", name="v1(으)로 되돌리기")).to_be_visible()
 
     page.locator('a[data-lang="en"]').click()

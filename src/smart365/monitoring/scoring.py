@@ -326,11 +326,12 @@ class Runner:
             entry = {"tag_id": int(c.signal), "tag": self.tag_names.get(int(c.signal), c.signal),
                      "value": round(c.value, 4), "normal": round(c.normal, 4), "sigma": round(c.sigma, 2),
                      "share": round(c.share, 3), "score": round(float(score), 4)}  # fmt: skip
-            ts = pd.DatetimeIndex(frame.index).as_unit("us").asi8
+            ts, step = pd.DatetimeIndex(frame.index).as_unit("us").asi8, float(self.settings["bucket_s"])
             if c.unchanged:
-                entry |= {"unchanged_s": span_s(ts, position, c.unchanged), "limit_s": span_s(ts, len(ts), c.limit)}
+                entry |= {"unchanged_s": span_s(ts, position, c.unchanged, step),
+                          "limit_s": span_s(ts, len(ts), c.limit, step)}  # fmt: skip
             elif c.trend:
-                per_h = 3600 / span_s(ts, len(ts), 1)  # rows per hour at the batch's spacing
+                per_h = 3600 / span_s(ts, len(ts), 1, step)  # rows per hour at the batch's spacing
                 entry |= {"trend_per_h": round(c.trend * per_h, 4), "limit_per_h": round(c.limit * per_h, 4)}
             out.append(entry)
         return out
@@ -345,19 +346,36 @@ def as_times(ts_us: Any) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(pd.to_datetime(np.asarray(ts_us, dtype=np.int64), unit="us", utc=True))
 
 
-def span_s(ts_us: Any, position: int, rows: float) -> float:
+def span_s(ts_us: Any, position: int, rows: float, step_s: float = 1.0) -> float:
     """Seconds covered by the ``rows`` rows before row ``position``: from their stamps when the batch holds
-    them all, else at the batch's typical row spacing (rows come every second live, every 10 s in a replay).
+    them all, else at the batch's typical row spacing, or ``step_s`` (the model's bucket) for a single row.
 
     >>> ts = np.array([0, 10, 20, 30, 40]) * US
-    >>> span_s(ts, 4, 3), span_s(ts, 2, 5), span_s(ts[:1], 0, 5)
-    (30.0, 50.0, 5.0)
+    >>> span_s(ts, 4, 3), span_s(ts, 2, 5), span_s(ts[:1], 0, 5), span_s(ts[:1], 0, 5, step_s=10)
+    (30.0, 50.0, 5.0, 50.0)
     """
     ts = np.asarray(ts_us, dtype=np.int64)
     if rows <= position < len(ts):
         return float(ts[position] - ts[position - int(rows)]) / US
-    step = float(np.median(np.diff(ts))) / US if len(ts) > 1 else 1.0
+    step = float(np.median(np.diff(ts))) / US if len(ts) > 1 else step_s
     return float(rows) * step
+
+
+def row_period_s(index: pd.DatetimeIndex) -> float:
+    """The usual spacing of a training history's rows, in whole seconds (at least one bucket of the defaults).
+
+    A model deployed with this as its ``bucket_s`` gets rows at the cadence it learned from, so a window of
+    rows (trend) or a run length (stuck sensor) spans the same time live as in its history: a history stored
+    every 10 s or imported per minute, while live data comes every second.
+
+    >>> row_period_s(pd.date_range("2026-01-01", periods=5, freq="10s")), row_period_s(pd.DatetimeIndex([]))
+    (10.0, 1.0)
+    """
+    stamps = np.unique(pd.DatetimeIndex(index).dropna().as_unit("us").asi8)
+    if len(stamps) < 2:
+        return float(DEFAULTS["bucket_s"])
+    gaps = np.diff(stamps) / US
+    return float(max(DEFAULTS["bucket_s"], round(float(np.median(gaps)))))
 
 
 def runner_for(session: Session, row: AnalyticsModel) -> Runner:

@@ -32,7 +32,7 @@ from smart365.analytics.contract import stopwatch
 from smart365.analytics.models import AnalyticsModel
 from smart365.core.errors import Invalid
 from smart365.core.i18n import N_
-from smart365.monitoring.scoring import DEFAULTS, Aligner, RunClock, as_times
+from smart365.monitoring.scoring import DEFAULTS, Aligner, RunClock, as_times, row_period_s
 from smart365.registry import service as registry
 from smart365.registry.models import Equipment, Tag
 from smart365.telemetry.batch import to_epoch_us
@@ -136,6 +136,10 @@ def train_anomaly_model(
         raise Invalid(N_("Choose input tags of this machine."))
     online = default_settings(machine) if settings is None else settings
     frame = history_frame(store, inputs, start, end, online, exclude)
+    period = row_period_s(frame.index)
+    if "bucket_s" not in online and period > DEFAULTS["bucket_s"]:  # score live rows at the history's cadence
+        online = online | {"bucket_s": period}
+        frame = history_frame(store, inputs, start, end, online, exclude)
     if len(frame) < MIN_ROWS:
         raise Invalid(
             N_("The training window holds {rows} usable rows; at least {minimum} are needed."),

@@ -6,8 +6,8 @@ simulator feeding the store through real connectors (or directly, for tests).
 1. replays the last ``backfill_h`` hours of the simulated plant straight into the store (with a few
    scripted events: a press breakdown, a material wait, a heater drifting hot, a spindle bearing wearing
    out, a spindle-load sensor stuck), so trends, OEE and alarm history have something to show at once; 90
-   minutes before the end of the replay every CNC machine gets two anomaly models trained on its history so
-   far (PCA and a stuck-sensor check; the injected faults left out, as an engineer leaves out known
+   minutes before the end of the replay every CNC machine gets three anomaly models trained on its history
+   so far (PCA, a stuck-sensor check and a trend check; the injected faults left out, as an engineer leaves out known
    incidents) and deployed, so the rest of the replay and the live
    data are scored online and anomalies raise explained alarms (a re-run keeps the deployed models);
 2. starts the simulator's servers (OPC UA for the CNCs, Modbus TCP for the presses, MQTT/Sparkplug B for
@@ -280,7 +280,8 @@ SCRIPT = (  # (seconds before the end of the backfill, machine, state, reason, s
 )
 TRAIN_BEFORE_S = 90 * 60  # the demo's models learn the history up to 90 minutes before the end of the replay
 MODEL_KINDS = ("cnc",)  # machines that get anomaly models in the demo
-DEMO_MODELS = (("anomaly", "anomaly.pca"), ("sensors", "anomaly.stuck"))  # (name, kind) on each of them
+#: (name, kind) of the models each of them gets
+DEMO_MODELS = (("anomaly", "anomaly.pca"), ("sensors", "anomaly.stuck"), ("trend", "anomaly.trend"))
 DEMO_AUTHOR = "Smart365 demo"
 
 

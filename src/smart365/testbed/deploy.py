@@ -43,6 +43,7 @@ from smart365.analytics.testbed import (
 from smart365.core.db import SEOUL
 from smart365.core.errors import Conflict, Invalid
 from smart365.core.i18n import N_
+from smart365.monitoring.scoring import row_period_s
 from smart365.testbed.models import TestbedRun
 from smart365.testbed.tables import Staging
 
@@ -203,6 +204,7 @@ def deploy_winner(session: Session, staging: Staging, run: TestbedRun, by: str) 
         kind=saved.kind, state=saved.state, tag_ids=inputs,
         trained_from=saved.trained_from, trained_to=saved.trained_to, metrics=saved.metrics, created_by=by,
     )  # fmt: skip
+    model.settings = {"bucket_s": row_period_s(pd.DatetimeIndex(pd.to_datetime(frame[run.time_column])))}
     registry.deploy(session, model.id, by=by)
     run.deployed_model_id = int(model.id)
     return int(model.id)
