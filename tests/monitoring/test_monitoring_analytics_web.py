@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
 from smart365.core.db import utcnow
@@ -53,6 +54,25 @@ def test_spc_page_marks_and_lists_a_known_violation(app: Any, world: World) -> N
     xbar = _page(member, world, hours="4", chart="Xbar-S", n="5")
     assert xbar.status_code == 200 and SPIKE // 5 in _chart(xbar.text)["flagged"]
     assert _chart(xbar.text)["baseline"] == [0, 17]  # the 18 subgroups of 5 wholly inside minutes 0–89
+
+
+def test_a_small_sustained_shift_is_signalled_by_ewma_and_cusum_not_by_3_sigma(app: Any, world: World) -> None:
+    now = utcnow().replace(second=0, microsecond=0)
+    values = np.random.default_rng(8).normal(50.0, 1.0, 180)
+    values[120:] += 1.0  # a heater drifting 1σ from minute 120: rarely a point beyond 3σ
+    times = [now - timedelta(minutes=180 - i) for i in range(180)]
+    app.state.store.append(Batch.from_columns(world.ids_a["tag_id"], times, values))
+    response = _page(_page_client(app, world.emails["member_a"]), world, hours="4")
+    assert response.status_code == 200, response.text
+    chart = _chart(response.text)
+    beyond = [i for i in chart["flagged"] if chart["location"][i] > chart["limits"]["ucl"]]
+    assert len(beyond) <= 2  # the Shewhart chart alone barely sees it
+    ewma, cusum = chart["ewma"], chart["cusum"]
+    assert ewma["signals"] and 120 <= ewma["signals"][0] < 150 and len(ewma["z"]) == len(chart["times"])
+    assert cusum["signals_up"] and 120 <= cusum["signals_up"][0] < 150 and not cusum["signals_down"]
+    sigma = (chart["limits"]["ucl"] - chart["limits"]["center"]) / 3
+    assert cusum["h"] == pytest.approx(5 * sigma)  # h = 5σ of the plotted points
+    assert f"{chart['times'][cusum['signals_up'][0]]}부터 상승 변화" in response.text
 
 
 def test_bad_choices_get_a_reason_not_a_crash(app: Any, world: World) -> None:

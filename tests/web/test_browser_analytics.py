@@ -42,6 +42,9 @@ def test_member_sees_the_spc_chart_and_deploys_a_model_version(analytics_server:
     expect(page.get_by_test_id("analytics-title")).to_contain_text("MCT-02 · 분석")
     expect(page.locator("#spc-location canvas")).to_be_visible()
     expect(page.get_by_test_id("violations")).to_contain_text("규칙")
+    expect(page.locator("#spc-ewma canvas")).to_be_visible()
+    expect(page.locator("#spc-cusum canvas")).to_be_visible()
+    expect(page.get_by_test_id("shifts")).to_contain_text("CUSUM (k 0.5σ, h 5σ)")
     deployed = page.locator('[data-testid="model-row"][data-status="deployed"]')
     expect(deployed).to_have_count(len(DEMO_MODELS))  # PCA, stuck-sensor and trend checks
     expect(deployed.first).to_contain_text("anomaly v1")

@@ -6,6 +6,11 @@ of individuals needs roughly independent points); with ``running_only`` only min
 ran the whole minute count, because idle minutes are another process. I-MR charts the means one by one;
 X̄-R and X̄-S group ``n`` consecutive means into a subgroup. The limits come from the baseline period only
 (phase I) and are applied to the whole window (phase II).
+
+Under the Shewhart chart the same points go through an EWMA and a tabular CUSUM chart, with the baseline's
+centre and the plotted statistic's σ: they signal a small sustained shift (a tool wearing, a heater drifting)
+long before a point crosses 3σ. Their settings are the textbook ones (Montgomery): λ 0.2 and L 3; k 0.5σ
+and h 5σ.
 """
 
 from __future__ import annotations
@@ -25,6 +30,13 @@ from smart365.telemetry.store import TimeSeriesStore
 ChartKind = Literal["I-MR", "Xbar-R", "Xbar-S"]
 RuleFamily = Literal["nelson", "western_electric"]
 MIN_BASELINE = 2
+EWMA_LAMBDA, EWMA_WIDTH = 0.2, 3.0
+CUSUM_K, CUSUM_H = 0.5, 5.0
+_EWMA_SIGNAL = N_("EWMA (λ {lam}, L {width}): {count} points beyond its limits, the first at {first} ({way}).")
+_EWMA_QUIET = N_("EWMA (λ {lam}, L {width}): no signal, no small sustained shift.")
+_CUSUM_UP = N_("CUSUM (k {k}σ, h {h}σ): an upward shift from {first} ({count} points past H).")
+_CUSUM_DOWN = N_("CUSUM (k {k}σ, h {h}σ): a downward shift from {first} ({count} points past H).")
+_CUSUM_QUIET = N_("CUSUM (k {k}σ, h {h}σ): no shift signalled.")
 
 
 class NoData(Invalid):
@@ -59,6 +71,8 @@ class SpcView:
     baseline: tuple[str, str]
     baseline_span: tuple[int, int]  # first and last plotted point inside the baseline
     baseline_points: int
+    ewma: spc.EwmaResult
+    cusum: spc.CusumResult
     violations: list[dict[str, Any]] = field(default_factory=list)
     flagged: list[int] = field(default_factory=list)
     capability: spc.Capability | None = None
@@ -72,7 +86,28 @@ class SpcView:
             "spread_limits": {"center": spr.center, "ucl": spr.ucl, "lcl": spr.lcl},
             "flagged": self.flagged, "spread_out": self.result.spread_out.tolist(),
             "baseline": list(self.baseline_span),
+            "ewma": {"z": _clean(self.ewma.z), "ucl": _clean(self.ewma.ucl), "lcl": _clean(self.ewma.lcl),
+                     "center": self.ewma.center, "signals": self.ewma.signals.tolist()},
+            "cusum": {"up": _clean(self.cusum.c_plus), "down": _clean(-self.cusum.c_minus), "h": self.cusum.h,
+                      "signals_up": self.cusum.signals_up.tolist(), "signals_down": self.cusum.signals_down.tolist()},
         }  # fmt: skip
+
+    def shifts(self) -> list[str]:
+        """What the EWMA and CUSUM charts say, in the current locale: no signal, or since when and which way."""
+        ewma = {"lam": f"{EWMA_LAMBDA:g}", "width": f"{EWMA_WIDTH:g}"}
+        cusum = {"k": f"{CUSUM_K:g}", "h": f"{CUSUM_H:g}"}
+        out = [gettext(_EWMA_QUIET).format(**ewma)]
+        if len(self.ewma.signals):
+            first = int(self.ewma.signals[0])
+            way = gettext(N_("upward") if self.ewma.z[first] > self.ewma.center else N_("downward"))
+            count = len(self.ewma.signals)
+            out = [gettext(_EWMA_SIGNAL).format(**ewma, count=count, first=self.times[first], way=way)]
+        for signals, text in ((self.cusum.signals_up, _CUSUM_UP), (self.cusum.signals_down, _CUSUM_DOWN)):
+            if len(signals):
+                out.append(gettext(text).format(**cusum, first=self.times[int(signals[0])], count=len(signals)))
+        if len(out) == 1:
+            out.append(gettext(_CUSUM_QUIET).format(**cusum))
+        return out
 
 
 def minute_means(
@@ -134,6 +169,9 @@ def build(store: TimeSeriesStore, tag_id: int, request: SpcRequest, gate_tag_id:
     if chart.location.sigma <= 0:
         raise Invalid(N_("The baseline has no variation; control limits are undefined."))
     result = chart.apply(data, rules=request.rules)
+    loc = chart.location
+    ewma = spc.ewma(result.location, loc.center, loc.sigma, EWMA_LAMBDA, EWMA_WIDTH)
+    cusum = spc.cusum(result.location, loc.center, loc.sigma, CUSUM_K, CUSUM_H)
     capability = None
     if request.lsl is not None or request.usl is not None:
         capability = spc.capability(base_values, request.lsl, request.usl)
@@ -153,6 +191,8 @@ def build(store: TimeSeriesStore, tag_id: int, request: SpcRequest, gate_tag_id:
         baseline=(_local(base_from), _local(base_to)),
         baseline_span=(int(np.argmax(inside)), int(len(inside) - 1 - np.argmax(inside[::-1]))),
         baseline_points=len(base_values),
+        ewma=ewma,
+        cusum=cusum,
         violations=violations,
         flagged=flagged,
         capability=capability,
