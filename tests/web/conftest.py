@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -17,7 +18,7 @@ import uvicorn
 from smart365.core import migrate
 from smart365.core.db import Database
 from smart365.core.settings import Settings
-from smart365.sim.demo import seed_demo
+from smart365.sim.demo import DEMO_PASSWORD, seed_demo
 from smart365.sim.live import LiveConfig, attach_live_plant
 from smart365.web.app import create_app
 
@@ -89,6 +90,17 @@ def browser() -> Iterator[object]:
         )
         yield browser
         browser.close()
+
+
+def logged_in(browser: object, base_url: str, email: str = "member@hanbit.example", width: int = 1360,
+              height: int = 1000) -> Any:
+    """A new Korean page logged in to ``base_url`` as ``email`` with the demo password."""
+    page = browser.new_page(locale="ko-KR", viewport={"width": width, "height": height})  # type: ignore[attr-defined]
+    page.goto(f"{base_url}/login")
+    page.get_by_label("이메일").fill(email)
+    page.get_by_label("비밀번호").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="로그인").click()
+    return page
 
 
 def shot(page: object, name: str) -> None:

@@ -13,9 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from smart365.sim.demo import DEMO_PASSWORD
 from smart365.sim.live import DEMO_MODELS, LiveConfig
-from tests.web.conftest import serve_demo, shot
+from tests.web.conftest import logged_in, serve_demo, shot
 
 pytestmark = pytest.mark.browser
 
@@ -30,11 +29,7 @@ def analytics_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def test_member_sees_the_spc_chart_and_deploys_a_model_version(analytics_server: str, browser) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
-    page = browser.new_page(locale="ko-KR", viewport={"width": 1400, "height": 1000})
-    page.goto(f"{analytics_server}/login")
-    page.get_by_label("이메일").fill("member@hanbit.example")
-    page.get_by_label("비밀번호").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="로그인").click()
+    page = logged_in(browser, analytics_server, width=1400)
     page.goto(f"{analytics_server}/monitoring")
     page.get_by_test_id("machine-MCT-02").get_by_role("link", name="MCT-02").click()
     page.get_by_test_id("analytics-link").click()

@@ -6,25 +6,15 @@ import re
 
 import pytest
 
-from smart365.sim.demo import DEMO_PASSWORD
-from tests.web.conftest import shot
+from tests.web.conftest import logged_in, shot
 
 pytestmark = pytest.mark.browser
-
-
-def _login(browser, live_server: str, email: str):  # type: ignore[no-untyped-def]
-    page = browser.new_page(locale="ko-KR", viewport={"width": 1360, "height": 900})
-    page.goto(f"{live_server}/login")
-    page.get_by_label("이메일").fill(email)
-    page.get_by_label("비밀번호").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="로그인").click()
-    return page
 
 
 def test_centre_admin_reads_the_level_distribution_of_the_2026_survey(live_server: str, browser) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
-    page = _login(browser, live_server, "admin@smart365.kr")
+    page = logged_in(browser, live_server, "admin@smart365.kr", height=900)
     page.get_by_role("link", name="설문 캠페인").click()
     expect(page.get_by_test_id("campaign-row")).to_have_count(3)
     shot(page, "30-campaigns")
@@ -64,7 +54,7 @@ def test_centre_admin_reads_the_level_distribution_of_the_2026_survey(live_serve
 def test_firm_member_sees_the_open_campaign_invitation(live_server: str, browser) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
-    page = _login(browser, live_server, "member@hanbit.example")
+    page = logged_in(browser, live_server, height=900)
     page.get_by_test_id("survey-link").click()
     invitation = page.get_by_test_id("campaign-invitation")
     expect(invitation).to_contain_text("2026 하반기 경기 소부장 추적조사")

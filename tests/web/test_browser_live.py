@@ -13,9 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from smart365.sim.demo import DEMO_PASSWORD
 from smart365.sim.live import LiveConfig
-from tests.web.conftest import serve_demo, shot
+from tests.web.conftest import logged_in, serve_demo, shot
 
 pytestmark = pytest.mark.browser
 
@@ -30,11 +29,7 @@ def live_plant_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
 def test_member_watches_the_plant_live_in_korean_and_english(live_plant_server: str, browser) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
-    page = browser.new_page(locale="ko-KR", viewport={"width": 1440, "height": 1000})
-    page.goto(f"{live_plant_server}/login")
-    page.get_by_label("이메일").fill("member@hanbit.example")
-    page.get_by_label("비밀번호").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="로그인").click()
+    page = logged_in(browser, live_plant_server, width=1440)
     page.get_by_test_id("nav-monitoring").click()
     expect(page.get_by_test_id("plant-title")).to_contain_text("(주)한빛정밀 · 실시간 공장")
 
@@ -83,11 +78,7 @@ def test_member_watches_the_plant_live_in_korean_and_english(live_plant_server: 
 def test_alarm_list_and_csv_import_with_a_bad_row(live_plant_server: str, browser, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
-    page = browser.new_page(locale="ko-KR", viewport={"width": 1360, "height": 900})
-    page.goto(f"{live_plant_server}/login")
-    page.get_by_label("이메일").fill("member@hanbit.example")
-    page.get_by_label("비밀번호").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="로그인").click()
+    page = logged_in(browser, live_plant_server, height=900)
     page.goto(f"{live_plant_server}/monitoring")
     page.get_by_role("link", name="알람", exact=True).first.click()
     expect(page.get_by_role("heading", name="알람 이력")).to_be_visible()

@@ -6,8 +6,7 @@ import re
 
 import pytest
 
-from smart365.sim.demo import DEMO_PASSWORD
-from tests.web.conftest import shot
+from tests.web.conftest import logged_in, shot
 
 pytestmark = pytest.mark.browser
 
@@ -17,11 +16,7 @@ NOT_APPLICABLE = ("DEV.3", "KPI.5")
 def test_member_answers_the_survey_and_sees_level_two(live_server: str, browser) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
-    page = browser.new_page(locale="ko-KR", viewport={"width": 1360, "height": 900})
-    page.goto(f"{live_server}/login")
-    page.get_by_label("이메일").fill("member@hanbit.example")
-    page.get_by_label("비밀번호").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="로그인").click()
+    page = logged_in(browser, live_server, height=900)
     expect(page.get_by_test_id("company-name")).to_contain_text("(주)한빛정밀")
 
     page.get_by_test_id("survey-link").click()

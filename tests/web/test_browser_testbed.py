@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from smart365.sim.demo import DEMO_PASSWORD
-from tests.web.conftest import shot
+from tests.web.conftest import logged_in, shot
 
 pytestmark = pytest.mark.browser
 
@@ -30,11 +29,7 @@ def _quality_csv(rows: int = 400) -> bytes:
 def test_member_uploads_a_file_picks_the_target_and_reads_the_result(live_server: str, browser) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
-    page = browser.new_page(locale="ko-KR", viewport={"width": 1360, "height": 1000})
-    page.goto(f"{live_server}/login")
-    page.get_by_label("이메일").fill("member@hanbit.example")
-    page.get_by_label("비밀번호").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="로그인").click()
+    page = logged_in(browser, live_server)
     page.get_by_test_id("nav-testbed").click()
     expect(page.get_by_role("heading", name="(주)한빛정밀 · AI 테스트베드")).to_be_visible()
     shot(page, "testbed-01-start-ko")
@@ -88,11 +83,7 @@ def _vibration_csv(rows: int = 2000) -> bytes:
 def test_member_tests_detectors_on_a_log_whose_first_block_has_no_event(live_server: str, browser) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
-    page = browser.new_page(locale="ko-KR", viewport={"width": 1360, "height": 1000})
-    page.goto(f"{live_server}/login")
-    page.get_by_label("이메일").fill("member@hanbit.example")
-    page.get_by_label("비밀번호").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="로그인").click()
+    page = logged_in(browser, live_server)
     page.get_by_test_id("nav-testbed").click()
     page.get_by_test_id("testbed-file").set_input_files(
         {"name": "베어링_진동.csv", "mimeType": "text/csv", "buffer": _vibration_csv()}
