@@ -4,6 +4,7 @@ the restart rule; deployment."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from datetime import timedelta
@@ -215,6 +216,33 @@ def test_tags_from_the_store_become_a_wide_table_on_a_time_grid(app: Any, client
         "start": local.isoformat(timespec="minutes"), "end": (local + timedelta(hours=2)).isoformat(timespec="minutes"),
     }, follow_redirects=False)  # fmt: skip
     assert response.status_code == 422  # firm A's tags are not firm B's to choose
+
+
+def test_tables_previewed_and_left_are_deleted_after_a_day_a_runs_table_stays(
+    app: Any, client: TestClient, world: World
+) -> None:
+    member, csrf = _member(app, world)
+    firm = world.firm_a
+
+    def stage(seed: int) -> str:
+        response = _upload(member, csrf, firm, f"표_{seed}.csv", _csv(seed=seed))
+        return re.search(r"table=([0-9a-f]{32})", response.headers["location"]).group(1)  # type: ignore[union-attr]
+
+    used, left = stage(1), stage(2)
+    response = member.post(f"/testbed/companies/{firm}/runs", data={"csrf_token": csrf, "table": used,
+                           "target": "판정", "time": "생산일시", "task": "auto"}, follow_redirects=False)  # fmt: skip
+    assert response.status_code == 303, response.text
+    folder = Staging(app.state.settings.data_dir / "testbed").folder(firm)
+    for token in (used, left):  # both staged two days ago
+        meta = json.loads((folder / f"{token}.json").read_text(encoding="utf-8"))
+        meta["staged_at"] = (utcnow() - timedelta(days=2)).isoformat()
+        (folder / f"{token}.json").write_text(json.dumps(meta), encoding="utf-8")
+    fresh = stage(3)  # staging a new table prunes the old unused one
+    names = {p.name for p in folder.iterdir()}
+    assert {f"{used}.csv", f"{used}.json", f"{fresh}.csv", f"{fresh}.json"} <= names
+    assert not any(name.startswith(left) for name in names)
+    gone = member.get(f"/testbed/companies/{firm}/new", params={"table": left}).text
+    assert "준비한 표를 찾을 수 없습니다. 데이터를 다시 선택하세요." in gone  # said plainly, not a crash
 
 
 def test_restart_marks_running_runs_failed_and_requeues_queued_ones(world: World, tmp_path: Path) -> None:

@@ -112,6 +112,7 @@ async def upload(request: Request, company_id: int, principal: PagePrincipal, se
         file = form.get("file")
         if not isinstance(file, UploadFile) or not file.filename:
             raise Invalid(N_("Choose a file to upload."))
+        service.prune_staging(session, _staging(request), company_id)
         token = await run_in_threadpool(_staging(request).save_upload, company_id, file.filename, file.file)
     except AppError as exc:
         return _start_page(request, session, principal, company, exc.status, _bilingual(exc))
@@ -140,6 +141,7 @@ def from_tags(
     try:
         tags = _firm_tags(session, company_id, tag_id or [])
         begin, finish = _moment(start), _moment(end)
+        service.prune_staging(session, _staging(request), company_id)
         token = stage_tags(_staging(request), _store(request), company_id, tags, begin, finish)
     except AppError as exc:
         return _start_page(request, session, principal, company, exc.status, _bilingual(exc), form)
@@ -176,19 +178,19 @@ def new_run(
     company = registry.get(session, Company, company_id)
     if not table:
         return RedirectResponse(f"/testbed/companies/{company_id}", status_code=303)
-    return _preview_page(request, principal, company, table)
+    return _preview_page(request, session, principal, company, table)
 
 
 def _preview_page(
-    request: Request, principal: Principal, company: Company, token: str, status_code: int = 200,
+    request: Request, session: Session, principal: Principal, company: Company, token: str, status_code: int = 200,
     error: dict[str, str] | None = None, chosen: service.RunRequest | None = None,
 ) -> Response:  # fmt: skip
     staging = _staging(request)
     try:
         meta = staging.meta(company.id, token)
         frame = staging.load(company.id, token)
-    except AppError:
-        return RedirectResponse(f"/testbed/companies/{company.id}", status_code=303)
+    except AppError as exc:  # deleted as unused, or a mistyped link: say so on the start page
+        return _start_page(request, session, principal, company, exc.status, _bilingual(exc))
     summary = preview(frame)
     return render(
         request, "testbed/new.html", status_code=status_code,
@@ -217,7 +219,7 @@ def create_run(
     except AppError as exc:
         if not _staged(request, company_id, table):
             return _start_page(request, session, principal, company, exc.status, _bilingual(exc))
-        return _preview_page(request, principal, company, table, exc.status, _bilingual(exc), chosen)
+        return _preview_page(request, session, principal, company, table, exc.status, _bilingual(exc), chosen)
     session.commit()  # the worker reads the run from its own session
     request.app.state.testbed.submit(run.id)
     return RedirectResponse(f"/testbed/runs/{run.id}", status_code=303)

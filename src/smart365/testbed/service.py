@@ -70,6 +70,13 @@ def start_run(session: Session, staging: Staging, company_id: int, request: RunR
     return run
 
 
+def prune_staging(session: Session, staging: Staging, company_id: int) -> int:
+    """Delete the company's staged tables that no run of it uses and that are a day old (see
+    :meth:`Staging.prune`); called before staging a new one, so a firm's folder never grows without bound."""
+    specs = session.scalars(select(TestbedRun.source_spec).where(TestbedRun.company_id == company_id))
+    return staging.prune(company_id, {str(spec.get("token", "")) for spec in specs})
+
+
 def describe_source(meta: dict[str, Any]) -> str:
     """One line saying where the table came from."""
     if meta["kind"] == "file":

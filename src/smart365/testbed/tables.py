@@ -21,9 +21,9 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,6 +41,7 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 200_000
 MAX_COLUMNS = 500
 MAX_GRID_ROWS = 5_000  # a tag selection becomes at most this many time steps
+UNUSED_KEPT = timedelta(days=1)  # a staged table no run uses (previewed, never run) is deleted after this
 SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".xlsx": "excel", ".parquet": "parquet", ".pq": "parquet"}
 TOKEN = re.compile(r"^[0-9a-f]{32}$")
 _CHUNK = 1 << 20
@@ -107,6 +108,23 @@ class Staging:
         """Read a staged table."""
         meta = self.meta(company_id, token)
         return _load(self.folder(company_id) / f"{token}{meta['suffix']}", str(meta.get("name", "")))
+
+    def prune(self, company_id: int, used: Collection[str], older_than: timedelta = UNUSED_KEPT) -> int:
+        """Delete the company's staged tables that no run uses (``used``: their tokens) and that were staged
+        longer than ``older_than`` ago: files previewed and left. A run's table stays, since deploying its
+        winner refits on it. Returns how many were deleted."""
+        cutoff = datetime.now(UTC) - older_than
+        deleted = 0
+        for meta_path in sorted(self.folder(company_id).glob("*.json")):
+            token = meta_path.stem
+            if token in used or not TOKEN.match(token):
+                continue
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            if datetime.fromisoformat(meta["staged_at"]) < cutoff:
+                (meta_path.parent / f"{token}{meta['suffix']}").unlink(missing_ok=True)
+                meta_path.unlink()
+                deleted += 1
+        return deleted
 
 
 def _load(path: Path, shown_name: str) -> pd.DataFrame:
