@@ -148,6 +148,32 @@ def test_a_trend_alarm_gives_the_slope_per_hour(world: World) -> None:
     assert scoring.summary(event.explanation, "en") == f"SENTINEL-A spindle {why['trend_per_h']:+.3g}/h"
 
 
+def test_a_restart_resumes_the_trend_window_and_keeps_its_alarm_open(world: World) -> None:
+    from smart365.telemetry.store import DuckDBStore
+
+    tags = _machine(world)
+    _deploy(world, tags, TrendDetector(TrendConfig(window=60)))
+    values = _values(420, 3)
+    values["load"][150:] += 0.5 * np.arange(270)  # rising from second 150 to the end
+    per_tag = _per_tag_batches(tags, values)
+    seconds = [Batch.concat(per_tag[i : i + 3]) for i in range(0, len(per_tag), 3)]
+    store = DuckDBStore(":memory:")
+    first = AlarmMonitor(world.db, store=store)
+    for batch in seconds[:300]:
+        store.append(batch)
+        first.process(batch)
+    assert [e.cleared_at for e in _anomaly_events(world)] == [None]  # raised, still rising
+
+    restarted = AlarmMonitor(world.db, store=store)  # e.g. a new release deployed
+    for batch in seconds[300:]:
+        store.append(batch)
+        restarted.process(batch)
+    # the stored rows are replayed into the new runner, so its window goes on: one alarm, still open (a runner
+    # started blind scores 0 for a window's worth of rows, clears the true alarm and raises it again)
+    assert [e.cleared_at for e in _anomaly_events(world)] == [None]
+    store.close()
+
+
 def test_a_growing_anomaly_is_explained_by_what_it_has_become(world: World) -> None:
     tags = _machine(world)
     _deploy(world, tags)

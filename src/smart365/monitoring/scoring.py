@@ -32,6 +32,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -378,6 +379,55 @@ def row_period_s(index: pd.DatetimeIndex) -> float:
     return float(max(DEFAULTS["bucket_s"], round(float(np.median(gaps)))))
 
 
+def history_frame(
+    store: TimeSeriesStore,
+    tag_ids: Sequence[int],
+    start: datetime,
+    end: datetime,
+    settings: dict[str, Any] | None = None,
+    exclude: Sequence[tuple[datetime, datetime]] = (),
+) -> pd.DataFrame:
+    """The rows online scoring would see in ``[start, end)`` (index: bucket start, UTC), minus ``exclude``."""
+    s = DEFAULTS | (settings or {})
+    gate = s["gate_tag_id"]
+    cols = [*tag_ids, gate] if gate is not None else list(tag_ids)
+    batch = store.read(cols, start, end)
+    position = {tag: i for i, tag in enumerate(cols)}
+    aligner = Aligner(len(cols), s["bucket_s"], 0)
+    closed = [aligner.push([position[t] for t in batch.tag_id.tolist()], batch.ts_us, batch.value), aligner.flush()]
+    ts, rows = np.concatenate([c[0] for c in closed]), np.concatenate([c[1] for c in closed])
+    keep = np.ones(len(ts), dtype=bool)
+    if gate is not None and len(ts):
+        keep = RunClock().mask(ts, rows[:, len(tag_ids)], s["run_value"], s["settle_s"])
+    for lo, hi in exclude:
+        lo_us, hi_us = to_epoch_us([lo, hi]).tolist()
+        keep &= ~((ts >= lo_us) & (ts < hi_us))
+    return pd.DataFrame(rows[keep, : len(tag_ids)], index=as_times(ts[keep]), columns=[str(t) for t in tag_ids])
+
+
+#: Rows replayed into a new runner's streaming state: twice the trend detector's default window.
+WARM_UP_ROWS = 240
+
+
+def warm_up(runner: Runner, store: TimeSeriesStore, until_us: int) -> int:
+    """Replay the rows stored up to ``until_us`` into a new runner's streaming detector (its settling time
+    plus :data:`WARM_UP_ROWS` rows back), so after a restart a trend window, a stuck sensor's run length or
+    an EWMA filter resumes where it stood: a detector that starts blind scores 0 and would clear an alarm
+    that is still true. No alarm is raised from these rows (the previous monitor saw them). Returns how many.
+    """
+    stream = getattr(runner.detector, "update", None)
+    if stream is None:
+        return 0
+    s = runner.settings
+    end = datetime.fromtimestamp((until_us + 1) / US, UTC)
+    start = end - timedelta(seconds=float(s["settle_s"]) + WARM_UP_ROWS * float(s["bucket_s"]))
+    frame = history_frame(store, runner.tag_ids, start, end, s)
+    if len(frame):
+        stream(frame)
+        runner.aligner.emitted = int(pd.DatetimeIndex(frame.index).as_unit("us").asi8[-1]) // runner.aligner.bucket_us
+    return len(frame)
+
+
 def runner_for(session: Session, row: AnalyticsModel) -> Runner:
     """The online runner of a deployed registry row."""
     detector = registry.load_detector(row)
@@ -449,9 +499,20 @@ class AnomalyMonitor:
                 if row.id in open_events:
                     runner.peak = explained_score(open_events[row.id])
                 if self.store is not None:
-                    since = running_since(self.store, runner.settings)
-                    runner.clock = RunClock(since, last_seen(self.store, row.tag_ids))
+                    self._resume(runner)
                 self.runners[row.id] = runner
+
+    def _resume(self, runner: Runner) -> None:
+        """A new runner picks up from the store: since when the machine runs, and its detector's recent rows."""
+        assert self.store is not None
+        seen = last_seen(self.store, runner.tag_ids)
+        runner.clock = RunClock(running_since(self.store, runner.settings), seen)
+        if seen is None:
+            return
+        try:
+            warm_up(runner, self.store, seen)
+        except Exception:  # a failed replay costs the head start, not the model
+            log.exception("anomaly model %s: recent rows could not be replayed", runner.model_id)
 
 
 def running_since(store: TimeSeriesStore, settings: dict[str, Any]) -> int | None:

@@ -32,10 +32,9 @@ from smart365.analytics.contract import stopwatch
 from smart365.analytics.models import AnalyticsModel
 from smart365.core.errors import Invalid
 from smart365.core.i18n import N_
-from smart365.monitoring.scoring import DEFAULTS, Aligner, RunClock, as_times, row_period_s
+from smart365.monitoring.scoring import DEFAULTS, history_frame, row_period_s
 from smart365.registry import service as registry
 from smart365.registry.models import Equipment, Tag
-from smart365.telemetry.batch import to_epoch_us
 from smart365.telemetry.store import TimeSeriesStore
 
 #: Detector kinds a machine's model can be trained as: a fresh detector and its name for people. Limits
@@ -79,32 +78,6 @@ def default_settings(machine: Equipment) -> dict[str, Any]:
     if state is None:
         return {}
     return {"gate_tag_id": state.id, "run_value": 1.0, "settle_s": 1200.0, "delay_s": 60.0}
-
-
-def history_frame(
-    store: TimeSeriesStore,
-    tag_ids: Sequence[int],
-    start: datetime,
-    end: datetime,
-    settings: dict[str, Any] | None = None,
-    exclude: Sequence[tuple[datetime, datetime]] = (),
-) -> pd.DataFrame:
-    """The rows online scoring would see in ``[start, end)`` (index: bucket start, UTC), minus ``exclude``."""
-    s = DEFAULTS | (settings or {})
-    gate = s["gate_tag_id"]
-    cols = [*tag_ids, gate] if gate is not None else list(tag_ids)
-    batch = store.read(cols, start, end)
-    position = {tag: i for i, tag in enumerate(cols)}
-    aligner = Aligner(len(cols), s["bucket_s"], 0)
-    closed = [aligner.push([position[t] for t in batch.tag_id.tolist()], batch.ts_us, batch.value), aligner.flush()]
-    ts, rows = np.concatenate([c[0] for c in closed]), np.concatenate([c[1] for c in closed])
-    keep = np.ones(len(ts), dtype=bool)
-    if gate is not None and len(ts):
-        keep = RunClock().mask(ts, rows[:, len(tag_ids)], s["run_value"], s["settle_s"])
-    for lo, hi in exclude:
-        lo_us, hi_us = to_epoch_us([lo, hi]).tolist()
-        keep &= ~((ts >= lo_us) & (ts < hi_us))
-    return pd.DataFrame(rows[keep, : len(tag_ids)], index=as_times(ts[keep]), columns=[str(t) for t in tag_ids])
 
 
 def _fit(kind: str, frame: pd.DataFrame) -> AnyDetector:
