@@ -312,6 +312,7 @@ def test_a_tag_run_is_deployed_through_the_model_registry(app: Any, client: Test
         assert model.tag_ids == [world.ids_a["tag_id"]]  # the input tag; the target tag is what it predicts
         assert model.name == "SENTINEL-A MCT/temp · linear (ridge)" and "rmse" in model.metrics
         assert model.trained_from < model.trained_to and model.deployed_by == "member_a"
+        assert model.settings == {"bucket_s": 60.0}  # live rows at the table's one-minute grid, as it learned
         model_id = model.id
     # The saved model reads columns named by tag id, as live scoring names them, and predicts temp from load.
     live = pd.DataFrame({str(world.ids_a["tag_id"]): [10.0, 90.0]})
