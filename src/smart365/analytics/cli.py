@@ -122,8 +122,6 @@ def _print_findings(console: Console, report: TestbedReport) -> None:
         console.print(f"[dim]-[/] {korean} / {english}")
 
 
-
-
 def _table(report: TestbedReport) -> Table:
     from smart365.analytics.testbed import PRIMARY, TASK_NAMES, fmt
 

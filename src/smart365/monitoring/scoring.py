@@ -327,7 +327,7 @@ class Runner:
             entry = {"tag_id": int(c.signal), "tag": self.tag_names.get(int(c.signal), c.signal),
                      "value": round(c.value, 4), "normal": round(c.normal, 4), "sigma": round(c.sigma, 2),
                      "share": round(c.share, 3), "score": round(float(score), 4)}  # fmt: skip
-            ts, step = pd.DatetimeIndex(frame.index).as_unit("us").asi8, float(self.settings["bucket_s"])
+            ts, step = stamps_us(frame.index), float(self.settings["bucket_s"])
             if c.unchanged:
                 entry |= {"unchanged_s": span_s(ts, position, c.unchanged, step),
                           "limit_s": span_s(ts, len(ts), c.limit, step)}  # fmt: skip
@@ -345,6 +345,15 @@ def as_times(ts_us: Any) -> pd.DatetimeIndex:
     Timestamp('1970-01-01 00:00:01.500000+0000', tz='UTC')
     """
     return pd.DatetimeIndex(pd.to_datetime(np.asarray(ts_us, dtype=np.int64), unit="us", utc=True))
+
+
+def stamps_us(index: pd.Index) -> Any:
+    """The inverse of :func:`as_times`: a frame's time index as µs since the epoch (int64).
+
+    >>> stamps_us(as_times([0, 10 * US])).tolist()
+    [0, 10000000]
+    """
+    return pd.DatetimeIndex(index).as_unit("us").asi8
 
 
 def span_s(ts_us: Any, position: int, rows: float, step_s: float = 1.0) -> float:
@@ -372,7 +381,7 @@ def row_period_s(index: pd.DatetimeIndex) -> float:
     >>> row_period_s(pd.date_range("2026-01-01", periods=5, freq="10s")), row_period_s(pd.DatetimeIndex([]))
     (10.0, 1.0)
     """
-    stamps = np.unique(pd.DatetimeIndex(index).dropna().as_unit("us").asi8)
+    stamps = np.unique(stamps_us(index.dropna()))
     if len(stamps) < 2:
         return float(DEFAULTS["bucket_s"])
     gaps = np.diff(stamps) / US
@@ -424,7 +433,7 @@ def warm_up(runner: Runner, store: TimeSeriesStore, until_us: int) -> int:
     frame = history_frame(store, runner.tag_ids, start, end, s)
     if len(frame):
         stream(frame)
-        runner.aligner.emitted = int(pd.DatetimeIndex(frame.index).as_unit("us").asi8[-1]) // runner.aligner.bucket_us
+        runner.aligner.emitted = int(stamps_us(frame.index)[-1]) // runner.aligner.bucket_us
     return len(frame)
 
 

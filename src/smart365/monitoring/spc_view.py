@@ -96,12 +96,13 @@ class SpcView:
         """What the EWMA and CUSUM charts say, in the current locale: no signal, or since when and which way."""
         ewma = {"lam": f"{EWMA_LAMBDA:g}", "width": f"{EWMA_WIDTH:g}"}
         cusum = {"k": f"{CUSUM_K:g}", "h": f"{CUSUM_H:g}"}
-        out = [gettext(_EWMA_QUIET).format(**ewma)]
         if len(self.ewma.signals):
             first = int(self.ewma.signals[0])
             way = gettext(N_("upward") if self.ewma.z[first] > self.ewma.center else N_("downward"))
             count = len(self.ewma.signals)
             out = [gettext(_EWMA_SIGNAL).format(**ewma, count=count, first=self.times[first], way=way)]
+        else:
+            out = [gettext(_EWMA_QUIET).format(**ewma)]
         for signals, text in ((self.cusum.signals_up, _CUSUM_UP), (self.cusum.signals_down, _CUSUM_DOWN)):
             if len(signals):
                 out.append(gettext(text).format(**cusum, first=self.times[int(signals[0])], count=len(signals)))

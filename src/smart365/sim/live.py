@@ -7,9 +7,9 @@ simulator feeding the store through real connectors (or directly, for tests).
    scripted events: a press breakdown, a material wait, a heater drifting hot, a spindle bearing wearing
    out, a spindle-load sensor stuck), so trends, OEE and alarm history have something to show at once; 90
    minutes before the end of the replay every CNC machine gets three anomaly models trained on its history
-   so far (PCA, a stuck-sensor check and a trend check; the injected faults left out, as an engineer leaves out known
-   incidents) and deployed, so the rest of the replay and the live
-   data are scored online and anomalies raise explained alarms (a re-run keeps the deployed models);
+   so far (PCA, a stuck-sensor check and a trend check; the injected faults left out, as an engineer leaves
+   out known incidents) and deployed, so the rest of the replay and the live data are scored online and
+   anomalies raise explained alarms (a re-run keeps the deployed models);
 2. starts the simulator's servers (OPC UA for the CNCs, Modbus TCP for the presses, MQTT/Sparkplug B for
    the injection machines; an embedded broker unless ``SMART365_MQTT_URL`` names one), points the
    showcase machines' registry endpoints at them, and

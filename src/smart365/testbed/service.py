@@ -301,5 +301,3 @@ def _gain(metric: str, ours: float, theirs: float) -> str:
     if theirs > 0:
         return gettext(N_("{share}% lower")).format(share=f"{(theirs - ours) / theirs * 100:.0f}")
     return gettext(N_("lower"))
-
-
