@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from smart365.bootstrap import bootstrap
 from smart365.core import migrate
 from smart365.core.accounts import ConsultantAssignment, create_user
 from smart365.core.db import Database
@@ -236,12 +237,12 @@ def _model(session: Session, company: Company, ids: dict[str, int]) -> int:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", secret_key="test-secret")
+    return Settings(data_dir=tmp_path / "data", secret_key="test-secret", warm_up=False)
 
 
 @pytest.fixture
 def app(settings: Settings, world: World):  # type: ignore[no-untyped-def]
-    return create_app(settings, world.db)
+    return create_app(bootstrap(settings, db=world.db))
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ def _series(app: Any, world: World, minutes: int = 180) -> None:
     times = [now - timedelta(minutes=minutes - i) for i in range(minutes)]
     values = np.random.default_rng(3).normal(50.0, 1.0, minutes)
     values[SPIKE] = 80.0
-    app.state.store.append(Batch.from_columns(world.ids_a["tag_id"], times, values))
+    app.state.system.store.append(Batch.from_columns(world.ids_a["tag_id"], times, values))
 
 
 def _page(client: TestClient, world: World, headers: dict[str, str] | None = None, **params: str) -> Any:
@@ -61,7 +61,7 @@ def test_a_small_sustained_shift_is_signalled_by_ewma_and_cusum_not_by_3_sigma(a
     values = np.random.default_rng(8).normal(50.0, 1.0, 180)
     values[120:] += 1.0  # a heater drifting 1σ from minute 120: rarely a point beyond 3σ
     times = [now - timedelta(minutes=180 - i) for i in range(180)]
-    app.state.store.append(Batch.from_columns(world.ids_a["tag_id"], times, values))
+    app.state.system.store.append(Batch.from_columns(world.ids_a["tag_id"], times, values))
     response = _page(_page_client(app, world.emails["member_a"]), world, hours="4")
     assert response.status_code == 200, response.text
     chart = _chart(response.text)

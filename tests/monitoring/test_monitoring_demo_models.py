@@ -10,32 +10,33 @@ from pathlib import Path
 from sqlalchemy import select
 
 from smart365.analytics.models import AnalyticsModel
-from smart365.core import migrate
+from smart365.bootstrap import bootstrap, records
 from smart365.core.db import Database
+from smart365.core.settings import Settings
 from smart365.core.tenancy import SYSTEM
 from smart365.monitoring.models import AlarmEvent
 from smart365.registry.models import Equipment
 from smart365.sim.demo import seed_demo
 from smart365.sim.live import LiveConfig, LivePlant
-from smart365.telemetry.store import DuckDBStore
 
 
-def _start_and_stop(db: Database, store: DuckDBStore) -> None:
+def _start_and_stop(settings: Settings, db: Database) -> None:
+    """The demo's system (without collection: no network here) with the live plant, started and stopped."""
+    system = bootstrap(settings, db=db)
+    system.plugins.append(LivePlant(LiveConfig(network=False, backfill_h=3.0)))
+
     async def run() -> None:
-        live = LivePlant(db, store, LiveConfig(network=False, backfill_h=3.0))
-        await live.start()
-        await live.stop()
+        await system.start()
+        await system.stop()
 
     asyncio.run(run())
 
 
 def test_demo_deploys_a_model_per_cnc_which_explains_the_bearing_fault_and_is_reused(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'records.db'}"
-    migrate.upgrade(url)
-    db = Database(url)
+    settings = Settings(data_dir=tmp_path, collect=False, warm_up=False)
+    db = records(settings)
     seed_demo(db, firms=2)
-    store = DuckDBStore(tmp_path / "ts.duckdb")
-    _start_and_stop(db, store)
+    _start_and_stop(settings, db)
     with db.session(SYSTEM) as session:
         names = dict(session.execute(select(Equipment.id, Equipment.name)).all())
         models = session.scalars(select(AnalyticsModel)).all()
@@ -60,9 +61,8 @@ def test_demo_deploys_a_model_per_cnc_which_explains_the_bearing_fault_and_is_re
     assert trend is not None and trend[0]["tag"] == "vibration" and trend[0]["trend_per_h"] > trend[0]["limit_per_h"]
     assert {key for key in found if key[1] == "anomaly.trend"} == {("MCT-02", "anomaly.trend")}
 
-    _start_and_stop(db, store)  # a second start: the same models, no new versions
+    _start_and_stop(settings, db)  # a second start: the same models, no new versions
     with db.session(SYSTEM) as session:
         again = session.scalars(select(AnalyticsModel)).all()
     assert sorted((m.id, m.version, m.status) for m in again) == sorted((m.id, m.version, m.status) for m in models)
-    store.close()
     db.dispose()

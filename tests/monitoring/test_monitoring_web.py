@@ -86,7 +86,7 @@ def test_acknowledge_and_shelve_record_who_and_when_and_outsiders_cannot(app: An
 
 
 def test_the_event_stream_sends_snapshots_with_the_latest_values(app: Any, world: World) -> None:
-    app.state.store.append(_points(world, 0, [42.5]))
+    app.state.system.store.append(_points(world, 0, [42.5]))
     member = _page_client(app, world.emails["member_a"])
     url = f"/monitoring/equipment/{world.ids_a['equipment_id']}/stream"
     with member.stream("GET", url, params={"max_events": 2}, headers={"Accept": "text/event-stream"}) as response:
@@ -131,7 +131,7 @@ def test_csv_import_stores_good_rows_and_dead_letters_the_rest_with_reasons(
         (6, "The row does not have the same number of columns as the header."),
         (7, "The timestamp is before the earliest accepted time (2000-01-01)."),
     ]
-    store = app.state.store
+    store = app.state.system.store
     assert store.read(tag, "2026-01-05", "2026-01-06").value.tolist() == [55.5]
     assert sorted(store.dead_letters().column("reason").to_pylist()) == sorted(
         ["not_numeric", "above_max", "unknown_tag", "malformed_row", "ts_too_old"]
@@ -169,15 +169,10 @@ def test_rules_are_added_and_switched_by_the_firm_only(client: TestClient, app: 
     assert "SENTINEL-A spindle &lt; 5 %" in alarms_page
 
 
-def test_with_monitoring_attached_http_ingest_raises_alarms(settings: Any, world: World) -> None:
-    from smart365.monitoring.runtime import attach_monitoring
-    from smart365.web.app import create_app
-
-    app = create_app(settings, world.db)
-    attach_monitoring(app)
+def test_http_ingest_raises_alarms_in_the_serve_shape(app: Any, world: World) -> None:
     _rule(world, deadband=2.0)
     with TestClient(app) as client:
-        assert app.state.monitoring.worker is not None  # the registry's connected machines: none in this world
+        assert app.state.system.collection.worker is not None  # the registry's connected machines: none here
         now = utcnow() - timedelta(minutes=1)
         points = [
             {"tag_id": world.ids_a["tag_id"], "ts": (now + timedelta(seconds=i)).isoformat(), "value": v}
@@ -203,7 +198,7 @@ def test_excel_and_parquet_histories_import_with_sheet_row_numbers_and_a_preview
     wide.to_parquet(parquet)
     url = f"/api/v1/companies/{world.firm_a}/telemetry/import"
     headers = bearer(client, world.emails["member_a"]) | {"Accept-Language": "en"}
-    store = app.state.store
+    store = app.state.system.store
 
     member = _page_client(app, world.emails["member_a"])
     csrf = _csrf(member)

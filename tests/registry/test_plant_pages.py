@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 from fastapi.testclient import TestClient
@@ -28,10 +29,12 @@ def test_member_builds_and_prunes_own_plant(client: TestClient, world: World) ->
     assert "도금라인" in client.get(f"/companies/{firm}").text
     with world.db.session(SYSTEM) as session:
         line = session.scalars(select(Site).where(Site.id == site.id)).one().lines[0]
+    machine_form = {"name": "PLT-01", "kind": "other", "protocol": "modbus", "csrf_token": csrf}
+    refused = client.post(f"/lines/{line.id}/equipment", data=machine_form | {"endpoint": "10.0.0.5:502"})
+    # Modbus needs modbus://host:port
+    assert "설비 'PLT-01': 설비의 접속 주소가 통신 방식과 맞지 않습니다." in html.unescape(refused.text)
     response = client.post(
-        f"/lines/{line.id}/equipment",
-        data={"name": "PLT-01", "kind": "other", "protocol": "modbus", "endpoint": "10.0.0.5:502", "csrf_token": csrf},
-        follow_redirects=False,
+        f"/lines/{line.id}/equipment", data=machine_form | {"endpoint": "modbus://10.0.0.5:502"}, follow_redirects=False
     )
     assert response.headers["location"] == f"/companies/{firm}"
     with world.db.session(SYSTEM) as session:
@@ -40,6 +43,10 @@ def test_member_builds_and_prunes_own_plant(client: TestClient, world: World) ->
 
     bad = client.post(f"/equipment/{machine.id}/tags", data={"name": "current", "min_value": "abc", "csrf_token": csrf})
     assert "최솟값: 숫자여야 합니다." in bad.text
+    unreadable = client.post(
+        f"/equipment/{machine.id}/tags", data={"name": "current", "address": "holding:x", "csrf_token": csrf}
+    )
+    assert unreadable.status_code == 422 and "태그 'current': Modbus 주소는" in html.unescape(unreadable.text)
     client.post(f"/equipment/{machine.id}/tags", data={"name": "current", "unit": "A", "csrf_token": csrf})
     page = client.get(f"/equipment/{machine.id}").text
     assert "current" in page and "등록된 태그가 없습니다." not in page

@@ -25,7 +25,7 @@ def test_demo_seeds_a_showcase_run_on_its_history_once(db: Database, tmp_path: P
     assert seed_testbed_run(db, store, worker) is None  # no history yet: nothing seeded, nothing breaks
     with db.session(SYSTEM) as session:
         _company, tags = showcase_tags(session)
-    LivePlant(db, store, LiveConfig(network=False, backfill_h=1.5))._history(DirectFeed(db, store, tags), [])
+    LivePlant(LiveConfig(network=False, backfill_h=1.5))._history(DirectFeed(db, store, tags), [])
     run_id = seed_testbed_run(db, store, worker)
     assert run_id is not None
     deadline = time.monotonic() + 120  # a guard against hanging, not a timing assertion

@@ -191,8 +191,8 @@ def test_tags_from_the_store_become_a_wide_table_on_a_time_grid(app: Any, client
     start = utcnow().replace(second=0, microsecond=0) - timedelta(hours=2)
     moments = [start + timedelta(seconds=30 * i) for i in range(200)]
     load = np.linspace(10, 90, 200)
-    app.state.store.append(Batch.from_columns(world.ids_a["tag_id"], moments, load))
-    app.state.store.append(Batch.from_columns(extra_id, moments[::2], 20 + 0.3 * load[::2]))
+    app.state.system.store.append(Batch.from_columns(world.ids_a["tag_id"], moments, load))
+    app.state.system.store.append(Batch.from_columns(extra_id, moments[::2], 20 + 0.3 * load[::2]))
     member, csrf = _member(app, world)
     local = (start + timedelta(hours=9)).replace(tzinfo=None)
     response = member.post(f"/testbed/companies/{world.firm_a}/tags", data={
@@ -201,7 +201,7 @@ def test_tags_from_the_store_become_a_wide_table_on_a_time_grid(app: Any, client
     }, follow_redirects=False)  # fmt: skip
     assert response.status_code == 303, response.text
     token = response.headers["location"].rsplit("=", 1)[1]
-    frame = app.state.testbed.staging.load(world.firm_a, token)
+    frame = app.state.system.testbed.staging.load(world.firm_a, token)
     assert list(frame.columns) == ["time", "SENTINEL-A MCT/SENTINEL-A spindle", "SENTINEL-A MCT/temp"]
     steps = frame["time"].diff().dropna().unique()
     assert len(steps) == 1  # one regular step
@@ -232,7 +232,7 @@ def test_tables_previewed_and_left_are_deleted_after_a_day_a_runs_table_stays(
     response = member.post(f"/testbed/companies/{firm}/runs", data={"csrf_token": csrf, "table": used,
                            "target": "판정", "time": "생산일시", "task": "auto"}, follow_redirects=False)  # fmt: skip
     assert response.status_code == 303, response.text
-    folder = Staging(app.state.settings.data_dir / "testbed").folder(firm)
+    folder = Staging(app.state.system.settings.data_dir / "testbed").folder(firm)
     for token in (used, left):  # both staged two days ago
         meta = json.loads((folder / f"{token}.json").read_text(encoding="utf-8"))
         meta["staged_at"] = (utcnow() - timedelta(days=2)).isoformat()
@@ -286,8 +286,8 @@ def test_a_tag_run_is_deployed_through_the_model_registry(app: Any, client: Test
     start = utcnow().replace(second=0, microsecond=0) - timedelta(hours=3)
     moments = [start + timedelta(minutes=i) for i in range(180)]
     load = np.random.default_rng(5).uniform(10, 90, 180)
-    app.state.store.append(Batch.from_columns(world.ids_a["tag_id"], moments, load))
-    app.state.store.append(Batch.from_columns(extra_id, moments, 20 + 0.3 * load))
+    app.state.system.store.append(Batch.from_columns(world.ids_a["tag_id"], moments, load))
+    app.state.system.store.append(Batch.from_columns(extra_id, moments, 20 + 0.3 * load))
     member, csrf = _member(app, world)
     local = (start + timedelta(hours=9)).replace(tzinfo=None)
     response = member.post(f"/testbed/companies/{world.firm_a}/tags", data={
@@ -333,7 +333,7 @@ def test_a_run_cut_short_by_shutdown_fails_with_the_reason(app: Any, client: Tes
         session.add(run)
         session.flush()
         run_id = run.id
-    worker = TestbedWorker(world.db, app.state.testbed.staging)
+    worker = TestbedWorker(world.db, app.state.system.testbed.staging)
     worker._stopping.set()  # the server is stopping: the run ends at its first step
     execute(world.db, worker.staging, run_id, check=worker._check_stopping)
     (stopped,) = _runs(world)

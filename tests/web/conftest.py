@@ -15,11 +15,10 @@ from typing import Any
 import pytest
 import uvicorn
 
-from smart365.core import migrate
-from smart365.core.db import Database
+from smart365.bootstrap import bootstrap, records
 from smart365.core.settings import Settings
 from smart365.sim.demo import DEMO_PASSWORD, seed_demo
-from smart365.sim.live import LiveConfig, attach_live_plant
+from smart365.sim.live import LiveConfig, LivePlant
 from smart365.web.app import create_app
 
 CHROMIUM = os.environ.get("SMART365_CHROMIUM", "/usr/bin/chromium")
@@ -37,13 +36,13 @@ def serve_demo(
     tmp_path_factory: pytest.TempPathFactory, name: str, firms: int, live: LiveConfig | None = None
 ) -> Iterator[str]:
     """A demo-seeded app on a free port (with the live plant when ``live`` says how); yields its base URL."""
-    settings = Settings(data_dir=tmp_path_factory.mktemp(name), secret_key=f"browser-{name}")
-    migrate.upgrade(settings.records_url)
-    db = Database(settings.records_url)
+    settings = Settings(data_dir=tmp_path_factory.mktemp(name), secret_key=f"browser-{name}", warm_up=False)
+    db = records(settings)
     seed_demo(db, firms=firms)
-    app = create_app(settings, db)
+    system = bootstrap(settings, db=db)
     if live is not None:
-        attach_live_plant(app, live)
+        system.plugins.append(LivePlant(live))
+    app = create_app(system)
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)

@@ -111,7 +111,7 @@ def _body(app: Any, method: str, path: str, ids: dict[str, int]) -> dict[str, An
 def _snapshot(world: World, app: Any) -> str:
     """A digest of every tenant-scoped row belonging to firm A, and of its time series."""
     digest = hashlib.sha256()
-    series = app.state.store.read(world.ids_a["tag_id"], "2000-01-01", "2100-01-01")
+    series = app.state.system.store.read(world.ids_a["tag_id"], "2000-01-01", "2100-01-01")
     digest.update(repr(series.to_arrow().to_pylist()).encode())
     with world.db.session(SYSTEM) as session:
         for mapper in sorted(Base.registry.mappers, key=lambda m: m.class_.__name__):

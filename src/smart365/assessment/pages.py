@@ -22,7 +22,7 @@ from smart365.core.i18n import N_, _, current_locale
 from smart365.core.tenancy import Principal, Role
 from smart365.registry import service as registry_service
 from smart365.registry.models import Company
-from smart365.web.deps import Csrf, PagePrincipal, PageSession
+from smart365.web.deps import Csrf, PagePrincipal, PageSession, system_of
 from smart365.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
@@ -131,7 +131,7 @@ def diagnosis_context(request: Request, session: Session, response: SurveyRespon
     """What the diagnosis page and the printable report show about a submitted response."""
     found = service.diagnose(response)
     locale = current_locale.get()
-    context = evidence.EvidenceContext(session, response.company_id, getattr(request.app.state, "store", None))
+    context = evidence.EvidenceContext(session, response.company_id, system_of(request).store)
     measured = evidence.measure_items(found.instrument, context)
     level = response.level if response.level is not None else found.explanation["level"]
     return {

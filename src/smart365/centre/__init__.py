@@ -14,5 +14,6 @@ Owns the pure logic behind the consultation centre that takes firms' pain points
 - :mod:`~smart365.centre.priority`: ranking firms for priority technical support (weights in
   ``data/priority_weights.yaml``).
 
-No tables and no routes live here yet; imports only ``smart365.core`` and ``smart365.registry.vocab``.
+Its tables, API and pages (``models``, ``api``, ``pages``) import ``core``, ``registry``, ``assessment`` (a
+firm's level for priorities) and the web seam.
 """

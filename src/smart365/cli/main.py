@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
+import signal
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -15,8 +17,8 @@ from rich.table import Table
 
 from smart365.analytics import cli as analytics_cli
 from smart365.assessment import cli as assessment_cli
+from smart365.bootstrap import Shape, System, bootstrap, records
 from smart365.centre import cli as centre_cli
-from smart365.core import migrate
 from smart365.core.accounts import create_user
 from smart365.core.db import Database
 from smart365.core.errors import AppError
@@ -45,9 +47,7 @@ Port = Annotated[int | None, typer.Option(help="포트 / port")]
 
 def _database(settings: Settings) -> Database:
     """The records database, created and migrated when needed."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    migrate.upgrade(settings.records_url)
-    return Database(settings.records_url)
+    return records(settings)
 
 
 def _fail(exc: AppError) -> None:
@@ -55,23 +55,82 @@ def _fail(exc: AppError) -> None:
     raise typer.Exit(code=1)
 
 
-def _warm_up(db: Database, settings: Settings) -> None:
-    """Train the ticket classifier in the background while the server starts."""
-    from smart365.centre.api import model_dir
-    from smart365.centre.triage import warm_up
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the app's open event streams to end as soon as it is asked to stop."""
 
-    threading.Thread(target=warm_up, args=(db, model_dir(settings)), daemon=True, name="warm-up").start()
+    def __init__(self, config: uvicorn.Config, closing: threading.Event) -> None:
+        super().__init__(config)
+        self.closing = closing
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self.closing.set()
+        super().handle_exit(sig, frame)
+
+
+def _run_web(system: System, host: str, port: int) -> None:
+    """Serve the system's web app until Ctrl-C; live event streams end at once, then the system stops."""
+    from smart365.web.app import create_app
+
+    config = uvicorn.Config(create_app(system), host=host, port=port, timeout_graceful_shutdown=5)
+    _Server(config, system.closing).run()
+
+
+def _bootstrap(settings: Settings, shape: Shape = "serve", db: Database | None = None) -> System:
+    try:
+        return bootstrap(settings, db=db, shape=shape)
+    except AppError as exc:
+        _fail(exc)
+        raise
+
+
+Collect = Annotated[
+    bool | None,
+    typer.Option(
+        help="등록된 설비 수집 (기본: 내장 저장소일 때) / run the registry's connectors (default: when embedded)"
+    ),
+]
 
 
 @app.command()
-def serve(host: Host = None, port: Port = None) -> None:
-    """웹 서버 실행 / Run the web server (migrates the database first)."""
-    from smart365.web.app import create_app
-
+def serve(host: Host = None, port: Port = None, collect: Collect = None) -> None:
+    """웹 서버 실행 (내장 구성에서는 등록된 설비 수집도) / Run the web server; on the embedded default it also
+    collects the machines the registry describes (migrates the database first)."""
     settings = Settings()
-    db = _database(settings)
-    _warm_up(db, settings)
-    uvicorn.run(create_app(settings, db), host=host or settings.host, port=port or settings.port)
+    if collect is not None:
+        settings.collect = collect
+    system = _bootstrap(settings)
+    where = "이 프로세스 / this process" if system.collection else "worker 프로세스 / the worker processes"
+    console.print(f"수집 / collection: {where}")
+    _run_web(system, host or settings.host, port or settings.port)
+
+
+@app.command()
+def worker(
+    metrics_port: Annotated[int | None, typer.Option(help="/metrics 포트 / port for Prometheus metrics")] = None,
+) -> None:
+    """수집 워커: 웹 없이 수집·저장·점수 계산 (서버 구성) / Collection, ingest and scoring without the web app
+    (server shape: PostgreSQL records and time series); several workers share the connectors by leases."""
+    system = _bootstrap(Settings(), shape="worker")
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port)
+    assert system.collection is not None
+    console.print(f"수집 워커 / collection worker: {system.collection.leases.holder}")
+    asyncio.run(_work(system))
+
+
+async def _work(system: System) -> None:
+    """Run the system until SIGINT or SIGTERM, then stop it cleanly (queued points stored, leases given back)."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    await system.start()
+    try:
+        await stopping.wait()
+    finally:
+        await system.stop()
 
 
 @app.command()
@@ -81,11 +140,11 @@ def demo(
     firms: Annotated[int, typer.Option(help="합성 기업 수 / synthetic firms to seed")] = 320,
     live: Annotated[bool, typer.Option(help="시뮬레이션 공장 실시간 수집 / run the simulated plant live")] = True,
 ) -> None:
-    """데모 실행: 내장 DB, 합성 기업군, 시뮬레이션 공장, 웹 UI / Run the demo: embedded data, synthetic firms,
-    the simulated plant live, web UI."""
-    from smart365.monitoring.runtime import run_server
+    """데모 실행: serve + 시뮬레이션 공장 + 합성 데이터 / Run the demo: `serve` plus the simulated plant and
+    seeded data (synthetic firms, the showcase firm's history)."""
     from smart365.sim.demo import DEMO_LOGINS, DEMO_PASSWORD, seed_demo
-    from smart365.web.app import create_app
+    from smart365.sim.demo_testbed import DemoTestbed
+    from smart365.sim.live import LivePlant
 
     settings = Settings()
     db = _database(settings)
@@ -103,17 +162,12 @@ def demo(
         table.add_row(login.role.value, login.email, DEMO_PASSWORD)
     console.print(table)
     console.print(f"데이터 폴더 / data directory: {settings.data_dir.absolute()}")
-    _warm_up(db, settings)
-    web = create_app(settings, db)
-    if live:  # the simulated plant, its connectors and alarms run with the server (sim/live.py)
-        from smart365.sim.live import attach_live_plant
-
-        attach_live_plant(web)
+    system = _bootstrap(settings, db=db)
+    if live:  # the simulated plant: history, then its servers, collected like any factory (sim/live.py)
+        system.plugins.append(LivePlant())
         console.print("시뮬레이션 공장 실시간 연결 / simulated plant live: /monitoring")
-    from smart365.sim.demo_testbed import attach_demo_testbed
-
-    attach_demo_testbed(web)  # after the backfill: one AI test-bed run on the showcase firm's history
-    run_server(web, host=host or settings.host, port=port or settings.port)  # Ctrl-C ends live streams too
+    system.plugins.append(DemoTestbed())  # after the backfill: one AI test-bed run on the showcase firm's history
+    _run_web(system, host or settings.host, port or settings.port)  # Ctrl-C ends live streams too
 
 
 @db_app.command("upgrade")

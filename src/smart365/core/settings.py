@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     session_max_age_s: int = 12 * 3600
     token_ttl_s: int = 24 * 3600
     max_upload_bytes: int = 20 * 1024 * 1024
+    collect: bool | None = None  # run the registry's connectors in `serve`; None: when the store is embedded
+    collect_every_s: float = 5.0  # how often collection re-reads the registry and renews its leases
+    lease_ttl_s: float = 15.0  # a dead worker's connectors move to another after at most this + collect_every_s
+    warm_up: bool = True  # train the ticket classifier in the background at start-up
 
     @property
     def records_url(self) -> str:

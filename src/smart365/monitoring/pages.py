@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -32,7 +31,7 @@ from smart365.registry.models import Company, Equipment, Tag
 from smart365.telemetry.file_import import FileImportReport, import_file, parse_upload
 from smart365.telemetry.pipeline import Pipeline, TagSpec
 from smart365.telemetry.store import TimeSeriesStore
-from smart365.web.deps import Csrf, PagePrincipal, PageSession
+from smart365.web.deps import Csrf, PagePrincipal, PageSession, get_db, system_of
 from smart365.web.templating import render, templates
 
 pages = APIRouter(include_in_schema=False)
@@ -49,13 +48,13 @@ CONNECTOR_STATES = {
     "connected": N_("connected"),
     "backoff": N_("reconnecting"),
     "stopped": N_("stopped"),
+    "refused": N_("not started: its settings are refused"),
 }
 KIND_LABELS = {"high": N_("above the limit"), "low": N_("below the limit"), "state": N_("state equals")}
 
 
 def store_of(request: Request) -> TimeSeriesStore:
-    store: TimeSeriesStore = request.app.state.store
-    return store
+    return system_of(request).store
 
 
 templates.env.globals["localtime"] = service.localtime
@@ -248,9 +247,9 @@ def toggle_rule(company_id: int, session: PageSession, rule_id: Annotated[int | 
 
 
 def _connection(request: Request, machine: Equipment) -> dict[str, Any] | None:
-    """The machine's connector health when the ingest runtime runs in this process."""
-    runtime = getattr(request.app.state, "monitoring", None)
-    return runtime.health_of(machine.protocol, machine.endpoint) if runtime is not None else None
+    """The machine's connector health when this process collects (``None`` when workers do)."""
+    collection = system_of(request).collection
+    return collection.health_of(machine.protocol, machine.endpoint) if collection is not None else None
 
 
 def _describe(rule: AlarmRule) -> str:
@@ -411,13 +410,13 @@ def _event_stream(
     """Stream ``snapshot`` as SSE. A client that does not ask for ``text/event-stream`` gets one event."""
     continuous = "text/event-stream" in request.headers.get("accept", "")
     limit = max_events or (None if continuous else 1)
-    db = request.app.state.db
+    db = get_db(request)
 
     def tick() -> str:
         with db.session(principal) as scoped:
             return json.dumps(snapshot(scoped), ensure_ascii=False, default=str)
 
-    closing: threading.Event = getattr(request.app.state, "closing", None) or threading.Event()
+    closing = system_of(request).closing
 
     async def wait() -> bool:
         """Sleep one interval in short steps; False when the server is stopping or the client left."""

@@ -1,22 +1,21 @@
-"""The live runtime of the embedded shape: an ingest worker for every connected machine in the registry,
-with the alarm rules evaluated on each stored batch, running inside the web process (DuckDB has one writer).
+"""Live operations on stored points: the alarm rules and deployed models (:class:`AlarmMonitor`), and the
+collection of the registry's connectors (:class:`Collection`).
 
-:func:`attach` hooks a runtime into a FastAPI app's lifespan, so it starts with the server, uses the app's
-store and database, and stops cleanly (connectors closed, queue drained) when the server stops.
+The composition root (:mod:`smart365.bootstrap`) builds them: ``serve`` collects every connector in its
+own process (the embedded shape: DuckDB has one writer), each ``smart365 worker`` the share it holds a
+lease on (the server shape). Either way the registry is read again every few seconds, so a machine or tag
+added, changed or removed in the browser or the API is collected (or stops) without a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from typing import Any
 
-import uvicorn
-from fastapi import FastAPI
 from sqlalchemy import select
 
 from smart365.core.db import Database
@@ -26,8 +25,9 @@ from smart365.monitoring.alarms import Rule, RuleState, Transition, evaluate
 from smart365.monitoring.scoring import AnomalyMonitor
 from smart365.registry.models import Tag
 from smart365.telemetry.batch import Batch
+from smart365.telemetry.leases import Leases, SoleCollector
 from smart365.telemetry.pipeline import TagSpec
-from smart365.telemetry.sources import SourceProblem, connector_configs, registry_sources
+from smart365.telemetry.sources import ConnectorSpec, SourceProblem, connector_configs, registry_sources
 from smart365.telemetry.store import TimeSeriesStore
 from smart365.telemetry.worker import IngestWorker
 
@@ -50,6 +50,7 @@ class AlarmMonitor:
         self.states: dict[int, RuleState] = {}
         self.anomalies = AnomalyMonitor(db, refresh_s, store)
         self._loaded_at = -float("inf")
+        self._lock = threading.Lock()  # the collection and HTTP ingest threads share the rule states
 
     def reload(self) -> None:
         """Read the rules and the deployed models again before the next batch."""
@@ -61,12 +62,13 @@ class AlarmMonitor:
 
     def process(self, batch: Batch) -> list[Transition]:
         """Evaluate a stored batch; record and return the transitions."""
-        self._refresh()
-        self.states, transitions = evaluate(self.rules, batch, self.states)
-        if transitions:
-            with self.db.session(SYSTEM) as session:
-                service.record_transitions(session, transitions)
-        self.anomalies.process(batch)
+        with self._lock:
+            self._refresh()
+            self.states, transitions = evaluate(self.rules, batch, self.states)
+            if transitions:
+                with self.db.session(SYSTEM) as session:
+                    service.record_transitions(session, transitions)
+            self.anomalies.process(batch)
         return transitions
 
     def _refresh(self) -> None:
@@ -88,87 +90,96 @@ def tag_specs(db: Database) -> dict[int, TagSpec]:
         return {tag_id: TagSpec(min_value=lo, max_value=hi) for tag_id, lo, hi in rows}
 
 
-class MonitoringRuntime:
-    """Connectors for the registry's connected machines → pipeline → store → alarm rules."""
+class Collection:
+    """The registry's connectors running in this process → pipeline → store → :class:`AlarmMonitor`.
 
-    def __init__(self, db: Database, store: TimeSeriesStore) -> None:
-        self.db, self.store = db, store
-        self.alarms = AlarmMonitor(db, store=store)
+    Every ``refresh_s`` seconds it reads the registry again, asks its :class:`~smart365.telemetry.leases.Leases`
+    which connectors it may run, and brings the running ones in line (new ones start, removed ones stop,
+    changed ones restart; the others keep their connection). A connector that cannot connect only backs off
+    and reconnects; one its config refuses is reported; neither stops the others. If the leases cannot be
+    renewed (the database is away) for most of a lease's life, it stops its connectors rather than risk
+    running one that another worker has taken over.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        store: TimeSeriesStore,
+        alarms: AlarmMonitor,
+        leases: Leases | None = None,
+        refresh_s: float = 5.0,
+        lease_ttl_s: float = 15.0,
+    ) -> None:
+        self.db, self.store, self.alarms = db, store, alarms
+        self.leases: Leases = leases or SoleCollector()
+        self.refresh_s, self.lease_ttl_s = refresh_s, lease_ttl_s
         self.worker: IngestWorker | None = None
         self.problems: list[SourceProblem] = []
+        self._held_at = time.monotonic()
+        self._loop_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Read the registry and start one connector per endpoint (each reconnects on its own)."""
+        """Start the ingest worker and the connectors this process runs, then keep them in line."""
+        self.worker = IngestWorker(self.store, {}, on_stored=self.alarms)
+        await self.worker.start([])
+        await self.sync()
+        self._loop_task = asyncio.create_task(self._keep_in_line(), name="collection")
+        log.info("collection (%s): %d connectors", self.leases.holder, len(self.worker.running))
+
+    async def sync(self) -> None:
+        """Read the registry and the leases once, and run exactly the connectors this process holds."""
+        assert self.worker is not None, "start() first"
+        specs, problems, limits = await asyncio.to_thread(self._read_registry)
+        try:
+            run, give_up = await asyncio.to_thread(self.leases.hold, [spec.name for spec in specs])
+        except Exception:
+            if time.monotonic() - self._held_at > 0.6 * self.lease_ttl_s:
+                log.exception("leases not renewed for %.0f s: stopping this worker's connectors", self.lease_ttl_s)
+                await self.worker.reconcile([])
+            raise
+        self._held_at = time.monotonic()
+        self.worker.set_tag_specs(limits)
+        await self.worker.reconcile([spec for spec in specs if spec.name in run])
+        if give_up:
+            await asyncio.to_thread(self.leases.release, give_up)
+        known = {(p.tag_id, p.message) for p in self.problems}
+        for problem in problems:
+            if (problem.tag_id, problem.message) not in known:
+                log.warning("tag %s is not collected: %s", problem.tag_id, problem.message)
+        self.problems = problems
+
+    def _read_registry(self) -> tuple[list[ConnectorSpec], list[SourceProblem], dict[int, TagSpec]]:
         with self.db.session(SYSTEM) as session:
-            specs, self.problems = connector_configs(registry_sources(session))
-        for problem in self.problems:
-            log.warning("tag %s is not connected: %s", problem.tag_id, problem.message)
-        self.worker = IngestWorker(self.store, tag_specs(self.db), on_stored=self.alarms)
-        await self.worker.start(specs)
-        log.info("monitoring: %d connectors started", len(specs))
+            specs, problems = connector_configs(registry_sources(session))
+        return specs, problems, tag_specs(self.db)
+
+    async def _keep_in_line(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_s)
+            try:
+                await self.sync()
+            except Exception:  # the database away for a moment: what runs keeps running, the next round retries
+                log.exception("collection: the registry or the leases could not be read")
+
+    def health(self) -> list[dict[str, Any]]:
+        """Every connector this process runs (or refused), with its state."""
+        return self.worker.health() if self.worker is not None else []
 
     def health_of(self, protocol: str, endpoint: str | None) -> dict[str, Any] | None:
-        """The health of the connector serving a machine's endpoint (``None`` when none serves it)."""
-        if self.worker is None or not endpoint:
+        """The health of the connector serving a machine's endpoint (``None`` when this process runs none)."""
+        if not endpoint:
             return None
         name = f"{protocol} {endpoint}"  # how sources.connector_configs names a connector
-        return next((h for h in self.worker.health() if h["name"] == name), None)
+        return next((h for h in self.health() if h["name"] == name), None)
 
     async def stop(self) -> None:
-        """Stop the connectors and store what is still queued."""
+        """Stop the connectors, store what is still queued, give the leases back."""
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
         if self.worker is not None:
             await self.worker.stop()
             self.worker = None
-
-
-Hook = Callable[[FastAPI], Awaitable[Any]]
-
-
-def attach(app: FastAPI, start: Hook, stop: Hook) -> None:
-    """Run ``start(app)`` after the app's own start-up and ``stop(app)`` before its own shutdown."""
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(the_app: FastAPI) -> AsyncIterator[Any]:
-        async with inner(the_app) as state:
-            await start(the_app)
-            try:
-                yield state
-            finally:
-                await stop(the_app)
-
-    app.router.lifespan_context = lifespan
-
-
-def attach_monitoring(app: FastAPI) -> None:
-    """Run the ingest runtime for the registry's connected machines with ``app`` (the ``serve`` shape), and
-    let the HTTP ingest API evaluate the alarm rules on what it stores."""
-
-    async def start(the_app: FastAPI) -> None:
-        the_app.state.monitoring = MonitoringRuntime(the_app.state.db, the_app.state.store)
-        the_app.state.on_stored = the_app.state.monitoring.alarms.process
-        await the_app.state.monitoring.start()
-
-    async def stop(the_app: FastAPI) -> None:
-        await the_app.state.monitoring.stop()
-
-    attach(app, start, stop)
-
-
-class _Server(uvicorn.Server):
-    """uvicorn's server, telling the app's open event streams to end as soon as it is asked to stop."""
-
-    def __init__(self, config: uvicorn.Config, closing: threading.Event) -> None:
-        super().__init__(config)
-        self.closing = closing
-
-    def handle_exit(self, sig: int, frame: Any) -> None:
-        self.closing.set()
-        super().handle_exit(sig, frame)
-
-
-def run_server(app: FastAPI, host: str, port: int) -> None:
-    """Serve ``app`` until Ctrl-C; live event streams end at once, then the lifespan shuts down cleanly."""
-    app.state.closing = threading.Event()  # read by the event streams (monitoring.pages)
-    config = uvicorn.Config(app, host=host, port=port, timeout_graceful_shutdown=5)
-    _Server(config, app.state.closing).run()
+        with contextlib.suppress(Exception):  # unreachable database: the leases simply expire
+            await asyncio.to_thread(self.leases.close)

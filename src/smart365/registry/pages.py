@@ -14,14 +14,15 @@ from starlette.responses import RedirectResponse, Response
 from smart365.core.errors import Invalid, field_reason
 from smart365.core.i18n import N_, _
 from smart365.core.tenancy import Principal, Role
-from smart365.registry import service
+from smart365.registry import service, vocab
 from smart365.registry.importer import import_companies
 from smart365.registry.models import Company, Line, Site
 from smart365.registry.schemas import CompanyPatch
 from smart365.web.deps import Csrf, PagePrincipal, PageSession, get_settings
-from smart365.web.templating import render
+from smart365.web.templating import render, templates
 
 pages = APIRouter(include_in_schema=False)
+templates.env.globals["vocab"] = vocab  # the registry's vocabularies, for every feature's pages
 PAGE_SIZE = 25
 
 

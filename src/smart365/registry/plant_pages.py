@@ -13,8 +13,9 @@ from sqlalchemy import select
 from starlette.responses import RedirectResponse, Response
 
 from smart365.core.db import Base
-from smart365.core.errors import field_reason
+from smart365.core.errors import AppError, field_reason
 from smart365.core.i18n import N_, _
+from smart365.core.tenancy import principal_of
 from smart365.registry import service
 from smart365.registry.models import Company, Equipment, Line, Site, Tag
 from smart365.registry.schemas import EquipmentIn, LineIn, SiteIn, TagIn
@@ -69,6 +70,14 @@ def _plant_routes(
             service.create_child(session, model, parent_id, schema.model_validate(form))
         except ValidationError as exc:
             request.session["flash_error"] = _form_errors(exc)
+        except AppError as exc:  # e.g. an address the machine's connector cannot read: say why, where it was typed
+            if exc.status != 422:
+                raise
+            request.session["flash_error"] = exc.localized()
+            if isinstance(parent, Equipment):
+                page = equipment_page(request, parent.id, principal_of(session), session)
+                page.status_code = 422
+                return page
         return RedirectResponse(form_page(parent), status_code=303)
 
     def delete(ident: ItemId, session: PageSession) -> Response:

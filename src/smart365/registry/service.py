@@ -129,7 +129,11 @@ def create_child(session: Session, model: type[M], parent_id: int, data: BaseMod
     company_id = parent.id if isinstance(parent, Company) else parent.company_id  # type: ignore[attr-defined]
     row = model(**data.model_dump(), **{"company_id": company_id, fk: parent_id})
     session.add(row)
-    _flush_unique(session)
+    try:
+        _flush_unique(session)
+    except Exception:
+        session.expunge(row)  # refused: the session must not try to write it again at commit
+        raise
     return row
 
 

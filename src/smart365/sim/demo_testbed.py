@@ -8,23 +8,26 @@ wait for it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from smart365.core.db import Database
 from smart365.core.errors import AppError
 from smart365.core.tenancy import SYSTEM
-from smart365.monitoring.runtime import attach
 from smart365.registry.models import Company, Equipment, Tag
 from smart365.sim.live import SHOWCASE_BRN
 from smart365.telemetry.store import TimeSeriesStore
 from smart365.testbed.models import TestbedRun
 from smart365.testbed.service import RunRequest, TestbedWorker, start_run
 from smart365.testbed.tables import stage_tags, tag_column
+
+if TYPE_CHECKING:
+    from smart365.bootstrap import System
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +64,12 @@ def seed_testbed_run(db: Database, store: TimeSeriesStore, worker: TestbedWorker
     return run_id
 
 
-def attach_demo_testbed(app: FastAPI) -> None:
-    """Seed the showcase run after the app (and the live plant's backfill, when attached first) started."""
+class DemoTestbed:
+    """Seeds the showcase run once the system's other plug-ins (the live plant's backfill) have started."""
 
-    async def start(the_app: FastAPI) -> None:
-        import asyncio
+    async def start(self, system: System) -> None:
+        if system.testbed is not None:
+            await asyncio.to_thread(seed_testbed_run, system.db, system.store, system.testbed)
 
-        await asyncio.to_thread(seed_testbed_run, the_app.state.db, the_app.state.store, the_app.state.testbed)
-
-    async def stop(_the_app: FastAPI) -> None:
+    async def stop(self) -> None:
         return None
-
-    attach(app, start, stop)

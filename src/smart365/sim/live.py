@@ -1,7 +1,8 @@
 """The showcase firm's plant, live: registry wiring for the simulator, a history backfill, and the running
 simulator feeding the store through real connectors (or directly, for tests).
 
-``smart365 demo`` attaches a :class:`LivePlant` to the web app. On start-up it
+``smart365 demo`` is ``serve`` with a :class:`LivePlant` plug-in (and seeded data). On start-up, before the
+system's collection starts, it
 
 1. replays the last ``backfill_h`` hours of the simulated plant straight into the store (with a few
    scripted events: a press breakdown, a material wait, a heater drifting hot, a spindle bearing wearing
@@ -11,10 +12,10 @@ simulator feeding the store through real connectors (or directly, for tests).
    out known incidents) and deployed, so the rest of the replay and the live data are scored online and
    anomalies raise explained alarms (a re-run keeps the deployed models);
 2. starts the simulator's servers (OPC UA for the CNCs, Modbus TCP for the presses, MQTT/Sparkplug B for
-   the injection machines; an embedded broker unless ``SMART365_MQTT_URL`` names one), points the
-   showcase machines' registry endpoints at them, and
-3. starts the :class:`~smart365.monitoring.runtime.MonitoringRuntime`: connectors built from the registry
-   rows → pipeline → store → alarm rules.
+   the injection machines; an embedded broker unless ``SMART365_MQTT_URL`` names one) and points the
+   showcase machines' registry endpoints at them. From there on the plant is collected exactly as ``serve``
+   collects any factory: the system's :class:`~smart365.monitoring.runtime.Collection` reads the registry
+   and runs its connectors → pipeline → store → alarm rules and deployed models.
 
 >>> sorted(ADDRESSES)
 ['cnc', 'injection', 'press']
@@ -29,9 +30,8 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import product
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -40,7 +40,7 @@ from smart365.core.db import Database
 from smart365.core.errors import AppError
 from smart365.core.tenancy import SYSTEM
 from smart365.monitoring.models import AlarmRule, OeeSetting
-from smart365.monitoring.runtime import AlarmMonitor, MonitoringRuntime, attach, tag_specs
+from smart365.monitoring.runtime import AlarmMonitor, tag_specs
 from smart365.monitoring.training import train_anomaly_model
 from smart365.registry.models import Company, Equipment, Tag
 from smart365.sim.factory.modbus_server import PressModbusServer
@@ -60,6 +60,9 @@ from smart365.sim.factory.runner import Endpoints, Factory, FactoryConfig, free_
 from smart365.telemetry.batch import Batch
 from smart365.telemetry.pipeline import Pipeline
 from smart365.telemetry.store import TimeSeriesStore
+
+if TYPE_CHECKING:
+    from smart365.bootstrap import System
 
 log = logging.getLogger(__name__)
 
@@ -235,10 +238,16 @@ def readings_batch(readings: dict[str, Reading], tags: dict[tuple[str, str], int
 class DirectFeed:
     """The plant's readings → pipeline → store → alarm rules, in-process (backfill and tests)."""
 
-    def __init__(self, db: Database, store: TimeSeriesStore, tags: dict[tuple[str, str], int]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        store: TimeSeriesStore,
+        tags: dict[tuple[str, str], int],
+        alarms: AlarmMonitor | None = None,
+    ) -> None:
         self.db, self.store, self.tags = db, store, tags
         self.pipeline = Pipeline(tag_specs(db))
-        self.alarms = AlarmMonitor(db, refresh_s=3600, store=store)
+        self.alarms = alarms or AlarmMonitor(db, refresh_s=3600, store=store)
 
     def ingest(self, batch: Batch) -> int:
         """Validate, store, dead-letter and evaluate alarms for one batch; returns the points stored."""
@@ -348,26 +357,26 @@ class LiveConfig:
 
 
 class LivePlant:
-    """The showcase plant running alongside the web app (see the module docstring)."""
+    """The showcase plant running as a plug-in of the system (see the module docstring)."""
 
-    def __init__(self, db: Database, store: TimeSeriesStore, config: LiveConfig | None = None) -> None:
-        self.db, self.store = db, store
+    def __init__(self, config: LiveConfig | None = None) -> None:
         self.config = config or LiveConfig(mqtt_url=os.environ.get("SMART365_MQTT_URL") or None)
         self.factory: Factory | None = None
-        self.runtime: MonitoringRuntime | None = None
         self.endpoints: Endpoints | None = None
         self.stored_backfill = 0
         self._stop = asyncio.Event()
         self._ticking: asyncio.Task[Any] | None = None
 
-    async def start(self) -> None:
-        """Backfill, then start the simulator and the ingest runtime (or the direct feed)."""
+    async def start(self, system: System) -> None:
+        """Backfill into the system's store (its alarm rules watching), then start the simulator's servers and
+        point the registry at them (or, without the network, feed the store directly)."""
+        self.db, self.store = system.db, system.store
         with self.db.session(SYSTEM) as session:
             company_id, tags = showcase_tags(session)
         if company_id is None:
             log.warning("live plant: the showcase firm is not in the database; nothing to run")
             return
-        feed = DirectFeed(self.db, self.store, tags)
+        feed = DirectFeed(self.db, self.store, tags, system.alarms)
         plant = await asyncio.to_thread(self._history, feed, list(tags.values()))
         if self.config.network:
             await self._start_network(plant, company_id)
@@ -378,14 +387,14 @@ class LivePlant:
         """A plant caught up to now: the scripted history on a first run; on a later run (the store already
         holds the plant's data) only the gap since the last stored point, so histories never overlap."""
         now, hours = datetime.now(UTC), self.config.backfill_h
-        latest = self.store.latest(tag_ids).column("ts").to_pylist()
+        latest = feed.store.latest(tag_ids).column("ts").to_pylist()
         last = max((_aware(t) for t in latest), default=None)
         if last is None or last < now - timedelta(hours=hours):
             plant = scripted_plant(now - timedelta(hours=hours), hours, self.config.seed)
             self.stored_backfill = backfill_with_script(feed, plant, now)
         else:
             plant = Plant.showcase(seed=self.config.seed, start=last + timedelta(seconds=1))
-            if deploy_demo_models(self.db, self.store, now - timedelta(hours=hours), last):  # a store without models
+            if deploy_demo_models(feed.db, feed.store, now - timedelta(hours=hours), last):  # a store without models
                 feed.alarms.reload()
             self.stored_backfill = feed.backfill(plant, now)
         log.info("live plant: %d points of history stored", self.stored_backfill)
@@ -406,8 +415,6 @@ class LivePlant:
         with self.db.session(SYSTEM) as session:
             point_endpoints(session, company_id, self.endpoints)
         self._ticking = asyncio.create_task(self.factory.run(self._stop))
-        self.runtime = MonitoringRuntime(self.db, self.store)
-        await self.runtime.start()
 
     async def _feed(self, plant: Plant, feed: DirectFeed) -> None:
         while not self._stop.is_set():
@@ -417,10 +424,8 @@ class LivePlant:
                 await asyncio.wait_for(self._stop.wait(), self.config.tick)
 
     async def stop(self) -> None:
-        """Stop connectors first (draining what is queued), then the simulator."""
+        """Stop the simulator (the system has stopped its connectors first, draining what was queued)."""
         self._stop.set()
-        if self.runtime is not None:
-            await self.runtime.stop()
         if self._ticking is not None:
             with contextlib.suppress(Exception):
                 await self._ticking
@@ -431,18 +436,3 @@ class LivePlant:
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def attach_live_plant(app: FastAPI, config: LiveConfig | None = None) -> None:
-    """Run the live plant with ``app`` (its store and database), from start-up to shutdown."""
-
-    async def start(the_app: FastAPI) -> None:
-        the_app.state.live_plant = LivePlant(the_app.state.db, the_app.state.store, config)
-        the_app.state.on_stored = AlarmMonitor(the_app.state.db, store=the_app.state.store).process  # HTTP ingest too
-        await the_app.state.live_plant.start()
-        the_app.state.monitoring = the_app.state.live_plant.runtime  # connector health for the pages
-
-    async def stop(the_app: FastAPI) -> None:
-        await the_app.state.live_plant.stop()
-
-    attach(app, start, stop)

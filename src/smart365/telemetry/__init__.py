@@ -2,7 +2,10 @@
 
 Owns the connectors, the ingest pipeline (validate → unit scale → dedupe → dead-letter, with backpressure)
 and the time-series store (DuckDB embedded, PostgreSQL server) with its 1-minute and 1-hour rollups.
-Tags are plain integer ``tag_id`` values: this package never imports the registry.
+The store and the pipeline know tags only as integer ``tag_id`` values; two modules meet the registry:
+``sources`` (registry rows → connector configs, and the check that refuses an unreadable address) and
+``api`` (tags by name and the caller's tenancy, through the web seam ``web.deps``).
 
-May import ``smart365.core`` only.
+Imports ``core``, ``registry`` and the web seam; never ``analytics`` (data flows up). The import contract
+in ``pyproject.toml`` holds this.
 """

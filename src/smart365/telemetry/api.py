@@ -29,7 +29,7 @@ from smart365.telemetry.line_protocol import PRECISION_TO_US, parse_lines
 from smart365.telemetry.metrics import DEAD_LETTERS, INGEST_POINTS
 from smart365.telemetry.pipeline import Pipeline, TagSpec, reason_text
 from smart365.telemetry.store import TimeSeriesStore
-from smart365.web.deps import ApiSession
+from smart365.web.deps import ApiSession, system_of
 
 router = APIRouter(prefix="/api/v1", tags=["telemetry"])
 log = logging.getLogger(__name__)
@@ -86,8 +86,7 @@ INGEST_BODY = {
 
 
 def get_store(request: Request) -> TimeSeriesStore:
-    store: TimeSeriesStore = request.app.state.store
-    return store
+    return system_of(request).store
 
 
 @router.post("/ingest", response_model=IngestResult, openapi_extra={"requestBody": INGEST_BODY})
@@ -105,7 +104,7 @@ async def ingest(request: Request, session: ApiSession, precision: str = "ns") -
         batch, rows, rejected = _from_json(body)
     if len(batch) > MAX_POINTS_PER_REQUEST:
         raise TooLarge(limit=MAX_POINTS_PER_REQUEST)
-    on_stored = getattr(request.app.state, "on_stored", None)  # e.g. the alarm rules, when monitoring runs
+    on_stored = system_of(request).alarms.process  # the alarm rules and deployed models see HTTP points too
     return _store(get_store(request), _pipeline(session, batch), batch, rows, rejected, on_stored)
 
 

@@ -33,6 +33,7 @@ import pyarrow as pa
 from smart365.core.errors import Invalid
 from smart365.core.i18n import N_, _, translate_in
 from smart365.telemetry.batch import DEAD_LETTER_SCHEMA, Batch, to_epoch_us
+from smart365.telemetry.metrics import INGEST_POINTS
 from smart365.telemetry.pipeline import Pipeline, reason_text
 from smart365.telemetry.store import TimeSeriesStore
 
@@ -186,6 +187,7 @@ def import_file(
     stored = 0
     if not dry_run:
         stored = store.append(result.accepted) if len(result.accepted) else 0
+        INGEST_POINTS.labels("file").inc(stored)
         if len(result.dead):
             store.dead_letter(result.dead)
         if parsed.malformed:

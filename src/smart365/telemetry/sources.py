@@ -12,7 +12,9 @@ mqtt        ``mqtt://host:1883``             ``topic#json.path``: ``smart365/ans
 sparkplug   ``mqtt://host:1883/group``       ``edge/device/metric``: ``hanbit-ansan/IMM-01/mould_temp``
 ==========  ===============================  ================================================================
 
-A row that breaks its convention is reported with the tag and the reason, and the other tags still run.
+A row that breaks its convention is reported with the tag and the reason, and the other tags still run;
+:func:`refuse_unreadable_sources` refuses such a row when it is written (a 422 naming the tag and the
+rule), so the registry never holds a source its connector cannot read.
 
 >>> configs, problems = connector_configs([
 ...     SourceRow("modbus", "modbus://127.0.0.1:5020/1", 7, "holding:10:float32:big"),
@@ -25,16 +27,18 @@ A row that breaks its convention is reported with the tag and the reason, and th
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from smart365.core.i18n import N_
+from smart365.core.errors import AppError
+from smart365.core.i18n import N_, gettext, translate_in
 from smart365.registry.models import Equipment, Tag
+from smart365.telemetry.connectors import create
 
 
 class SourceRow(NamedTuple):
@@ -57,8 +61,11 @@ class ConnectorSpec:
 
 @dataclass(frozen=True)
 class SourceProblem:
+    """A source its connector cannot read: the tag, why (a msgid) and the msgid's fields."""
+
     tag_id: int
-    message: str  # msgid
+    message: str
+    params: dict[str, str] = field(default_factory=dict)
 
 
 class _BadAddress(ValueError):
@@ -121,19 +128,108 @@ _TAG_BUILDERS = {
 
 
 def connector_configs(rows: Iterable[SourceRow]) -> tuple[list[ConnectorSpec], list[SourceProblem]]:
-    """Group source rows into one connector config per (protocol, endpoint); report the rows that break rules."""
+    """Group source rows into one connector config per (protocol, endpoint); report the rows that break rules
+    (each row is checked as its connector would read it, so one bad row never stops its neighbours)."""
     configs: dict[tuple[str, str], ConnectorSpec] = {}
     problems: list[SourceProblem] = []
     for row in rows:
         try:
-            key = (row.protocol, row.endpoint)
-            if key not in configs:
-                config = _base_config(row.protocol, row.endpoint) | {"tags": []}
-                configs[key] = ConnectorSpec(row.protocol, f"{row.protocol} {row.endpoint}", config)
-            configs[key].config["tags"].append(_TAG_BUILDERS[row.protocol](row.tag_id, row.address))
-        except (_BadAddress, ValueError) as exc:
-            problems.append(SourceProblem(row.tag_id, str(exc.args[0])))
-    return [c for c in configs.values() if c.config["tags"]], problems
+            base, tag = _readable(row)
+        except _BadAddress as exc:
+            problems.append(SourceProblem(row.tag_id, *exc.args))
+            continue
+        key = (row.protocol, row.endpoint)
+        if key not in configs:
+            configs[key] = ConnectorSpec(row.protocol, f"{row.protocol} {row.endpoint}", base | {"tags": []})
+        configs[key].config["tags"].append(tag)
+    return list(configs.values()), problems
+
+
+def _readable(row: SourceRow) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The connector settings and tag entry of ``row``, checked by building (not starting) its connector."""
+    base = _base_config(row.protocol, row.endpoint)
+    tag = _TAG_BUILDERS[row.protocol](row.tag_id, row.address)
+    try:
+        create(row.protocol, base | {"tags": [tag]}, emit=_never)
+    except Exception as exc:  # the connector's own check: a pydantic field, a node id it cannot parse
+        detail = exc.english() if isinstance(exc, AppError) else f"{type(exc).__name__}: {exc}"
+        raise _BadAddress(N_("The connector cannot read this source: {detail}"), {"detail": detail}) from exc
+    return base, tag
+
+
+async def _never(_batch: Any) -> None:
+    raise AssertionError("a connector built for checking never runs")
+
+
+def check_source(protocol: str, endpoint: str | None, address: str | None) -> SourceProblem | None:
+    """Why the connector of ``protocol`` cannot read this source, or ``None`` when it can or when the source is
+    not connected (no connector protocol or no endpoint; without an address only the endpoint is checked).
+
+    >>> check_source("modbus", "modbus://plc:502/1", "holding:10:float32:big") is None
+    True
+    >>> check_source("modbus", "modbus://plc:502/1", "holding:ten").message
+    'A Modbus address reads table:address:type[:word order], e.g. holding:10:float32:big.'
+    >>> check_source("modbus", "modbus://plc:502/1", "register:10").params["detail"][:40]
+    "Invalid connector configuration at 'tags"
+    """
+    if protocol not in _TAG_BUILDERS or not endpoint:
+        return None
+    try:
+        if address:
+            _readable(SourceRow(protocol, endpoint, 0, address))
+        else:
+            _base_config(protocol, endpoint)
+    except _BadAddress as exc:
+        return SourceProblem(0, *exc.args)
+    return None
+
+
+class UnreadableSource(AppError):
+    """A machine endpoint or tag address its connector cannot read, refused when it is written."""
+
+    status = 422
+    code = "unreadable_source"
+    default_message = N_("{what} '{name}': {reason}")
+
+    def __init__(self, what: str, name: str, problem: SourceProblem) -> None:
+        self.problem = problem
+        super().__init__(what=what, name=name, reason=problem.message)
+
+    def localized(self) -> str:
+        return self._text(gettext)
+
+    def english(self) -> str:
+        return self._text(lambda msgid: translate_in("en", msgid))
+
+    def _text(self, translate: Callable[[str], str]) -> str:
+        reason = translate(self.problem.message).format(**self.problem.params)
+        what, name = translate(self.params["what"]), self.params["name"]
+        return translate(self.message).format(what=what, name=name, reason=reason)
+
+
+def _refuse_unreadable(session: Session, _context: Any, _instances: Any) -> None:
+    """``before_flush``: check every machine and tag about to be written (see :func:`refuse_unreadable_sources`)."""
+    for row in [*session.new, *session.dirty]:
+        if isinstance(row, Tag) and row.address:
+            machine = row.equipment or (session.get(Equipment, row.equipment_id) if row.equipment_id else None)
+            if machine is not None:
+                _refuse(N_("Tag"), row.name, check_source(machine.protocol or "", machine.endpoint, row.address))
+        elif isinstance(row, Equipment):
+            tags = [t.address for t in row.tags if t.address] if row.id else []
+            checks = (check_source(row.protocol or "", row.endpoint, address) for address in [*tags, None])
+            _refuse(N_("Machine"), row.name, next(filter(None, checks), None))
+
+
+def _refuse(what: str, name: str, problem: SourceProblem | None) -> None:
+    if problem is not None:
+        raise UnreadableSource(what, name, problem)
+
+
+def refuse_unreadable_sources() -> None:
+    """From now on, refuse (422) every write of a machine endpoint or tag address its connector cannot read,
+    whichever path writes it (API, page, import): one bad address once made the server fail to start."""
+    if not event.contains(Session, "before_flush", _refuse_unreadable):
+        event.listen(Session, "before_flush", _refuse_unreadable)
 
 
 def registry_sources(session: Session) -> list[SourceRow]:

@@ -1,21 +1,26 @@
 """The ingest worker: connectors → bounded queue → pipeline → store, inside one asyncio loop.
 
-In the embedded shape the web process runs it (DuckDB allows one writer process); scaled out, each worker
-process runs one for its share of machines.
+In the embedded shape the web process runs it (DuckDB allows one writer process); in the server shape each
+``smart365 worker`` process runs one for the connectors it holds a lease on. :meth:`IngestWorker.reconcile`
+brings the running connectors in line with a new list of specs (the registry changed): new ones start,
+removed ones stop, changed ones restart, the rest keep their connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from smart365.telemetry.connectors import Connector, create, emit_to
+from smart365.core.errors import AppError
+from smart365.telemetry.batch import Batch
+from smart365.telemetry.connectors import Connector, Emit, create
 from smart365.telemetry.connectors.base import DeadLetter
-from smart365.telemetry.metrics import DEAD_LETTERS
-from smart365.telemetry.pipeline import IngestQueue, OnStored, Pipeline, TagSpec, run_ingest
+from smart365.telemetry.metrics import CONNECTORS, DEAD_LETTERS, INGEST_LATENCY, INGEST_POINTS
+from smart365.telemetry.pipeline import IngestQueue, OnStored, Pipeline, TagSpec, TagTable, run_ingest
 from smart365.telemetry.sources import ConnectorSpec
 from smart365.telemetry.store import TimeSeriesStore
 
@@ -40,28 +45,76 @@ class IngestWorker:
         self.on_stored = on_stored
         self.queue = IngestQueue(max_points)
         self.pipeline = Pipeline(dict(tag_specs))
-        self.connectors: list[Connector[Any]] = []
+        self.running: dict[str, tuple[ConnectorSpec, Connector[Any]]] = {}
+        self.refused: dict[str, str] = {}  # connector name → why it could not be built (English)
         self.recent_dead_letters: deque[dict[str, Any]] = deque(maxlen=200)
         self._consumer: asyncio.Task[Any] | None = None
 
+    @property
+    def connectors(self) -> list[Connector[Any]]:
+        return [connector for _spec, connector in self.running.values()]
+
     async def start(self, specs: list[ConnectorSpec]) -> None:
         """Start the consumer, then every connector (each reconnects on its own if its source is down)."""
+        CONNECTORS.watch(self.health)
         self._consumer = asyncio.create_task(run_ingest(self.queue, self.pipeline, self.store, self.on_stored))
-        for spec in specs:
-            connector = create(spec.kind, spec.config, emit_to(self.queue), on_dead_letter=self._dead, name=spec.name)
-            self.connectors.append(connector)
-            await connector.start()
+        await self.reconcile(specs)
+
+    async def reconcile(self, specs: list[ConnectorSpec]) -> None:
+        """Run exactly ``specs``: stop the connectors no longer wanted or changed, start the new ones.
+
+        A spec its connector refuses is kept in :attr:`refused` with the reason; the others still run.
+        """
+        wanted = {spec.name: spec for spec in specs}
+        for name, (spec, connector) in list(self.running.items()):
+            if wanted.get(name) != spec:
+                await connector.stop()
+                del self.running[name]
+        self.refused = {}
+        for name, spec in wanted.items():
+            if name not in self.running:
+                self._start(spec)
+        await asyncio.gather(*(c.start() for c in self.connectors))
+
+    def _start(self, spec: ConnectorSpec) -> None:
+        try:
+            connector = create(spec.kind, spec.config, self._emit(spec.kind), on_dead_letter=self._dead, name=spec.name)
+        except AppError as exc:
+            log.warning("connector %s not started: %s", spec.name, exc.english())
+            self.refused[spec.name] = exc.english()
+            return
+        self.running[spec.name] = (spec, connector)
+
+    def set_tag_specs(self, tag_specs: Mapping[int, TagSpec]) -> None:
+        """Validate the next batches against these limits (a tag added or changed in the registry)."""
+        self.pipeline.tags = TagTable.from_specs(tag_specs)
 
     async def stop(self) -> None:
         """Stop the connectors, let the consumer drain what was queued, then return."""
-        for connector in self.connectors:
-            await connector.stop()
+        await asyncio.gather(*(c.stop() for c in self.connectors))
+        CONNECTORS.forget(self.health)
         self.queue.close()
         if self._consumer:
             await self._consumer
 
     def health(self) -> list[dict[str, Any]]:
-        return [{"name": c.name, **c.health()} for c in self.connectors]
+        running = [{"name": c.name, "kind": c.kind, **c.health()} for c in self.connectors]
+        nothing = {"points": 0, "dead_letters": 0, "connects": 0, "last_data_at": None}
+        refused = [
+            {"name": name, "kind": name.split(" ", 1)[0], "state": "refused", "last_error": why, **nothing}
+            for name, why in self.refused.items()
+        ]
+        return running + refused
+
+    def _emit(self, source: str) -> Emit:
+        """Queue a connector's batch and return once it is stored (at-least-once), counting it by source."""
+
+        async def emit(batch: Batch) -> None:
+            outcome = await (await self.queue.put(batch))
+            INGEST_POINTS.labels(source).inc(outcome.stored)
+            INGEST_LATENCY.labels(source).observe(max(0.0, time.time() - int(batch.ts_us.max()) / 1e6))
+
+        return emit
 
     async def _dead(self, letter: DeadLetter) -> None:
         DEAD_LETTERS.labels(letter.reason).inc()

@@ -29,7 +29,7 @@ from smart365.telemetry.store import TimeSeriesStore
 from smart365.testbed import deploy, service, tables
 from smart365.testbed.models import TestbedRun
 from smart365.testbed.tables import COLUMN_KINDS, SUFFIXES, Staging, TooLarge, preview, stage_tags
-from smart365.web.deps import Csrf, PagePrincipal, PageSession
+from smart365.web.deps import Csrf, PagePrincipal, PageSession, system_of
 from smart365.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
@@ -39,9 +39,14 @@ TASK_LABELS: dict[str, str] = {"auto": N_("automatic (from the target)")} | {str
 DEFAULT_WINDOW = timedelta(hours=8)
 
 
+def _worker(request: Request) -> service.TestbedWorker:
+    worker = system_of(request).testbed
+    assert worker is not None, "the web app runs in the serve shape, which has the test-bed worker"
+    return worker
+
+
 def _staging(request: Request) -> Staging:
-    worker: service.TestbedWorker = request.app.state.testbed
-    return worker.staging
+    return _worker(request).staging
 
 
 def _user_name(request: Request) -> str:
@@ -149,8 +154,7 @@ def from_tags(
 
 
 def _store(request: Request) -> TimeSeriesStore:
-    store: TimeSeriesStore = request.app.state.store
-    return store
+    return system_of(request).store
 
 
 def _firm_tags(session: Session, company_id: int, ids: list[int]) -> list[Tag]:
@@ -221,7 +225,7 @@ def create_run(
             return _start_page(request, session, principal, company, exc.status, _bilingual(exc))
         return _preview_page(request, session, principal, company, table, exc.status, _bilingual(exc), chosen)
     session.commit()  # the worker reads the run from its own session
-    request.app.state.testbed.submit(run.id)
+    _worker(request).submit(run.id)
     return RedirectResponse(f"/testbed/runs/{run.id}", status_code=303)
 
 

@@ -1,10 +1,12 @@
-"""The FastAPI app factory: settings → database → middleware → error mapping → routers."""
+"""The FastAPI app factory: the web face of a :class:`~smart365.bootstrap.System` (middleware, error mapping,
+routers). The system is built by :func:`smart365.bootstrap.bootstrap`; its lifespan is the app's."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -20,10 +22,8 @@ from smart365.assessment import campaign_pages
 from smart365.assessment import pages as assessment_pages
 from smart365.centre import api as centre_api
 from smart365.centre import pages as centre_pages
-from smart365.core.db import Database
 from smart365.core.errors import AppError, Invalid, field_reason
 from smart365.core.i18n import N_, current_locale, negotiate
-from smart365.core.settings import Settings
 from smart365.monitoring import analytics_pages
 from smart365.monitoring import api as monitoring_api
 from smart365.monitoring import pages as monitoring_pages
@@ -31,14 +31,14 @@ from smart365.registry import api as registry_api
 from smart365.registry import pages as registry_pages
 from smart365.registry import plant_pages
 from smart365.telemetry import api as telemetry_api
-from smart365.telemetry.store import open_store
 from smart365.testbed import pages as testbed_pages
-from smart365.testbed.service import TestbedWorker
-from smart365.testbed.tables import Staging
 from smart365.web import auth, home
 from smart365.web.deps import LoginRequired
 from smart365.web.metrics import MetricsMiddleware, metrics_endpoint
 from smart365.web.templating import render
+
+if TYPE_CHECKING:
+    from smart365.bootstrap import System
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -88,17 +88,17 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": body}, status_code=422)
 
 
-def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
-    """Build the Smart365 web app. Tests pass their own settings and database."""
-    settings = settings or Settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+def create_app(system: System) -> FastAPI:
+    """The Smart365 web app over ``system``: starting the app starts the system, stopping it stops it."""
+    settings = system.settings
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.testbed.start()  # marks runs a previous process left running as failed, requeues queued ones
-        yield
-        app.state.testbed.stop()
-        app.state.store.close()
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await system.start()
+        try:
+            yield
+        finally:
+            await system.stop()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -106,10 +106,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         version=smart365.__version__,
         description="스마트공장 고도화 플랫폼 API / Smart-factory advancement platform API",
     )
-    app.state.settings = settings
-    app.state.db = db or Database(settings.records_url)
-    app.state.store = open_store(settings.timeseries_target)
-    app.state.testbed = TestbedWorker(app.state.db, Staging(settings.data_dir / "testbed"))
+    app.state.system = system
 
     app.add_middleware(
         SessionMiddleware,

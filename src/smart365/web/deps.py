@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Form, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -21,6 +21,9 @@ from smart365.core.i18n import N_
 from smart365.core.settings import Settings
 from smart365.core.tenancy import SYSTEM, Principal, Role
 
+if TYPE_CHECKING:  # the composition root sits above the features that use this seam: a type only
+    from smart365.bootstrap import System
+
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
@@ -28,14 +31,18 @@ class LoginRequired(Unauthorized):
     """Raised on pages: the handler redirects to the login page instead of answering 401."""
 
 
+def system_of(request: Request) -> System:
+    """The running system behind the app (store, collection, alarms, test-bed…), built by the composition root."""
+    system: System = request.app.state.system
+    return system
+
+
 def get_db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
+    return system_of(request).db
 
 
 def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return system_of(request).settings
 
 
 def _resolve(request: Request, token: str | None) -> tuple[User, Principal]:

@@ -1,4 +1,4 @@
-"""Jinja2 environment shared by every feature's pages: i18n, vocabularies and helpers."""
+"""Jinja2 environment shared by every feature's pages: i18n and helpers (features add their own globals)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from starlette.responses import HTMLResponse
 
 from smart365.core.db import to_local
 from smart365.core.i18n import N_, current_locale, gettext, ngettext
-from smart365.registry import vocab
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -29,7 +28,6 @@ _env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore
 templates = Jinja2Templates(env=_env)
 templates.env.globals["locale"] = current_locale.get
 templates.env.policies["ext.i18n.trimmed"] = True
-templates.env.globals["vocab"] = vocab
 templates.env.globals["role_labels"] = {
     "centre_admin": N_("Centre administrator"),
     "consultant": N_("Consultant"),

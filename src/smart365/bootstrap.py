@@ -1,0 +1,137 @@
+"""The composition root: every shape of Smart365 (``serve``, ``worker``, ``demo``, the tests) is built here.
+
+:func:`bootstrap` turns settings into a :class:`System`: the records database (migrated), the time-series
+store, the alarm rules and deployed models that watch every stored point, the collection of the registry's
+connectors, and the AI test-bed's background worker. The web app is one more face of the same system
+(:func:`smart365.web.app.create_app`); the demo adds only the simulated plant and seeded data, as plug-ins.
+
+==============  ==========================================================================================
+shape           what runs
+==============  ==========================================================================================
+``serve``       web app + test-bed worker; collects every connector in-process when the store is embedded
+                (DuckDB has one writer), or shares them through leases when ``SMART365_COLLECT=true``
+                on a server store
+``worker``      collection, ingest and scoring only (no web), for the server shape (PostgreSQL records and
+                time series); several share the connectors through leases
+==============  ==========================================================================================
+
+>>> import tempfile
+>>> system = bootstrap(Settings(data_dir=Path(tempfile.mkdtemp())))
+>>> system.collection is not None, system.testbed is not None  # embedded serve: collects, runs the test-bed
+(True, True)
+>>> system.store.close()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from smart365.core import migrate
+from smart365.core.db import Database
+from smart365.core.errors import AppError
+from smart365.core.i18n import N_
+from smart365.core.settings import Settings
+from smart365.monitoring.runtime import AlarmMonitor, Collection
+from smart365.telemetry.leases import DatabaseLeases, Leases, SoleCollector
+from smart365.telemetry.sources import refuse_unreadable_sources
+from smart365.telemetry.store import TimeSeriesStore, open_store
+from smart365.testbed.service import TestbedWorker
+from smart365.testbed.tables import Staging
+
+log = logging.getLogger(__name__)
+
+Shape = Literal["serve", "worker"]
+
+
+class Plugin(Protocol):
+    """Something that runs with the system: started before collection, stopped after it (the demo's plant)."""
+
+    async def start(self, system: System) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class NeedsServerShape(AppError):
+    status = 400
+    code = "needs_server_shape"
+    default_message = N_(
+        "A worker collects for the server shape: set SMART365_TIMESERIES_URL to a PostgreSQL database. "
+        "On the embedded default, `smart365 serve` collects by itself."
+    )
+
+
+@dataclass(eq=False)
+class System:
+    """The running parts one process shares, as typed attributes (the web app holds it as ``app.state.system``)."""
+
+    settings: Settings
+    db: Database
+    store: TimeSeriesStore
+    alarms: AlarmMonitor
+    collection: Collection | None
+    testbed: TestbedWorker | None
+    plugins: list[Plugin] = field(default_factory=list)
+    closing: threading.Event = field(default_factory=threading.Event)  # long responses (event streams) end
+
+    async def start(self) -> None:
+        """Start the background parts: test-bed worker, plug-ins, then collection."""
+        if self.testbed is not None:
+            self.testbed.start()  # marks runs a previous process left running as failed, requeues queued ones
+        if self.testbed is not None and self.settings.warm_up:
+            _warm_up(self)
+        for plugin in self.plugins:
+            await plugin.start(self)
+        if self.collection is not None:
+            await self.collection.start()
+
+    async def stop(self) -> None:
+        """Stop in reverse: collection (stores what is queued), plug-ins, test-bed, then the store."""
+        self.closing.set()
+        if self.collection is not None:
+            await self.collection.stop()
+        for plugin in reversed(self.plugins):
+            await plugin.stop()
+        if self.testbed is not None:
+            self.testbed.stop()
+        self.store.close()
+
+
+def records(settings: Settings) -> Database:
+    """The records database, migrated, with the write checks every process applies."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.records_url)
+    refuse_unreadable_sources()
+    return Database(settings.records_url)
+
+
+def bootstrap(settings: Settings | None = None, *, db: Database | None = None, shape: Shape = "serve") -> System:
+    """Build the system for ``shape`` from ``settings`` (tests pass their own database)."""
+    settings = settings or Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if db is None:
+        db = records(settings)
+    refuse_unreadable_sources()
+    embedded = settings.timeseries_url is None
+    if shape == "worker" and embedded:
+        raise NeedsServerShape()
+    store = open_store(settings.timeseries_target)
+    alarms = AlarmMonitor(db, store=store)
+    collects = shape == "worker" or (settings.collect if settings.collect is not None else embedded)
+    collection = None
+    if collects:
+        leases: Leases = SoleCollector() if embedded else DatabaseLeases(db, ttl_s=settings.lease_ttl_s)
+        collection = Collection(db, store, alarms, leases, settings.collect_every_s, settings.lease_ttl_s)
+    testbed = TestbedWorker(db, Staging(settings.data_dir / "testbed")) if shape == "serve" else None
+    return System(settings, db, store, alarms, collection, testbed)
+
+
+def _warm_up(system: System) -> None:
+    """Train the ticket classifier in the background while the server starts."""
+    from smart365.centre.api import model_dir
+    from smart365.centre.triage import warm_up
+
+    args = (system.db, model_dir(system.settings))
+    threading.Thread(target=warm_up, args=args, daemon=True, name="warm-up").start()
