@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     session_max_age_s: int = 12 * 3600
     token_ttl_s: int = 24 * 3600
     max_upload_bytes: int = 20 * 1024 * 1024
+    https: bool = False  # served over HTTPS (behind a TLS proxy): Secure cookies and HSTS
+    metrics_token: str | None = None  # when set, /metrics wants "Authorization: Bearer <token>"
 
     @property
     def records_url(self) -> str:
