@@ -66,6 +66,43 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+#: Turns each Content-Security-Policy violation into a console error a listener can read.
+REPORT_VIOLATIONS = """document.addEventListener("securitypolicyviolation", (e) => console.error(
+  `CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`));"""
+
+
+class WatchedBrowser:
+    """The browser, whose every page records the Content-Security-Policy violations it reports."""
+
+    def __init__(self, browser: Any) -> None:
+        self._browser = browser
+        self.violations: list[str] = []
+
+    def new_page(self, **kwargs: Any) -> Any:
+        page = self._browser.new_page(**kwargs)
+        page.add_init_script(REPORT_VIOLATIONS)
+        page.on("console", lambda message: self._note(page.url, message))
+        return page
+
+    def _note(self, url: str, message: Any) -> None:
+        text = message.text
+        if message.type == "error" and (text.startswith("CSP violation") or "Content Security Policy" in text):
+            self.violations.append(f"{url}: {text}")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._browser, name)
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violation(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every browser test fails when the CSP blocked anything on its pages, whatever the test looked at."""
+    yield
+    browser = request.node.funcargs.get("browser")
+    if isinstance(browser, WatchedBrowser):
+        found, browser.violations[:] = list(browser.violations), []
+        assert not found, f"Content-Security-Policy violations: {found}"
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
@@ -87,12 +124,13 @@ def browser() -> Iterator[object]:
                 "--no-first-run",
             ],
         )
-        yield browser
+        yield WatchedBrowser(browser)
         browser.close()
 
 
-def logged_in(browser: object, base_url: str, email: str = "member@hanbit.example", width: int = 1360,
-              height: int = 1000) -> Any:
+def logged_in(
+    browser: object, base_url: str, email: str = "member@hanbit.example", width: int = 1360, height: int = 1000
+) -> Any:
     """A new Korean page logged in to ``base_url`` as ``email`` with the demo password."""
     page = browser.new_page(locale="ko-KR", viewport={"width": width, "height": height})  # type: ignore[attr-defined]
     page.goto(f"{base_url}/login")

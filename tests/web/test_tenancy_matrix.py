@@ -41,8 +41,7 @@ PUBLIC = {
     ("POST", "/logout"): "ends one's own session",
     ("GET", "/openapi.json"): "the API description holds no firm data",
     ("GET", "/docs"): "API documentation",
-    ("GET", "/docs/oauth2-redirect"): "API documentation",
-    ("GET", "/redoc"): "API documentation",
+    ("GET", "/favicon.ico"): "the site icon",
 }
 EXTRA_PARAMS = {"locale": "en"}
 

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     collect_every_s: float = 5.0  # how often collection re-reads the registry and renews its leases
     lease_ttl_s: float = 15.0  # a dead worker's connectors move to another after at most this + collect_every_s
     warm_up: bool = True  # train the ticket classifier in the background at start-up
+    https: bool = False  # served over HTTPS (behind a TLS proxy): Secure cookies and HSTS
+    metrics_token: str | None = None  # when set, /metrics wants "Authorization: Bearer <token>"
 
     @property
     def records_url(self) -> str:

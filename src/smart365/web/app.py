@@ -32,9 +32,10 @@ from smart365.registry import pages as registry_pages
 from smart365.registry import plant_pages
 from smart365.telemetry import api as telemetry_api
 from smart365.testbed import pages as testbed_pages
-from smart365.web import auth, home
+from smart365.web import assets, auth, home
 from smart365.web.deps import LoginRequired
 from smart365.web.metrics import MetricsMiddleware, metrics_endpoint
+from smart365.web.security import SecurityHeadersMiddleware
 from smart365.web.templating import render
 
 if TYPE_CHECKING:
@@ -74,7 +75,9 @@ async def _app_error(request: Request, exc: Exception) -> Response:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     if _wants_json(request):
         return JSONResponse({"error": exc.to_dict()}, status_code=exc.status, headers=headers)
-    return render(request, "error.html", status_code=exc.status, error=exc.localized())
+    page = render(request, "error.html", status_code=exc.status, error=exc.localized())
+    page.headers.update(headers or {})  # a 401 names its scheme to every client (a Prometheus scrape of /metrics)
+    return page
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -105,6 +108,8 @@ def create_app(system: System) -> FastAPI:
         title="Smart365",
         version=smart365.__version__,
         description="스마트공장 고도화 플랫폼 API / Smart-factory advancement platform API",
+        docs_url=None,  # served offline by web.assets; FastAPI's own /docs and /redoc load from a CDN
+        redoc_url=None,
     )
     app.state.system = system
 
@@ -114,10 +119,11 @@ def create_app(system: System) -> FastAPI:
         session_cookie="smart365_session",
         max_age=settings.session_max_age_s,
         same_site="lax",
-        https_only=False,
+        https_only=settings.https,
     )
     app.add_middleware(LocaleMiddleware)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, https=settings.https)  # outermost: every response
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
 
@@ -131,4 +137,5 @@ def create_app(system: System) -> FastAPI:
         app.include_router(router)
     app.include_router(campaign_pages.pages)  # survey campaigns, population analytics, per-firm report
     app.include_router(testbed_pages.pages)  # AI test-bed: data, runs in the background, results, deploy
+    app.include_router(assets.pages)  # /favicon.ico and /docs (Swagger UI from static/vendor)
     return app

@@ -25,6 +25,11 @@ def _safe_next(target: str | None) -> str:
     return target if target and target.startswith("/") and not target.startswith("//") else "/"
 
 
+def _remember_language(request: Request, response: Response, locale: str) -> None:
+    """The ``lang`` cookie, kept a year; Secure like the session cookie when served over HTTPS."""
+    response.set_cookie("lang", locale, max_age=365 * 86400, samesite="lax", secure=get_settings(request).https)
+
+
 @pages.get("/login")
 def login_form(request: Request, next: str | None = None) -> Response:
     csrf_token(request)
@@ -49,7 +54,7 @@ def login(
     csrf_token(request)
     response = RedirectResponse(_safe_next(next), status_code=303)
     if not locale:
-        response.set_cookie("lang", user.locale, max_age=365 * 86400, samesite="lax")
+        _remember_language(request, response, user.locale)
     return response
 
 
@@ -64,7 +69,7 @@ def switch_language(request: Request, locale: str, next: str | None = None) -> R
     """Remember the chosen language in a cookie and go back to the page."""
     response = RedirectResponse(_safe_next(next), status_code=303)
     if locale in LOCALES:
-        response.set_cookie("lang", locale, max_age=365 * 86400, samesite="lax")
+        _remember_language(request, response, locale)
     return response
 
 

@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse
 
 from smart365.core.db import to_local
 from smart365.core.i18n import N_, current_locale, gettext, ngettext
+from smart365.web.security import csp_nonce
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -40,8 +41,9 @@ templates.env.filters["local"] = to_local
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    """Render a page with the user, locale and CSRF token every template expects."""
+    """Render a page with the user, locale, CSRF token and script nonce every template expects."""
     context.setdefault("principal", getattr(request.state, "principal", None))
     context.setdefault("user", getattr(request.state, "user", None))
     context["csrf_token"] = request.session.get("csrf", "") if "session" in request.scope else ""
+    context["csp_nonce"] = csp_nonce(request)
     return templates.TemplateResponse(request, name, context, status_code=status_code)
