@@ -42,7 +42,11 @@ def step_values(ts: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarra
 
     >>> step_values(np.array([10, 20]), np.array([1.0, 2.0]), np.array([5, 10, 15, 25])).tolist()
     [nan, 1.0, 1.0, 2.0]
+    >>> step_values(np.array([]), np.array([]), np.array([5])).tolist()  # a machine with no data yet
+    [nan]
     """
+    if not len(ts):
+        return np.full(len(at), np.nan)
     pos = np.searchsorted(ts, at, side="right") - 1
     return np.where(pos >= 0, np.asarray(values, dtype=float)[np.maximum(pos, 0)], np.nan)
 
