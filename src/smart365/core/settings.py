@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     session_max_age_s: int = 12 * 3600
     token_ttl_s: int = 24 * 3600
     max_upload_bytes: int = 20 * 1024 * 1024
+    #: Proxies (addresses or networks) whose ``X-Forwarded-For`` is believed; empty: the peer is the client.
+    trusted_proxies: list[str] = []
+    #: Where failed-login counters live: ``memory://`` (one process) or ``redis://host:6379`` (shared).
+    login_throttle_url: str = "memory://"
 
     @property
     def records_url(self) -> str:
