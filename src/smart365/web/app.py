@@ -35,7 +35,7 @@ from smart365.telemetry.store import open_store
 from smart365.testbed import pages as testbed_pages
 from smart365.testbed.service import TestbedWorker
 from smart365.testbed.tables import Staging
-from smart365.web import auth, home
+from smart365.web import admin, api_keys, auth, home
 from smart365.web.deps import LoginRequired
 from smart365.web.metrics import MetricsMiddleware, metrics_endpoint
 from smart365.web.templating import render
@@ -134,4 +134,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.include_router(router)
     app.include_router(campaign_pages.pages)  # survey campaigns, population analytics, per-firm report
     app.include_router(testbed_pages.pages)  # AI test-bed: data, runs in the background, results, deploy
+    for router in (*admin.routers, *api_keys.routers):  # audit log, users, firms' API keys
+        app.include_router(router)
     return app
