@@ -321,8 +321,8 @@ def test_a_tag_run_is_deployed_through_the_model_registry(app: Any, client: Test
     assert f"모델 #{model_id}(으)로 배포했습니다." in member.get(f"/testbed/runs/{run_id}").text
     with world.db.session(SYSTEM) as session:  # the deploy is in the audit log, with the run and the model
         columns = (AuditEntry.action, AuditEntry.target, AuditEntry.user_email)
-        trail = session.execute(select(*columns).where(AuditEntry.company_id == world.firm_a).order_by(AuditEntry.id))
-        trail = trail.all()
+        firms = select(*columns).where(AuditEntry.company_id == world.firm_a)
+        trail = session.execute(firms.order_by(AuditEntry.id)).all()
     assert trail[-2:] == [("model.deploy", f"model:{model_id}", "ma@test.kr"),
                           ("testbed.deploy", f"testbed_run:{run_id}", "ma@test.kr")]  # fmt: skip
     assert member.post(f"/testbed/runs/{run_id}/deploy", data={"csrf_token": csrf}).status_code == 409  # once
