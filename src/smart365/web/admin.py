@@ -73,6 +73,17 @@ DETAIL_LABELS = {
     "filters": N_("Filters"),
     "tickets": N_("Tickets"),
     "retry_after_s": N_("Seconds to wait"),
+    # the filters an export was made with
+    "q": N_("Search"),
+    "region": N_("Region"),
+    "sobujang": N_("소부장"),
+    "ksic": N_("Industry (KSIC)"),
+    "system": N_("System in use"),
+    "user": N_("User (email)"),
+    "action": N_("Action"),
+    "outcome": N_("Outcome"),
+    "since": N_("From"),
+    "until": N_("To"),
 }
 VALUE_LABELS = {"browser": N_("browser"), "api": N_("API")}
 ROLE_LABELS = {
