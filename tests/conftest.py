@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from smart365.bootstrap import bootstrap
 from smart365.core import migrate
 from smart365.core.accounts import ConsultantAssignment, create_user
+from smart365.core.api_keys import create_key
 from smart365.core.db import Database
 from smart365.core.settings import Settings
 from smart365.core.tenancy import SYSTEM, Role
@@ -162,6 +163,8 @@ def world(db: Database) -> World:
                 ConsultantAssignment(consultant_id=users["consultant_b"].id, company_id=b.id),
             ]
         )
+        ids_a["user_id"] = users["member_a"].id  # the centre's user routes aim at firm A's member
+        ids_a["api_key_id"] = create_key(session, a.id, f"{SENTINEL} gateway", created_by="test")[0].id
         ids_a |= _ticket(session, a, ids_a)
         ids_a["run_id"] = _testbed_run(session, a)
         ids_a["model_id"] = _model(session, a, ids_a)

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from smart365.analytics import registry as model_registry
+from smart365.core.audit import AuditEntry
 from smart365.core.db import utcnow
 from smart365.core.i18n import use_locale
 from smart365.core.tenancy import SYSTEM
@@ -318,6 +319,12 @@ def test_a_tag_run_is_deployed_through_the_model_registry(app: Any, client: Test
     live = pd.DataFrame({str(world.ids_a["tag_id"]): [10.0, 90.0]})
     assert np.allclose(state.predict(live), [23.0, 47.0], atol=0.5)
     assert f"모델 #{model_id}(으)로 배포했습니다." in member.get(f"/testbed/runs/{run_id}").text
+    with world.db.session(SYSTEM) as session:  # the deploy is in the audit log, with the run and the model
+        columns = (AuditEntry.action, AuditEntry.target, AuditEntry.user_email)
+        firms = select(*columns).where(AuditEntry.company_id == world.firm_a)
+        trail = session.execute(firms.order_by(AuditEntry.id)).all()
+    assert trail[-2:] == [("model.deploy", f"model:{model_id}", "ma@test.kr"),
+                          ("testbed.deploy", f"testbed_run:{run_id}", "ma@test.kr")]  # fmt: skip
     assert member.post(f"/testbed/runs/{run_id}/deploy", data={"csrf_token": csrf}).status_code == 409  # once
 
 

@@ -43,6 +43,9 @@ PUBLIC = {
     ("GET", "/docs"): "API documentation",
     ("GET", "/favicon.ico"): "the site icon",
 }
+#: Routes that end the caller's own login: walked only anonymously (401), since ending the walkers' logins
+#: would turn every later answer into 401.
+ENDS_OWN_LOGIN = {("POST", "/api/v1/auth/logout"): "revokes the caller's own token"}
 EXTRA_PARAMS = {"locale": "en"}
 
 
@@ -153,7 +156,7 @@ def _call(app: Any, client: TestClient, method: str, path: str, ids: dict[str, i
 
 
 def test_every_route_is_scoped_for_every_role(app: Any, client: TestClient, world: World) -> None:
-    routes = [(m, p, r) for m, p, r in _routes(app) if (m, p) not in PUBLIC]
+    routes = [(m, p, r) for m, p, r in _routes(app) if (m, p) not in PUBLIC and (m, p) not in ENDS_OWN_LOGIN]
     assert len(routes) > 25, "the walk must see the whole app"
     before = _snapshot(world, app)
     api_headers = {who: bearer(client, world.emails[who]) for who in OUTSIDERS + INSIDERS}

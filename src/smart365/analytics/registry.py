@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from smart365.analytics import anomaly  # noqa: F401 - registers the detector kinds for contract.load
 from smart365.analytics.contract import Detector, Model, ModelState, load
 from smart365.analytics.models import AnalyticsModel
+from smart365.core import audit
 from smart365.core.db import Base, as_utc, utcnow
 from smart365.core.errors import Forbidden, Invalid, NotFound
 from smart365.core.i18n import N_
@@ -128,9 +129,14 @@ def deploy(session: Session, model_id: int, *, by: str) -> AnalyticsModel:
             AnalyticsModel.status == "deployed",
         )
     )
-    for other in current:
+    replaced = list(current)
+    for other in replaced:
         other.status = "retired"
     row.status, row.deployed_by, row.deployed_at = "deployed", by, utcnow()
+    back = any(other.version > row.version for other in replaced)
+    action = audit.Action.MODEL_ROLLBACK if back else audit.Action.MODEL_DEPLOY
+    details = {"name": row.name, "version": row.version, "replaced": [o.version for o in replaced]}
+    audit.record(session, action, f"model:{row.id}", company_id=row.company_id, details=details)
     session.flush()
     return row
 

@@ -21,6 +21,7 @@ from smart365.assessment.analytics import GROUPINGS, FirmResult
 from smart365.assessment.campaigns import SIZE_BANDS, ImportReport, Population
 from smart365.assessment.models import Campaign
 from smart365.assessment.pages import diagnosis_context
+from smart365.core import audit
 from smart365.core.errors import AppError, Invalid
 from smart365.core.i18n import N_, _, current_locale
 from smart365.core.tenancy import Principal, Role
@@ -292,6 +293,7 @@ def campaign_export(campaign_id: int, principal: PagePrincipal, session: PageSes
         return redirect
     instrument = service.instrument_for(campaign.instrument_version)
     data = analytics.export_workbook(instrument, campaign, analytics.campaign_results(session, campaign))
+    audit.record(session, audit.Action.EXPORT, f"campaign:{campaign.id}", details={"name": campaign.name})
     headers = {"Content-Disposition": f'attachment; filename="smart365-campaign-{campaign.id}.xlsx"'}
     return Response(data, media_type=XLSX, headers=headers)
 

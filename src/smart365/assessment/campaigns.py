@@ -32,6 +32,7 @@ from smart365.assessment.models import (
 from smart365.assessment.responses import CellError, ResponseSet, read_responses
 from smart365.assessment.scoring import score
 from smart365.assessment.service import instrument_for
+from smart365.core import audit
 from smart365.core.db import utcnow
 from smart365.core.errors import Conflict, Invalid, NotFound
 from smart365.core.i18n import N_
@@ -294,6 +295,8 @@ def import_responses(
     )
     if commit and firms:
         _store(session, campaign, responses, firms, report)
+        details = {"file": filename, "rows": report.rows, "created": report.created, "updated": report.updated}
+        audit.record(session, audit.Action.IMPORT, f"campaign:{campaign.id}", details=details)
     return report
 
 

@@ -19,6 +19,7 @@ from smart365.centre.categories import PRIORITIES, load_categories
 from smart365.centre.experts import ExpertIn
 from smart365.centre.models import Expert, Ticket, TicketStatus
 from smart365.centre.priority import PriorityWeights
+from smart365.core import audit
 from smart365.core.accounts import User
 from smart365.core.errors import AppError, Invalid
 from smart365.core.i18n import N_, _, current_locale
@@ -273,7 +274,9 @@ def centre_export(request: Request, principal: PagePrincipal, session: PageSessi
     _require_staff(principal)
     with get_db(request).session(SYSTEM) as centre:
         board = dashboard.build(session, centre)
-    data = dashboard.export_xlsx(board, tickets.list_tickets(session, limit=100_000))
+    rows = tickets.list_tickets(session, limit=100_000)
+    data = dashboard.export_xlsx(board, rows)
+    audit.record(session, audit.Action.EXPORT, "centre", details={"tickets": len(rows)})
     headers = {"Content-Disposition": 'attachment; filename="smart365-centre.xlsx"'}
     return StreamingResponse(iter([data]), media_type=XLSX, headers=headers)
 

@@ -1,6 +1,9 @@
-"""Accounts: users with argon2 password hashes, API bearer tokens, consultants' firm assignments.
+"""Accounts: users with argon2 password hashes, browser sessions and API bearer tokens kept on the server,
+consultants' firm assignments, and the centre's changes to users (role, firm, disable/enable).
 
-The only place that turns a login into a :class:`~smart365.core.tenancy.Principal`.
+The only place that turns a login into a :class:`~smart365.core.tenancy.Principal`. A browser session and a
+bearer token are each a row here: logging out deletes the row, and disabling a user deletes all of its rows,
+so a copied cookie or token stops working at once.
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Boolean, DateTime, ForeignKey, String, UniqueConstraint, select
+from sqlalchemy import Boolean, DateTime, ForeignKey, String, UniqueConstraint, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from smart365.core import audit
 from smart365.core.db import Base, CompanyOwned, Timestamped, utcnow
-from smart365.core.errors import Invalid, Unauthorized
+from smart365.core.errors import Invalid, NotFound, Unauthorized
 from smart365.core.i18n import N_
-from smart365.core.tenancy import Principal, Role
+from smart365.core.tenancy import Principal, Role, principal_of
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("smart365-timing-guard")
@@ -46,6 +50,18 @@ class ApiToken(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class UserSession(Base):
+    """A browser login. The signed cookie holds only a random id; its SHA-256 is the row's key."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    sid_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -95,6 +111,8 @@ def create_user(
     )
     session.add(user)
     session.flush()
+    details = {"role": role, "company_id": company_id}
+    audit.record(session, audit.Action.USER_CREATE, f"user:{user.id}", company_id=company_id, details=details)
     return user
 
 
@@ -133,6 +151,109 @@ def user_for_token(session: Session, token: str) -> User:
     user = session.get(User, row.user_id)
     if user is None or not user.active:
         raise Unauthorized(N_("The token is invalid or has expired."))
+    return user
+
+
+def revoke_token(session: Session, token: str) -> None:
+    """Forget ``token``: the next request with it gets 401."""
+    session.execute(delete(ApiToken).where(ApiToken.token_sha256 == _digest(token)))
+
+
+def open_session(session: Session, user: User, ttl_s: int) -> str:
+    """A new browser session for ``user``, valid ``ttl_s`` seconds; returns the id the cookie carries.
+
+    The user's expired sessions are cleared on the way, so the table holds only live ones.
+    """
+    now = utcnow()
+    session.execute(delete(UserSession).where(UserSession.user_id == user.id, UserSession.expires_at < now))
+    sid = secrets.token_urlsafe(32)
+    session.add(UserSession(user_id=user.id, sid_sha256=_digest(sid), expires_at=now + timedelta(seconds=ttl_s)))
+    return sid
+
+
+def user_for_session(session: Session, sid: str | None) -> User:
+    """The active user of a live browser session ``sid``, else :class:`Unauthorized`."""
+    row = session.scalar(select(UserSession).where(UserSession.sid_sha256 == _digest(sid))) if sid else None
+    user = session.get(User, row.user_id) if row is not None and _aware(row.expires_at) >= utcnow() else None
+    if user is None or not user.active:
+        raise Unauthorized()
+    return user
+
+
+def end_session(session: Session, sid: str) -> int | None:
+    """Log a browser session out on the server; returns its user's id (``None``: it was not live)."""
+    row = session.scalar(select(UserSession).where(UserSession.sid_sha256 == _digest(sid)))
+    if row is None:
+        return None
+    session.delete(row)
+    return row.user_id
+
+
+def end_all_logins(session: Session, user_id: int) -> None:
+    """Delete every browser session and bearer token of a user (on disabling it)."""
+    session.execute(delete(UserSession).where(UserSession.user_id == user_id))
+    session.execute(delete(ApiToken).where(ApiToken.user_id == user_id))
+
+
+# -- the centre's changes to users (every one audited) ---------------------------------------------------
+
+
+def list_users(session: Session, q: str | None = None) -> list[User]:
+    """Every user (centre only), by email; ``q`` matches part of the email or name."""
+    principal_of(session).require(Role.CENTRE_ADMIN)
+    query = select(User).order_by(User.email)
+    if q and q.strip():
+        term = f"%{q.strip()}%"
+        query = query.where(User.email.ilike(term) | User.name.ilike(term))
+    return list(session.scalars(query))
+
+
+def get_user(session: Session, user_id: int) -> User:
+    """A user by id (centre only), else :class:`NotFound`."""
+    principal_of(session).require(Role.CENTRE_ADMIN)
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound()
+    return user
+
+
+def _not_oneself(session: Session, user: User) -> None:
+    """An administrator never demotes or disables themself: the centre always keeps one who can undo it."""
+    if principal_of(session).user_id == user.id:
+        raise Invalid(N_("You cannot change your own role or disable your own account."))
+
+
+def set_role(session: Session, user: User, role: Role, company_id: int | None = None) -> User:
+    """Give ``user`` another role (and firm, for a company member); takes effect on their next request."""
+    principal_of(session).require(Role.CENTRE_ADMIN)
+    role = Role(role)
+    if (role is Role.COMPANY_MEMBER) != (company_id is not None):
+        raise Invalid(N_("A company member needs a company; other roles have none."))
+    if role is Role.SYSTEM:
+        raise Invalid(N_("The system role cannot log in."))
+    if role == user.role and company_id == user.company_id:
+        return user
+    _not_oneself(session, user)
+    before = {"role": user.role, "company_id": user.company_id}
+    user.role, user.company_id = role, company_id
+    details = {"before": before, "after": {"role": role, "company_id": company_id}}
+    audit.record(session, audit.Action.USER_ROLE, f"user:{user.id}", company_id=company_id, details=details)
+    session.flush()
+    return user
+
+
+def set_active(session: Session, user: User, active: bool) -> User:
+    """Disable or enable ``user``. Disabling ends every session and token of theirs at once."""
+    principal_of(session).require(Role.CENTRE_ADMIN)
+    if user.active == active:
+        return user
+    _not_oneself(session, user)
+    user.active = active
+    if not active:
+        end_all_logins(session, user.id)
+    action = audit.Action.USER_ENABLE if active else audit.Action.USER_DISABLE
+    audit.record(session, action, f"user:{user.id}", company_id=user.company_id, details={"email": user.email})
+    session.flush()
     return user
 
 

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     warm_up: bool = True  # train the ticket classifier in the background at start-up
     https: bool = False  # served over HTTPS (behind a TLS proxy): Secure cookies and HSTS
     metrics_token: str | None = None  # when set, /metrics wants "Authorization: Bearer <token>"
+    #: Proxies (addresses or networks) whose ``X-Forwarded-For`` is believed; empty: the peer is the client.
+    trusted_proxies: list[str] = []
+    #: Where failed-login counters live: ``memory://`` (one process) or ``redis://host:6379`` (shared).
+    login_throttle_url: str = "memory://"
 
     @property
     def records_url(self) -> str:

@@ -37,6 +37,9 @@ class Role(StrEnum):
 class Principal:
     """Who is acting, and which companies that reaches.
 
+    ``api_key_id`` marks a firm's API key (a machine or gateway, no person): the web layer lets such a
+    principal send data for its firm and nothing else.
+
     >>> p = Principal(user_id=7, role=Role.CONSULTANT, assigned=frozenset({1, 2}))
     >>> sorted(p.visible_companies()), p.can_change(3)
     ([1, 2], False)
@@ -47,6 +50,7 @@ class Principal:
     company_id: int | None = None
     assigned: frozenset[int] = field(default_factory=frozenset)
     shared: frozenset[int] = field(default_factory=frozenset)
+    api_key_id: int | None = None
 
     @property
     def sees_everything(self) -> bool:

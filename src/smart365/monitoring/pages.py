@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from smart365.core import audit
 from smart365.core.errors import Forbidden, Invalid, field_reason
 from smart365.core.i18n import N_, _
 from smart365.core.tenancy import Principal, Role
@@ -359,7 +360,11 @@ def import_history_file(
     names = tag_names(session, company_id)
     tags = session.scalars(select(Tag).where(Tag.id.in_(set(names.values()))))
     pipeline = Pipeline({t.id: TagSpec(min_value=t.min_value, max_value=t.max_value) for t in tags})
-    return import_file(store, pipeline, parse_upload(data, filename or "upload.csv", names), dry_run=dry_run)
+    report = import_file(store, pipeline, parse_upload(data, filename or "upload.csv", names), dry_run=dry_run)
+    if not dry_run:
+        details = {"file": filename, "points": report.points, "stored": report.stored}
+        audit.record(session, audit.Action.IMPORT, f"history:{company_id}", company_id=company_id, details=details)
+    return report
 
 
 def _oee_map(oee: dict[int, Oee | None], machines: list[Equipment]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from smart365.core import audit
 from smart365.core.errors import Invalid, field_reason
 from smart365.core.i18n import N_, _
 from smart365.core.tenancy import Role, principal_of
@@ -141,6 +142,8 @@ def import_companies(session: Session, content: bytes, filename: str, commit: bo
         else:
             create_company(session, data)
             report.created += 1
+    details = {"file": filename, "rows": report.rows, "created": report.created, "updated": report.updated}
+    audit.record(session, audit.Action.IMPORT, "companies", details=details)
     return report
 
 
@@ -168,4 +171,6 @@ def export_companies(session: Session, flt: CompanyFilter) -> bytes:
         )
     buffer = io.BytesIO()
     book.save(buffer)
+    filters = {k: v for k, v in vars(flt).items() if v is not None}
+    audit.record(session, audit.Action.EXPORT, "companies", details={"filters": filters})
     return buffer.getvalue()

@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, Select, Text, cast, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from smart365.core import audit
 from smart365.core.db import Base
 from smart365.core.errors import Conflict, NotFound
 from smart365.core.i18n import N_
@@ -111,6 +112,8 @@ def update_company(session: Session, company: Company, patch: CompanyPatch) -> C
 
 def delete_company(session: Session, company: Company) -> None:
     principal_of(session).require(Role.CENTRE_ADMIN)
+    audit.record(session, audit.Action.DELETE, f"company:{company.id}", company_id=company.id,
+                 details={"name": company.name, "brn": company.brn})  # fmt: skip
     session.delete(company)
     session.flush()
 
@@ -145,6 +148,9 @@ def update_row(session: Session, row: M, patch: BaseModel) -> M:
 
 
 def delete_row(session: Session, row: Base) -> None:
+    """Delete a site, line, machine or tag (and what hangs under it); audited."""
+    audit.record(session, audit.Action.DELETE, f"{row.__tablename__}:{row.id}",  # type: ignore[attr-defined]
+                 company_id=row.company_id, details={"name": row.name})  # type: ignore[attr-defined]  # fmt: skip
     session.delete(row)
     session.flush()
 

@@ -29,7 +29,7 @@ from smart365.telemetry.line_protocol import PRECISION_TO_US, parse_lines
 from smart365.telemetry.metrics import DEAD_LETTERS, INGEST_POINTS
 from smart365.telemetry.pipeline import Pipeline, TagSpec, reason_text
 from smart365.telemetry.store import TimeSeriesStore
-from smart365.web.deps import ApiSession, system_of
+from smart365.web.deps import ApiSession, IngestSession, system_of
 
 router = APIRouter(prefix="/api/v1", tags=["telemetry"])
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def get_store(request: Request) -> TimeSeriesStore:
 
 
 @router.post("/ingest", response_model=IngestResult, openapi_extra={"requestBody": INGEST_BODY})
-async def ingest(request: Request, session: ApiSession, precision: str = "ns") -> IngestResult:
+async def ingest(request: Request, session: IngestSession, precision: str = "ns") -> IngestResult:
     """Store a batch of points: JSON ``{"points": [...]}`` or line protocol (``text/plain``).
 
     Points that fail validation go to the dead-letter table; the answer says which and why.

@@ -40,6 +40,7 @@ from smart365.analytics.testbed import (
     prepare,
     regression_candidates,
 )
+from smart365.core import audit
 from smart365.core.db import SEOUL
 from smart365.core.errors import Conflict, Invalid
 from smart365.core.i18n import N_
@@ -207,6 +208,8 @@ def deploy_winner(session: Session, staging: Staging, run: TestbedRun, by: str) 
     model.settings = {"bucket_s": row_period_s(pd.DatetimeIndex(pd.to_datetime(frame[run.time_column])))}
     registry.deploy(session, model.id, by=by)
     run.deployed_model_id = int(model.id)
+    audit.record(session, audit.Action.TESTBED_DEPLOY, f"testbed_run:{run.id}", company_id=run.company_id,
+                 details={"model_id": int(model.id), "model": winner, "target": run.target})  # fmt: skip
     return int(model.id)
 
 

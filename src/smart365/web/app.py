@@ -32,7 +32,7 @@ from smart365.registry import pages as registry_pages
 from smart365.registry import plant_pages
 from smart365.telemetry import api as telemetry_api
 from smart365.testbed import pages as testbed_pages
-from smart365.web import assets, auth, home
+from smart365.web import admin, api_keys, assets, auth, home
 from smart365.web.deps import LoginRequired
 from smart365.web.metrics import MetricsMiddleware, metrics_endpoint
 from smart365.web.security import SecurityHeadersMiddleware
@@ -138,4 +138,6 @@ def create_app(system: System) -> FastAPI:
     app.include_router(campaign_pages.pages)  # survey campaigns, population analytics, per-firm report
     app.include_router(testbed_pages.pages)  # AI test-bed: data, runs in the background, results, deploy
     app.include_router(assets.pages)  # /favicon.ico and /docs (Swagger UI from static/vendor)
+    for router in (*admin.routers, *api_keys.routers):  # audit log, users, firms' API keys
+        app.include_router(router)
     return app

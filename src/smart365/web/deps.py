@@ -2,6 +2,11 @@
 
 Routes never check tenancy themselves: they take ``ScopedSession`` and query; the session's principal
 does the rest (:mod:`smart365.core.tenancy`).
+
+Credentials: a browser session (a server-side row named by the signed cookie), a user's bearer token, or a
+firm's API key (``Authorization: Bearer s365_…`` or ``X-API-Key``). An API key is admitted only by
+:data:`IngestSession`; every other dependency answers 403 to it. Each request session carries the audit
+actor (the user and the client address), so features' audit records say who and from where.
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ from fastapi import Depends, Form, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
-from smart365.core.accounts import User, principal_for, user_for_token
+from smart365.core.accounts import User, principal_for, user_for_session, user_for_token
+from smart365.core.api_keys import looks_like_key, principal_for_key
+from smart365.core.audit import Actor, client_address
 from smart365.core.db import Database
 from smart365.core.errors import Forbidden, Unauthorized
 from smart365.core.i18n import N_
 from smart365.core.settings import Settings
 from smart365.core.tenancy import SYSTEM, Principal, Role
+from smart365.core.throttle import LoginThrottle
 
 if TYPE_CHECKING:  # the composition root sits above the features that use this seam: a type only
     from smart365.bootstrap import System
@@ -45,20 +53,56 @@ def get_settings(request: Request) -> Settings:
     return system_of(request).settings
 
 
-def _resolve(request: Request, token: str | None) -> tuple[User, Principal]:
-    """Find the caller from a bearer token or the session cookie, in a SYSTEM session."""
+def get_login_throttle(request: Request) -> LoginThrottle:
+    """The app's failed-login counters, made on first use from the settings (tests may put their own)."""
+    state = request.app.state
+    throttle = getattr(state, "login_throttle", None)
+    if not isinstance(throttle, LoginThrottle):
+        throttle = state.login_throttle = LoginThrottle(get_settings(request).login_throttle_url)
+    return throttle
+
+
+def request_address(request: Request) -> str | None:
+    """The client's address; ``X-Forwarded-For`` counts only when the peer is a trusted proxy."""
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers.get("x-forwarded-for"), get_settings(request).trusted_proxies)
+
+
+def request_actor(request: Request) -> Actor:
+    """Who the audit log names for this request: the resolved user (if any) and the client address."""
+    user = getattr(request.state, "user", None)
+    if isinstance(user, User):
+        return Actor(user_id=user.id, email=user.email, address=request_address(request))
+    principal = getattr(request.state, "principal", None)
+    key_id = principal.api_key_id if isinstance(principal, Principal) else None
+    return Actor(user_id=None, email=f"api_key:{key_id}" if key_id else None, address=request_address(request))
+
+
+def _credential(request: Request, token: str | None) -> str | None:
+    """The bearer token or, from a gateway that cannot set Authorization, the ``X-API-Key`` header."""
+    return token or request.headers.get("x-api-key") or None
+
+
+def _resolve(request: Request, token: str | None, *, key_ok: bool = False) -> tuple[User | None, Principal]:
+    """Find the caller from a credential or the session cookie, in a SYSTEM session.
+
+    An API key is refused (403) unless ``key_ok``: a key sends data and does nothing else.
+    """
     db = get_db(request)
+    user: User | None = None
     with db.session(SYSTEM) as session:
-        user: User | None
-        if token:
-            user = user_for_token(session, token)
+        if looks_like_key(token):
+            principal = principal_for_key(session, str(token))
+            if not key_ok:
+                raise Forbidden(N_("An API key may only send data to /api/v1/ingest."))
         else:
-            user_id = request.session.get("user_id") if "session" in request.scope else None
-            user = session.get(User, user_id) if user_id else None
-            if user is None or not user.active:
-                raise Unauthorized()
-        principal = principal_for(session, user)
-        session.expunge(user)
+            if token:
+                user = user_for_token(session, token)
+            else:
+                sid = request.session.get("sid") if "session" in request.scope else None
+                user = user_for_session(session, sid)
+            principal = principal_for(session, user)
+            session.expunge(user)
     request.state.user, request.state.principal = user, principal
     return user, principal
 
@@ -71,14 +115,27 @@ def current_principal(request: Request, token: Annotated[str | None, Depends(oau
 
     A browser session calling a changing method must also send its CSRF token in ``X-CSRF-Token``.
     """
-    principal = _resolve(request, token)[1]
-    if not token and request.method not in SAFE_METHODS:
+    credential = _credential(request, token)
+    principal = _resolve(request, credential)[1]
+    if not credential and request.method not in SAFE_METHODS:
         _check_csrf(request, request.headers.get("x-csrf-token"))
     return principal
 
 
-def page_principal(request: Request) -> Principal:
-    """The browser user of a page, else a redirect to the login page."""
+def ingest_principal(request: Request, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
+    """Like :func:`current_principal`, and a firm's API key is welcome too: the one route that admits keys."""
+    credential = _credential(request, token)
+    principal = _resolve(request, credential, key_ok=True)[1]
+    if not credential and request.method not in SAFE_METHODS:
+        _check_csrf(request, request.headers.get("x-csrf-token"))
+    return principal
+
+
+def page_principal(request: Request, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
+    """The browser user of a page, else a redirect to the login page (an API key gets 403)."""
+    credential = _credential(request, token)
+    if looks_like_key(credential):
+        _resolve(request, credential)  # 401 for a bad key, 403 for a good one
     try:
         return _resolve(request, None)[1]
     except Unauthorized as exc:
@@ -87,11 +144,17 @@ def page_principal(request: Request) -> Principal:
 
 def _scoped_session(request: Request, principal: Principal) -> Iterator[Session]:
     with get_db(request).session(principal) as session:
+        session.info["actor"] = request_actor(request)
         yield session
 
 
 def api_session(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> Iterator[Session]:
     """A session scoped to the API caller."""
+    yield from _scoped_session(request, principal)
+
+
+def ingest_session(request: Request, principal: Annotated[Principal, Depends(ingest_principal)]) -> Iterator[Session]:
+    """A session scoped to the caller of the ingest route (a user or a firm's API key)."""
     yield from _scoped_session(request, principal)
 
 
@@ -131,6 +194,7 @@ def _check_csrf(request: Request, sent: str | None) -> None:
 
 ApiPrincipal = Annotated[Principal, Depends(current_principal)]
 ApiSession = Annotated[Session, Depends(api_session, scope="function")]
+IngestSession = Annotated[Session, Depends(ingest_session, scope="function")]
 PagePrincipal = Annotated[Principal, Depends(page_principal)]
 PageSession = Annotated[Session, Depends(page_session, scope="function")]
 CentreAdmin = Annotated[Principal, Depends(require_roles(Role.CENTRE_ADMIN))]
