@@ -59,7 +59,7 @@ def test_a_key_ingests_its_firms_tags_and_no_other(app: Any, client: TestClient,
     assert own.status_code == 200 and own.json()["stored"] == 1
     other = client.post("/api/v1/ingest", json=_points(_tag_of_b(world)), headers={"X-API-Key": key})
     assert other.status_code == 200 and other.json()["stored"] == 0 and other.json()["dead_letter"] == 1
-    assert len(app.state.store.read(_tag_of_b(world), "2000-01-01", "2100-01-01")) == 0
+    assert len(app.state.system.store.read(_tag_of_b(world), "2000-01-01", "2100-01-01")) == 0
     lines = f"mct,equipment_id={world.ids_a['equipment_id']} spindle=1.0 1764028800"
     text = client.post("/api/v1/ingest?precision=s", content=lines.encode(),
                        headers={"X-API-Key": key, "Content-Type": "text/plain"})  # fmt: skip
