@@ -31,6 +31,15 @@ class Settings(BaseSettings):
     session_max_age_s: int = 12 * 3600
     token_ttl_s: int = 24 * 3600
     max_upload_bytes: int = 20 * 1024 * 1024
+    #: The largest request body read, counted while it arrives; a file upload (multipart form) may carry
+    #: ``max_upload_bytes`` plus the form around it instead.
+    max_body_bytes: int = 16 * 1024 * 1024
+    #: Rows read from one tag-history file (CSV, Excel, Parquet) before it is refused.
+    max_import_rows: int = 1_000_000
+    #: What an Excel or Parquet file may unpack to, by its own declared sizes, checked before it is opened.
+    max_import_unpacked_bytes: int = 200 * 1024 * 1024
+    #: Rows read from one company registry or survey response file (a census is tens of thousands of firms).
+    max_registry_rows: int = 100_000
 
     @property
     def records_url(self) -> str:

@@ -32,8 +32,8 @@ import pyarrow as pa
 
 from smart365.core.errors import Invalid
 from smart365.core.i18n import N_, _, translate_in
-from smart365.telemetry.batch import DEAD_LETTER_SCHEMA, Batch, to_epoch_us
-from smart365.telemetry.pipeline import Pipeline, reason_text
+from smart365.telemetry.batch import Batch, to_epoch_us
+from smart365.telemetry.pipeline import Pipeline, reason_text, unreadable_letters
 from smart365.telemetry.store import TimeSeriesStore
 
 MAX_ROWS = 500_000
@@ -218,13 +218,5 @@ def _sample(parsed: ParsedFile, dead_positions: np.ndarray) -> list[SampleRow]:
 
 
 def _malformed_letters(count: int) -> pa.Table:
-    columns = {
-        "tag_id": pa.array([-1] * count, pa.int64()),
-        "ts": pa.nulls(count, DEAD_LETTER_SCHEMA.field("ts").type),
-        "value": pa.nulls(count, pa.float64()),
-        "quality": pa.nulls(count, pa.int16()),
-        "reason": pa.array(["malformed_row"] * count),
-        "message_en": pa.array([translate_in("en", MALFORMED)] * count),
-        "message_ko": pa.array([translate_in("ko", MALFORMED)] * count),
-    }
-    return pa.Table.from_pydict(columns, schema=DEAD_LETTER_SCHEMA)
+    english, korean = translate_in("en", MALFORMED), translate_in("ko", MALFORMED)
+    return unreadable_letters(["malformed_row"] * count, [english] * count, [korean] * count)

@@ -37,6 +37,7 @@ from smart365.testbed.service import TestbedWorker
 from smart365.testbed.tables import Staging
 from smart365.web import auth, home
 from smart365.web.deps import LoginRequired
+from smart365.web.limits import install_body_limit
 from smart365.web.metrics import MetricsMiddleware, metrics_endpoint
 from smart365.web.templating import render
 
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.add_middleware(LocaleMiddleware)
     app.add_middleware(MetricsMiddleware)
+    install_body_limit(app, settings)  # outermost: a body over the limit is refused before anything reads it
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
 
