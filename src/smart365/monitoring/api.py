@@ -11,11 +11,12 @@ from pydantic import BaseModel
 
 from smart365.analytics import registry as models
 from smart365.core.tenancy import principal_of
+from smart365.core.uploads import ReadLimits
 from smart365.monitoring import scoring, service
 from smart365.monitoring.pages import import_history_file, store_of
 from smart365.registry import service as registry
 from smart365.registry.models import Company, Equipment
-from smart365.web.deps import ApiSession
+from smart365.web.deps import ApiSession, get_settings
 
 router = APIRouter(prefix="/api/v1", tags=["monitoring"])
 
@@ -115,17 +116,20 @@ def add_alarm_rule(session: ApiSession, company_id: int, data: service.RuleIn) -
 
 
 @router.post("/companies/{company_id}/telemetry/import", response_model=ImportOut)
-async def import_history(
+def import_history(
     request: Request, session: ApiSession, company_id: int, file: Annotated[UploadFile, File()]
 ) -> ImportOut:
     """Store a CSV, Excel (.xlsx) or Parquet file of tag history (``timestamp,tag,value`` or one column per
     tag, tags as ``MACHINE/tag``).
 
-    Rows that cannot be stored are dead-lettered; the answer lists each with its line and reason.
+    Rows that cannot be stored are dead-lettered; the answer lists each with its line and reason. A plain
+    ``def``: the file is read and parsed in the thread pool, never on the event loop.
     """
     registry.get(session, Company, company_id)
-    data = await file.read()
-    report = import_history_file(session, store_of(request), principal_of(session), company_id, data, file.filename)
+    data = file.file.read()
+    limits = ReadLimits.history(get_settings(request))
+    principal = principal_of(session)
+    report = import_history_file(session, store_of(request), principal, company_id, data, file.filename, limits=limits)
     return ImportOut.model_validate(report, from_attributes=True)
 
 

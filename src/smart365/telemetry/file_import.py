@@ -32,11 +32,12 @@ import pyarrow as pa
 
 from smart365.core.errors import Invalid
 from smart365.core.i18n import N_, _, translate_in
+from smart365.core.uploads import HISTORY, FileTooLarge, ReadLimits, bounded_rows, check_parquet, check_workbook
 from smart365.telemetry.batch import Batch, to_epoch_us
 from smart365.telemetry.pipeline import Pipeline, reason_text, unreadable_letters
 from smart365.telemetry.store import TimeSeriesStore
 
-MAX_ROWS = 500_000
+MAX_VALUES = 5_000_000  # values (cells) of one wide file: the points it becomes are held in memory at once
 SPREADSHEETS = (".xlsx", ".xlsm")
 PARQUET = (".parquet", ".pq")
 SAMPLE_ROWS = 10
@@ -98,8 +99,13 @@ def _decode(data: bytes) -> str:
     raise Invalid(N_("The file is not UTF-8 or CP949 text."))
 
 
-def parse_upload(data: bytes, filename: str, names: Mapping[str, int], naive_tz: str = "Asia/Seoul") -> ParsedFile:
+def parse_upload(
+    data: bytes, filename: str, names: Mapping[str, int], naive_tz: str = "Asia/Seoul", limits: ReadLimits = HISTORY
+) -> ParsedFile:
     """Read an uploaded file by its name: Excel (.xlsx) and Parquet through pandas, anything else as CSV.
+
+    No file is read past ``limits``: an Excel or Parquet file's declared unpacked size and row count are
+    checked before it is opened, and reading stops one row past the row limit.
 
     >>> buffer = io.BytesIO()
     >>> pd.DataFrame({"timestamp": pd.to_datetime(["2026-01-05 09:00"]), "M/t": [1.5]}).to_parquet(buffer)
@@ -109,31 +115,43 @@ def parse_upload(data: bytes, filename: str, names: Mapping[str, int], naive_tz:
     """
     suffix = Path(filename).suffix.lower()
     if suffix not in SPREADSHEETS + PARQUET:
-        return parse_csv(data, names, naive_tz)
+        return parse_csv(data, names, naive_tz, limits)
+    if suffix in SPREADSHEETS:
+        check_workbook(data, limits)
+    else:
+        check_parquet(data, limits)
     try:
         source = io.BytesIO(data)
-        frame = pd.read_excel(source) if suffix in SPREADSHEETS else pd.read_parquet(source)
+        frame = pd.read_excel(source, nrows=limits.rows + 1) if suffix in SPREADSHEETS else pd.read_parquet(source)
     except Exception as error:  # any library's complaint about the bytes is the same answer to the user
         raise Invalid(
             N_("The file cannot be read as {kind}: {error}"), kind=suffix[1:], error=str(error)[:200]
         ) from error
+    if len(frame) > limits.rows:
+        raise FileTooLarge(limit=f"{limits.rows:,}")
     text = frame.to_csv(index=False, date_format="%Y-%m-%d %H:%M:%S.%f%z")
-    return parse_csv(text.encode(), names, naive_tz)
+    return parse_csv(text.encode(), names, naive_tz, limits)
 
 
-def parse_csv(data: bytes, names: Mapping[str, int], naive_tz: str = "Asia/Seoul") -> ParsedFile:
+def parse_csv(
+    data: bytes, names: Mapping[str, int], naive_tz: str = "Asia/Seoul", limits: ReadLimits = HISTORY
+) -> ParsedFile:
     """Read a long or wide CSV into a batch; unknown tags get id -1, unreadable times and values stay
-    for the pipeline to reject with its reasons."""
-    rows = list(csv.reader(io.StringIO(_decode(data))))
+    for the pipeline to reject with its reasons. Reading stops past ``limits.rows`` rows or
+    :data:`MAX_VALUES` values."""
+    try:
+        rows = list(bounded_rows(csv.reader(io.StringIO(_decode(data))), limits, header_rows=1))
+    except csv.Error as error:  # e.g. a cell longer than the csv module reads, or a quote never closed
+        raise Invalid(N_("The file cannot be read as {kind}: {error}"), kind="CSV", error=str(error)[:200]) from error
     if not rows or len(rows[0]) < 2 or rows[0][0].strip().lower() not in TIME_COLUMNS:
         raise Invalid(N_("The first column must be the time (timestamp), e.g. timestamp,tag,value."))
-    if len(rows) - 1 > MAX_ROWS:
-        raise Invalid(N_("The file has more than {limit} rows; split it."), limit=MAX_ROWS)
     header = [h.strip() for h in rows[0]]
     body = [(n, row) for n, row in enumerate(rows[1:], start=2) if any(cell.strip() for cell in row)]
     good = [(n, row) for n, row in body if len(row) == len(header)]
     malformed = [n for n, row in body if len(row) != len(header)]
     long = [h.lower() for h in header] in (["timestamp", "tag", "value"], ["ts", "tag", "value"])
+    if not long and len(good) * (len(header) - 1) > MAX_VALUES:
+        raise FileTooLarge(N_("The file has more than {limit} values; split it."), limit=f"{MAX_VALUES:,}")
     parsed = _long(good, names) if long else _wide(good, header[1:], names)
     times, tags, values, lines, columns = parsed
     batch = Batch.from_columns(tags, _times(times, naive_tz), values) if lines else Batch.empty()

@@ -36,6 +36,7 @@ from smart365.testbed import pages as testbed_pages
 from smart365.testbed.service import TestbedWorker
 from smart365.testbed.tables import Staging
 from smart365.web import auth, home
+from smart365.web.contract import install_api_contract
 from smart365.web.deps import LoginRequired
 from smart365.web.limits import install_body_limit
 from smart365.web.metrics import MetricsMiddleware, metrics_endpoint
@@ -136,4 +137,5 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.include_router(router)
     app.include_router(campaign_pages.pages)  # survey campaigns, population analytics, per-firm report
     app.include_router(testbed_pages.pages)  # AI test-bed: data, runs in the background, results, deploy
+    install_api_contract(app)  # /openapi.json documents the error bodies as sent; database value errors are 422
     return app

@@ -18,17 +18,16 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smart365.core.errors import AppError
 from smart365.core.i18n import N_, current_locale, negotiate
 from smart365.core.settings import Settings
-from smart365.web.templating import render
+from smart365.core.uploads import megabytes
+from smart365.web.contract import error_answer
 
 #: What a multipart form may carry beyond its file: boundaries, part headers, the CSRF token, small fields.
 FORM_OVERHEAD_BYTES = 1024 * 1024
-MB = 1024 * 1024
 
 
 class BodyTooLarge(AppError):
@@ -54,9 +53,9 @@ class BodyLimitMiddleware:
     def limit_for(self, headers: Headers) -> int:
         """The body limit for a request with these headers.
 
-        >>> m = BodyLimitMiddleware(None, 16 * MB, 20 * MB)  # type: ignore[arg-type]
-        >>> m.limit_for(Headers({"content-type": "text/plain"})) // MB, m.limit_for(
-        ...     Headers({"content-type": "multipart/form-data; boundary=x"})) // MB
+        >>> m = BodyLimitMiddleware(None, 16 * 2**20, 20 * 2**20)  # type: ignore[arg-type]
+        >>> m.limit_for(Headers({"content-type": "text/plain"})) // 2**20, m.limit_for(
+        ...     Headers({"content-type": "multipart/form-data; boundary=x"})) // 2**20
         (16, 21)
         """
         form = headers.get("content-type", "").lower().startswith("multipart/form-data")
@@ -87,13 +86,13 @@ class _Counted:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def counted() -> Message:
             if self.over:
-                raise BodyTooLarge(limit=_mb(self.limit))
+                raise BodyTooLarge(limit=megabytes(self.limit))
             message = await receive()
             if message["type"] == "http.request":
                 self.received += len(message.get("body", b""))
                 if self.received > self.limit:
                     self.over = True
-                    raise BodyTooLarge(limit=_mb(self.limit))
+                    raise BodyTooLarge(limit=megabytes(self.limit))
             return message
 
         async def guarded(message: Message) -> None:
@@ -113,29 +112,15 @@ class _Counted:
 
 
 async def refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-    """Answer 413 with the reason: JSON for the API, the error page for a browser."""
+    """Answer 413 with the reason, in the caller's language: JSON for the API, the error page for a browser."""
     request = Request(scope, receive)
     token = current_locale.set(negotiate(request.headers.get("accept-language"), request.cookies.get("lang")))
     try:
-        error = BodyTooLarge(limit=_mb(limit))
-        response: Response
-        if request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", ""):
-            response = JSONResponse({"error": error.to_dict()}, status_code=error.status)
-        else:
-            response = render(request, "error.html", status_code=error.status, error=error.localized())
+        response = error_answer(request, BodyTooLarge(limit=megabytes(limit)))
         response.headers["Connection"] = "close"  # the rest of the body is never read
         await response(scope, receive, send)
     finally:
         current_locale.reset(token)
-
-
-def _mb(limit: int) -> str:
-    """The limit in MB, as a person reads it.
-
-    >>> _mb(16 * MB), _mb(1000)
-    ('16', '0.000954')
-    """
-    return f"{limit / MB:.3g}"
 
 
 def install_body_limit(app: FastAPI, settings: Settings) -> None:
