@@ -225,4 +225,4 @@ def test_excel_and_parquet_histories_import_with_sheet_row_numbers_and_a_preview
 
     broken = {"file": ("history.xlsx", b"not a workbook", "application/octet-stream")}
     answer = client.post(url, files=broken, headers=headers)
-    assert answer.status_code == 422 and "cannot be read as xlsx" in answer.json()["error"]["message_en"]
+    assert answer.status_code == 422 and "not an Excel workbook" in answer.json()["error"]["message_en"]
