@@ -16,10 +16,12 @@ from smart365.core.errors import Invalid
 from smart365.core.uploads import FileTooLarge, ReadLimits, check_parquet, check_workbook, workbook_rows
 
 
-def workbook(rows: int, columns: int = 3) -> bytes:
-    """An .xlsx of ``rows`` data rows of repeated numbers: it compresses tens of times over."""
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("data")
+def workbook(rows: int, columns: int = 3, *, sized: bool = False) -> bytes:
+    """An .xlsx of ``rows`` data rows of repeated numbers: it compresses tens of times over. ``sized``: the
+    sheet declares its dimension, as Excel writes it (openpyxl's streaming writer leaves it out)."""
+    book = Workbook(write_only=not sized)
+    sheet = book.active if sized else book.create_sheet("data")
+    assert sheet is not None
     sheet.append([f"c{i}" for i in range(columns)])
     for _ in range(rows):
         sheet.append([1] * columns)
@@ -46,6 +48,14 @@ def test_reading_a_workbook_stops_at_the_row_limit() -> None:
     assert len(read) == 11  # the header and ten rows: reading stopped there, not after all 500
     assert refused.value.english() == "The file has more than 10 rows; split it."
     assert len(list(workbook_rows(workbook(10), ReadLimits(rows=10, unpacked_bytes=10**9)))) == 11  # with header
+
+
+def test_a_sheet_that_declares_too_many_rows_is_refused_before_a_row_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+
+    monkeypatch.setattr(ReadOnlyWorksheet, "_cells_by_row", lambda *a, **k: pytest.fail("a row was read"))
+    with pytest.raises(FileTooLarge):
+        list(workbook_rows(workbook(500, sized=True), ReadLimits(rows=10, unpacked_bytes=10**9)))
 
 
 @pytest.mark.parametrize(

@@ -120,7 +120,8 @@ def bounded_rows(rows: Iterable[T], limits: ReadLimits, header_rows: int = 0) ->
 
 
 def workbook_rows(data: bytes | Path, limits: ReadLimits) -> Iterator[list[Any]]:
-    """The first sheet's rows (cell values), header included, read as a stream within ``limits``."""
+    """The first sheet's rows (cell values), header included, read as a stream within ``limits``: refused
+    at once when the sheet declares more rows than allowed, else when reading passes the limit."""
     from openpyxl import load_workbook  # imported here: only Excel users pay for it
 
     check_workbook(data, limits)
@@ -131,7 +132,11 @@ def workbook_rows(data: bytes | Path, limits: ReadLimits) -> Iterator[list[Any]]
     try:
         if not book.worksheets:
             raise Invalid(N_("The workbook has no sheet."))
-        rows = book.worksheets[0].iter_rows(values_only=True)
+        sheet = book.worksheets[0]
+        declared = sheet.max_row  # the sheet's own dimension, when its writer set one (Excel does)
+        if isinstance(declared, int) and declared > limits.rows + 1:
+            raise FileTooLarge(limit=f"{limits.rows:,}")
+        rows = sheet.iter_rows(values_only=True)
         yield from bounded_rows((list(row) for row in rows), limits, header_rows=1)
     except AppError:
         raise

@@ -80,8 +80,10 @@ Headcount = Annotated[int, Field(ge=0, le=100_000)]
 Employees = Annotated[Headcount | None, BeforeValidator(_blank_to_none)]
 Year = Annotated[Annotated[int, Field(ge=1990, le=date.today().year)] | None, BeforeValidator(_blank_to_none)]
 #: Free texts, no longer than their columns hold (PostgreSQL refuses a longer one; SQLite would keep it).
-Text30, Text100 = Annotated[str, Field(max_length=30)], Annotated[str, Field(max_length=100)]
-Text200, Text300 = Annotated[str, Field(max_length=200)], Annotated[str, Field(max_length=300)]
+Text30 = Annotated[str, Field(max_length=30)]
+Text100 = Annotated[str, Field(max_length=100)]
+Text200 = Annotated[str, Field(max_length=200)]
+Text300 = Annotated[str, Field(max_length=300)]
 
 
 class CompanyIn(BaseModel):
