@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from smart365.analytics import registry as models
 from smart365.core.tenancy import principal_of
@@ -16,6 +16,7 @@ from smart365.monitoring import scoring, service
 from smart365.monitoring.pages import import_history_file, store_of
 from smart365.registry import service as registry
 from smart365.registry.models import Company, Equipment
+from smart365.telemetry.file_import import MAX_REJECTED_SHOWN, FileImportReport, rejection_text
 from smart365.web.deps import ApiSession, get_settings
 
 router = APIRouter(prefix="/api/v1", tags=["monitoring"])
@@ -76,11 +77,33 @@ class RejectedRowOut(BaseModel):
     reason_en: str
 
 
+class RejectedCountOut(BaseModel):
+    """How many rows were rejected for one reason (``code``), with the reason's text."""
+
+    code: str
+    count: int
+    reason: str
+    reason_en: str
+
+
 class ImportOut(BaseModel):
     points: int
     stored: int
     already_stored: int
-    rejected: list[RejectedRowOut]
+    rejected: list[RejectedRowOut] = Field(description=f"the first {MAX_REJECTED_SHOWN} rejected rows, by line")
+    rejected_count: int = Field(description="every rejected row (each kept in the dead-letter table)")
+    rejected_by_reason: list[RejectedCountOut]
+
+    @classmethod
+    def of(cls, report: FileImportReport) -> ImportOut:
+        counts = sorted(report.rejected_by_reason.items(), key=lambda item: -item[1])
+        by_reason = [
+            RejectedCountOut(code=c, count=n, reason=rejection_text(c), reason_en=rejection_text(c, "en"))
+            for c, n in counts
+        ]
+        rows = [RejectedRowOut.model_validate(r, from_attributes=True) for r in report.rejected]
+        return cls(points=report.points, stored=report.stored, already_stored=report.already_stored,
+                   rejected=rows, rejected_count=report.rejected_count, rejected_by_reason=by_reason)  # fmt: skip
 
 
 @router.get("/companies/{company_id}/alarms", response_model=list[AlarmOut])
@@ -130,7 +153,7 @@ def import_history(
     limits = ReadLimits.history(get_settings(request))
     principal = principal_of(session)
     report = import_history_file(session, store_of(request), principal, company_id, data, file.filename, limits=limits)
-    return ImportOut.model_validate(report, from_attributes=True)
+    return ImportOut.of(report)
 
 
 @router.get("/equipment/{equipment_id}/models", response_model=list[ModelOut])

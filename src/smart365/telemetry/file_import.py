@@ -41,6 +41,8 @@ MAX_VALUES = 5_000_000  # values (cells) of one wide file: the points it becomes
 SPREADSHEETS = (".xlsx", ".xlsm")
 PARQUET = (".parquet", ".pq")
 SAMPLE_ROWS = 10
+MAX_RAW_CHARS = 1000  # how much of an unreadable row the dead-letter table keeps
+MAX_REJECTED_SHOWN = 200  # rejected rows a report lists (all are counted, and dead-lettered when stored)
 TIME_COLUMNS = {"timestamp", "ts", "time", "datetime", "시각", "일시"}
 MALFORMED = N_("The row does not have the same number of columns as the header.")
 _HAS_ZONE = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
@@ -54,6 +56,8 @@ class ParsedFile:
     lines: np.ndarray
     columns: list[str]
     malformed: list[int] = field(default_factory=list)
+    malformed_raw: list[str] = field(default_factory=list)
+    """Each unreadable row as it was written (cells joined by commas, cut short), for the dead-letter table."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,8 @@ class SampleRow:
 
 @dataclass(frozen=True)
 class FileImportReport:
-    """What became of a file: points read, stored now, already held, and each rejected row with its reason.
+    """What became of a file: points read, stored now, already held, the first rejected rows with their
+    reason (:data:`MAX_REJECTED_SHOWN`, by line) and how many were rejected in all, by reason code.
 
     A preview (``dry_run``) stores nothing: ``stored`` is 0 and ``sample`` shows the first readable values.
     """
@@ -88,6 +93,19 @@ class FileImportReport:
     rejected: list[RejectedRow]
     dry_run: bool = False
     sample: list[SampleRow] = field(default_factory=list)
+    rejected_count: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+
+
+def rejection_text(code: str, locale: str | None = None) -> str:
+    """The text of a file import's reason code (the pipeline's codes and ``malformed_row``).
+
+    >>> rejection_text("malformed_row", "en")
+    'The row does not have the same number of columns as the header.'
+    """
+    if code == "malformed_row":
+        return _(MALFORMED) if locale is None else translate_in(locale, MALFORMED)
+    return reason_text(code, locale)
 
 
 def _decode(data: bytes) -> str:
@@ -149,13 +167,14 @@ def parse_csv(
     body = [(n, row) for n, row in enumerate(rows[1:], start=2) if any(cell.strip() for cell in row)]
     good = [(n, row) for n, row in body if len(row) == len(header)]
     malformed = [n for n, row in body if len(row) != len(header)]
+    malformed_raw = [",".join(row)[:MAX_RAW_CHARS] for _n, row in body if len(row) != len(header)]
     long = [h.lower() for h in header] in (["timestamp", "tag", "value"], ["ts", "tag", "value"])
     if not long and len(good) * (len(header) - 1) > MAX_VALUES:
         raise FileTooLarge(N_("The file has more than {limit} values; split it."), limit=f"{MAX_VALUES:,}")
     parsed = _long(good, names) if long else _wide(good, header[1:], names)
     times, tags, values, lines, columns = parsed
     batch = Batch.from_columns(tags, _times(times, naive_tz), values) if lines else Batch.empty()
-    return ParsedFile(batch, np.asarray(lines, dtype=np.int64), columns, malformed)
+    return ParsedFile(batch, np.asarray(lines, dtype=np.int64), columns, malformed, malformed_raw)
 
 
 _Columns = tuple[list[str], list[int], list[str], list[int], list[str]]
@@ -207,17 +226,39 @@ def import_file(
         if len(result.dead):
             store.dead_letter(result.dead)
         if parsed.malformed:
-            store.dead_letter(_malformed_letters(len(parsed.malformed)))
-    rejected = [RejectedRow(n, "", _(MALFORMED), translate_in("en", MALFORMED)) for n in parsed.malformed]
-    for position, code in zip(result.dead.position, result.dead.reason_codes(), strict=True):
-        line, column = int(parsed.lines[position]), parsed.columns[position]
-        rejected.append(RejectedRow(line, column, reason_text(str(code)), reason_text(str(code), "en")))
-    rejected.sort(key=lambda r: (r.line, r.column))
+            store.dead_letter(_malformed_letters(parsed))
+    rejected = _first_rejected(parsed, result.dead.position, result.dead.reason_codes())
+    counts = ({"malformed_row": len(parsed.malformed)} if parsed.malformed else {}) | result.dead.counts()
+    total = len(parsed.malformed) + len(result.dead)
     if dry_run:
         return FileImportReport(
-            len(parsed.batch), 0, 0, rejected, dry_run=True, sample=_sample(parsed, result.dead.position)
-        )
-    return FileImportReport(len(parsed.batch), stored, len(result.accepted) - stored, rejected)
+            len(parsed.batch), 0, 0, rejected, dry_run=True, sample=_sample(parsed, result.dead.position),
+            rejected_count=total, rejected_by_reason=counts,
+        )  # fmt: skip
+    already = len(result.accepted) - stored
+    return FileImportReport(
+        len(parsed.batch), stored, already, rejected, rejected_count=total, rejected_by_reason=counts
+    )
+
+
+def _first_rejected(parsed: ParsedFile, positions: np.ndarray, codes: np.ndarray) -> list[RejectedRow]:
+    """The first :data:`MAX_REJECTED_SHOWN` rejected rows by (line, column): a file of a million bad rows is
+    answered with a sample and the counts, never a million objects."""
+    rejected = [
+        RejectedRow(n, "", _(MALFORMED), translate_in("en", MALFORMED)) for n in parsed.malformed[:MAX_REJECTED_SHOWN]
+    ]
+    lines = parsed.lines[positions] if len(positions) else np.empty(0, dtype=np.int64)
+    if len(lines) > MAX_REJECTED_SHOWN:  # every row up to the line of the N-th, so ties by column sort right
+        lines_cut = np.partition(lines, MAX_REJECTED_SHOWN - 1)[MAX_REJECTED_SHOWN - 1]
+        keep = np.flatnonzero(lines <= lines_cut)
+    else:
+        keep = np.arange(len(lines))
+    for i in keep:
+        code = str(codes[i])
+        line, column = int(lines[i]), parsed.columns[int(positions[i])]
+        rejected.append(RejectedRow(line, column, reason_text(code), reason_text(code, "en")))
+    rejected.sort(key=lambda r: (r.line, r.column))
+    return rejected[:MAX_REJECTED_SHOWN]
 
 
 def _sample(parsed: ParsedFile, dead_positions: np.ndarray) -> list[SampleRow]:
@@ -235,6 +276,8 @@ def _sample(parsed: ParsedFile, dead_positions: np.ndarray) -> list[SampleRow]:
     ]
 
 
-def _malformed_letters(count: int) -> pa.Table:
+def _malformed_letters(parsed: ParsedFile) -> pa.Table:
+    count = len(parsed.malformed)
     english, korean = translate_in("en", MALFORMED), translate_in("ko", MALFORMED)
-    return unreadable_letters(["malformed_row"] * count, [english] * count, [korean] * count)
+    raw: list[str | None] = list(parsed.malformed_raw) or [None] * count
+    return unreadable_letters(["malformed_row"] * count, [english] * count, [korean] * count, raw)
