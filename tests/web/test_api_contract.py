@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from smart365.core import migrate
 from tests.conftest import World, bearer
 
-EXAMPLES = 12  # generated requests per operation (valid and invalid ones), each sent as every role
+EXAMPLES = 20  # generated requests per operation (valid and invalid ones), each sent as every role
 CHECKS = [not_a_server_error, response_schema_conformance]
 
 
