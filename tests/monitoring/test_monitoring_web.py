@@ -185,6 +185,27 @@ def test_http_ingest_raises_alarms_in_the_serve_shape(app: Any, world: World) ->
     assert [(e.raised_value, e.cleared_at) for e in _events(world)] == [(104.0, None)]  # 99 is inside the band
 
 
+def test_a_bad_history_file_is_answered_with_the_first_rejections_and_counts_and_each_row_is_dead_lettered(
+    client: TestClient, app: Any, world: World
+) -> None:
+    tag = world.ids_a["tag_id"]
+    unknown = "".join(f"2026-01-05 09:{i // 60:02d}:{i % 60:02d},MCT-99/spindle,{i}\n" for i in range(250))
+    short = "".join(f"2026-01-05 10:00:{i:02d},{tag}\n" for i in range(10))  # one cell short: unreadable
+    files = {"file": ("history.csv", ("timestamp,tag,value\n" + unknown + short).encode(), "text/csv")}
+    url = f"/api/v1/companies/{world.firm_a}/telemetry/import"
+    answer = client.post(url, files=files, headers=bearer(client, world.emails["member_a"]) | {"Accept-Language": "en"})
+    report = answer.json()
+    assert answer.status_code == 200 and report["rejected_count"] == 260
+    assert [r["line"] for r in report["rejected"]] == list(range(2, 202))  # the first 200, by line
+    assert [(c["code"], c["count"]) for c in report["rejected_by_reason"]] == [
+        ("unknown_tag", 250),
+        ("malformed_row", 10),
+    ]
+    letters = app.state.store.dead_letters(limit=1000).to_pandas()
+    assert len(letters) == 260
+    assert sorted(letters[letters.reason == "malformed_row"].raw)[0] == f"2026-01-05 10:00:00,{tag}"
+
+
 def test_excel_and_parquet_histories_import_with_sheet_row_numbers_and_a_preview_stores_nothing(
     client: TestClient, app: Any, world: World
 ) -> None:
@@ -220,4 +241,4 @@ def test_excel_and_parquet_histories_import_with_sheet_row_numbers_and_a_preview
 
     broken = {"file": ("history.xlsx", b"not a workbook", "application/octet-stream")}
     answer = client.post(url, files=broken, headers=headers)
-    assert answer.status_code == 422 and "cannot be read as xlsx" in answer.json()["error"]["message_en"]
+    assert answer.status_code == 422 and "not an Excel workbook" in answer.json()["error"]["message_en"]

@@ -7,10 +7,12 @@ from types import ModuleType
 
 import pytest
 
-from smart365.telemetry import batch, line_protocol, pipeline, sources, store
+from smart365.telemetry import batch, file_import, line_protocol, pipeline, sources, store
 
 
-@pytest.mark.parametrize("module", [batch, line_protocol, pipeline, sources, store], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module", [batch, file_import, line_protocol, pipeline, sources, store], ids=lambda m: m.__name__
+)
 def test_docstring_examples(module: ModuleType) -> None:
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0

@@ -50,8 +50,9 @@ from smart365.analytics import anomaly
 from smart365.analytics.contract import stopwatch
 from smart365.analytics.metrics import rmse, skab_outlier_metrics
 from smart365.analytics.quality import Finding, data_quality, id_like_columns, is_regression_target
-from smart365.core.errors import Invalid
+from smart365.core.errors import AppError, Invalid
 from smart365.core.i18n import N_
+from smart365.core.uploads import FileTooLarge, ReadLimits, check_parquet, check_workbook
 
 Task = Literal["classification", "regression", "anomaly"]
 TASKS: tuple[Task, ...] = ("classification", "regression", "anomaly")
@@ -72,8 +73,11 @@ class TestbedError(Invalid):
 # --- loading -------------------------------------------------------------------------------------------
 
 
-def load_table(path: Path) -> pd.DataFrame:
+def load_table(path: Path, limits: ReadLimits | None = None) -> pd.DataFrame:
     """Read a CSV/TSV/TXT, Parquet or Excel file; CSV separator and encoding (UTF-8, CP949) are sniffed.
+
+    With ``limits`` (an upload) an Excel or Parquet file is refused before it is opened when it declares
+    more unpacked bytes or rows than allowed, and no file is read past ``limits.rows`` rows.
 
     >>> import tempfile
     >>> p = Path(tempfile.mkdtemp()) / "t.csv"
@@ -84,24 +88,33 @@ def load_table(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise TestbedError(N_("File not found: {path}"), path=str(path))
     suffix = path.suffix.lower()
+    rows = None if limits is None else limits.rows + 1
     try:
         if suffix in {".parquet", ".pq"}:
+            if limits is not None:
+                check_parquet(path, limits)
             frame = pd.read_parquet(path)
         elif suffix in {".xlsx", ".xlsm", ".xls"}:
-            frame = pd.read_excel(path)
+            if limits is not None and suffix != ".xls":
+                check_workbook(path, limits)
+            frame = pd.read_excel(path, nrows=rows)
         elif suffix in {".csv", ".tsv", ".txt"}:
-            frame = _read_text(path.read_bytes())
+            frame = _read_text(path.read_bytes(), rows)
         else:
             raise TestbedError(N_("Unsupported file type {suffix}: use CSV, Parquet or Excel."), suffix=suffix)
-    except (ValueError, OSError, pd.errors.ParserError, ImportError) as exc:
+    except AppError:
+        raise
+    except Exception as exc:  # any reader's complaint about the bytes (zip, XML, CSV) is the same answer
         raise TestbedError(N_("The file {path} cannot be read as a table."), path=str(path)) from exc
+    if limits is not None and len(frame) > limits.rows:
+        raise FileTooLarge(limit=f"{limits.rows:,}")
     if frame.empty or frame.shape[1] < 2:
         raise TestbedError(N_("The file {path} has no rows or fewer than two columns."), path=str(path))
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
 
 
-def _read_text(raw: bytes) -> pd.DataFrame:
+def _read_text(raw: bytes, rows: int | None = None) -> pd.DataFrame:
     for encoding in ("utf-8-sig", "cp949"):  # Excel in Korea saves CSV as CP949
         try:
             text = raw.decode(encoding)
@@ -116,7 +129,7 @@ def _read_text(raw: bytes) -> pd.DataFrame:
     except csv.Error:
         sep = ","
     decimal = "," if sep == ";" and _comma_decimals(head) else "."
-    return pd.read_csv(io.StringIO(text), sep=sep, decimal=decimal, low_memory=False)
+    return pd.read_csv(io.StringIO(text), sep=sep, decimal=decimal, low_memory=False, nrows=rows)
 
 
 def _comma_decimals(head: str) -> bool:

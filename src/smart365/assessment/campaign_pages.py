@@ -25,6 +25,7 @@ from smart365.core import audit
 from smart365.core.errors import AppError, Invalid
 from smart365.core.i18n import N_, _, current_locale
 from smart365.core.tenancy import Principal, Role
+from smart365.core.uploads import ReadLimits
 from smart365.registry import service as registry_service
 from smart365.registry.models import Company
 from smart365.registry.vocab import REGIONS
@@ -178,7 +179,7 @@ def campaign_close(campaign_id: int, principal: PagePrincipal, session: PageSess
 
 
 @pages.post("/campaigns/{campaign_id}/import", dependencies=[Csrf])
-async def campaign_import(
+def campaign_import(
     request: Request,
     campaign_id: int,
     principal: PagePrincipal,
@@ -186,9 +187,13 @@ async def campaign_import(
     file: UploadFile | None = None,
     token: Annotated[str | None, Form()] = None,
 ) -> Response:
-    """First post: check the uploaded file and keep it. Second post (with its token): import the good rows."""
+    """First post: check the uploaded file and keep it. Second post (with its token): import the good rows.
+
+    A plain ``def``: the file is parsed in the thread pool, never on the event loop.
+    """
     principal.require(Role.CENTRE_ADMIN)
     campaign = campaigns.get_campaign(session, campaign_id)
+    limits = ReadLimits.registry(get_settings(request))
     uploads = get_settings(request).data_dir / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
     if token:
@@ -196,16 +201,16 @@ async def campaign_import(
         if not name or not secrets.compare_digest(name.split(".")[0], token):
             raise Invalid(N_("The checked file is no longer available. Please upload it again."))
         path = uploads / name
-        report = campaigns.import_responses(session, campaign, path.read_bytes(), name, commit=True)
+        report = campaigns.import_responses(session, campaign, path.read_bytes(), name, commit=True, limits=limits)
         path.unlink(missing_ok=True)
         request.session.pop(UPLOAD_KEY, None)
         return _campaign_page(request, session, principal, campaign, report=report)
     if file is None or not file.filename:
         raise Invalid(N_("Choose a file to upload."))
-    content = await file.read()
+    content = file.file.read()
     if len(content) > get_settings(request).max_upload_bytes:
         raise Invalid(N_("The file is too large."))
-    report = campaigns.import_responses(session, campaign, content, file.filename, commit=False)
+    report = campaigns.import_responses(session, campaign, content, file.filename, commit=False, limits=limits)
     new_token = secrets.token_hex(12)
     suffix = ".xlsx" if file.filename.lower().endswith((".xlsx", ".xlsm")) else ".csv"
     (uploads / f"{new_token}{suffix}").write_bytes(content)

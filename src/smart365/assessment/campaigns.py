@@ -37,6 +37,7 @@ from smart365.core.db import utcnow
 from smart365.core.errors import Conflict, Invalid, NotFound
 from smart365.core.i18n import N_
 from smart365.core.tenancy import Role, principal_of
+from smart365.core.uploads import REGISTRY, ReadLimits
 from smart365.registry.models import Company
 from smart365.registry.service import CompanyFilter
 
@@ -274,9 +275,16 @@ class ImportReport:
 
 
 def import_responses(
-    session: Session, campaign: Campaign, content: bytes, filename: str, *, commit: bool = False
+    session: Session,
+    campaign: Campaign,
+    content: bytes,
+    filename: str,
+    *,
+    commit: bool = False,
+    limits: ReadLimits = REGISTRY,
 ) -> ImportReport:
-    """Check a paper/Excel response file against ``campaign``; with ``commit`` store its good rows.
+    """Check a paper/Excel response file (at most ``limits.rows`` rows) against ``campaign``; with ``commit``
+    store its good rows.
 
     Rows are keyed by ``company_id`` or ``brn`` and must name an invited firm. Imported responses are
     submitted and scored at once, recorded as answered by the importing staff on the firm's behalf; a
@@ -285,7 +293,7 @@ def import_responses(
     principal_of(session).require(Role.CENTRE_ADMIN)
     if campaign.status != CampaignStatus.OPEN:
         raise Invalid(N_("The campaign is closed: it takes no more responses."))
-    responses = _read_upload(content, filename, campaign.instrument_version)
+    responses = _read_upload(content, filename, campaign.instrument_version, limits)
     firms, errors = _match_firms(session, campaign, responses)
     report = ImportReport(
         rows=len(responses) + responses.rejected,
@@ -300,7 +308,7 @@ def import_responses(
     return report
 
 
-def _read_upload(content: bytes, filename: str, version: str) -> ResponseSet:
+def _read_upload(content: bytes, filename: str, version: str, limits: ReadLimits) -> ResponseSet:
     """The response reader works on files: hand it the upload under its own suffix."""
     suffix = Path(filename).suffix.lower()
     if suffix not in {".csv", ".xlsx", ".xlsm"}:
@@ -308,7 +316,7 @@ def _read_upload(content: bytes, filename: str, version: str) -> ResponseSet:
     with tempfile.TemporaryDirectory(prefix="smart365-") as folder:
         path = Path(folder) / f"upload{suffix}"
         path.write_bytes(content)
-        return read_responses(path, instrument_for(version))
+        return read_responses(path, instrument_for(version), limits)
 
 
 def _match_firms(

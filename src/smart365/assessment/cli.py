@@ -21,8 +21,9 @@ from rich.table import Table
 
 from smart365.assessment.gap import roadmaps_for
 from smart365.assessment.instrument import Instrument, InstrumentError, load_instrument
-from smart365.assessment.responses import ResponseFileError, ResponseSet, read_responses
+from smart365.assessment.responses import ResponseSet, read_responses
 from smart365.assessment.scoring import RULES, Scores, score
+from smart365.core.errors import AppError
 from smart365.core.i18n import N_, bilingual
 
 app = typer.Typer(
@@ -67,7 +68,7 @@ def score_command(
     instrument = _load(instrument_path, console)
     try:
         responses = read_responses(file, instrument)
-    except ResponseFileError as error:
+    except AppError as error:  # a response file that cannot be read, or one over the row limits
         console.print(f"[red]{bilingual(error.message, **error.params)}[/]")
         raise typer.Exit(2) from error
     scores = score(instrument, responses.stages)

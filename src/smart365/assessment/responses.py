@@ -39,6 +39,7 @@ import numpy as np
 from smart365.assessment.instrument import FloatArray, Instrument, default_instrument
 from smart365.core.errors import Invalid
 from smart365.core.i18n import N_, gettext, translate_in
+from smart365.core.uploads import REGISTRY, ReadLimits, bounded_rows, workbook_rows
 from smart365.registry.brn import brn_is_valid, normalize_brn
 
 ID_COLUMNS: Final = ("company_id", "brn")
@@ -107,8 +108,10 @@ class ResponseSet:
         return len(self.ids)
 
 
-def read_responses(path: str | Path, instrument: Instrument | None = None) -> ResponseSet:
-    """Read a ``.csv``, ``.xlsx`` or ``.xlsm`` response file.
+def read_responses(
+    path: str | Path, instrument: Instrument | None = None, limits: ReadLimits = REGISTRY
+) -> ResponseSet:
+    """Read a ``.csv``, ``.xlsx`` or ``.xlsm`` response file of at most ``limits.rows`` rows.
 
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "survey.csv"
@@ -122,15 +125,15 @@ def read_responses(path: str | Path, instrument: Instrument | None = None) -> Re
     instrument = instrument or default_instrument()
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        header_row, header, rows = _read_csv(path)
+        header_row, header, rows = _read_csv(path, limits)
     elif suffix in {".xlsx", ".xlsm"}:
-        header_row, header, rows = _read_excel(path)
+        header_row, header, rows = _read_excel(path, limits)
     else:
         raise ResponseFileError(N_("The response file must be .csv, .xlsx or .xlsm."))
     return parse_rows(instrument, header, rows, header_row=header_row)
 
 
-def _read_csv(path: Path) -> tuple[int, list[Any], Records]:
+def _read_csv(path: Path, limits: ReadLimits) -> tuple[int, list[Any], Records]:
     raw = _read_bytes(path)
     for encoding in ("utf-8-sig", "cp949"):
         try:
@@ -140,8 +143,15 @@ def _read_csv(path: Path) -> tuple[int, list[Any], Records]:
             continue
     else:
         raise ResponseFileError(N_("The response file is neither UTF-8 nor CP949 text."))
-    records = enumerate(csv.reader(io.StringIO(text, newline="")), start=1)
+    records = enumerate(bounded_rows(_csv_rows(text), limits, header_rows=1), start=1)
     return _split_header(records)
+
+
+def _csv_rows(text: str) -> Iterator[list[str]]:
+    try:
+        yield from csv.reader(io.StringIO(text, newline=""))
+    except csv.Error as exc:  # e.g. a cell longer than the csv module reads
+        raise ResponseFileError(reason=str(exc)) from exc
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -151,16 +161,9 @@ def _read_bytes(path: Path) -> bytes:
         raise ResponseFileError(reason=str(exc.strerror or exc)) from exc
 
 
-def _read_excel(path: Path) -> tuple[int, list[Any], Records]:
-    from openpyxl import load_workbook  # imported here: only Excel users pay for it
-
-    try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-    except (OSError, ValueError, KeyError) as exc:
-        raise ResponseFileError(reason=str(exc)) from exc
-    sheet = workbook.worksheets[0]
-    rows = sheet.iter_rows(values_only=True)
-    records = ((number, list(values)) for number, values in enumerate(rows, start=1))
+def _read_excel(path: Path, limits: ReadLimits) -> tuple[int, list[Any], Records]:
+    """The first sheet, streamed: refused before opening when it unpacks too large, and at the row limit."""
+    records = enumerate(workbook_rows(path, limits), start=1)
     return _split_header(records)
 
 

@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = []
     #: Where failed-login counters live: ``memory://`` (one process) or ``redis://host:6379`` (shared).
     login_throttle_url: str = "memory://"
+    #: The largest request body read, counted while it arrives; a file upload (multipart form) may carry
+    #: ``max_upload_bytes`` plus the form around it instead.
+    max_body_bytes: int = 16 * 1024 * 1024
+    #: Rows read from one tag-history file (CSV, Excel, Parquet) before it is refused.
+    max_import_rows: int = 1_000_000
+    #: What an Excel or Parquet file may unpack to, by its own declared sizes, checked before it is opened.
+    max_import_unpacked_bytes: int = 200 * 1024 * 1024
+    #: Rows read from one company registry or survey response file (a census is tens of thousands of firms).
+    max_registry_rows: int = 100_000
 
     @property
     def records_url(self) -> str:

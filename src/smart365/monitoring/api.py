@@ -7,15 +7,17 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from smart365.analytics import registry as models
 from smart365.core.tenancy import principal_of
+from smart365.core.uploads import ReadLimits
 from smart365.monitoring import scoring, service
 from smart365.monitoring.pages import import_history_file, store_of
 from smart365.registry import service as registry
 from smart365.registry.models import Company, Equipment
-from smart365.web.deps import ApiSession
+from smart365.telemetry.file_import import MAX_REJECTED_SHOWN, FileImportReport, rejection_text
+from smart365.web.deps import ApiSession, get_settings
 
 router = APIRouter(prefix="/api/v1", tags=["monitoring"])
 
@@ -75,11 +77,33 @@ class RejectedRowOut(BaseModel):
     reason_en: str
 
 
+class RejectedCountOut(BaseModel):
+    """How many rows were rejected for one reason (``code``), with the reason's text."""
+
+    code: str
+    count: int
+    reason: str
+    reason_en: str
+
+
 class ImportOut(BaseModel):
     points: int
     stored: int
     already_stored: int
-    rejected: list[RejectedRowOut]
+    rejected: list[RejectedRowOut] = Field(description=f"the first {MAX_REJECTED_SHOWN} rejected rows, by line")
+    rejected_count: int = Field(description="every rejected row (each kept in the dead-letter table)")
+    rejected_by_reason: list[RejectedCountOut]
+
+    @classmethod
+    def of(cls, report: FileImportReport) -> ImportOut:
+        counts = sorted(report.rejected_by_reason.items(), key=lambda item: -item[1])
+        by_reason = [
+            RejectedCountOut(code=c, count=n, reason=rejection_text(c), reason_en=rejection_text(c, "en"))
+            for c, n in counts
+        ]
+        rows = [RejectedRowOut.model_validate(r, from_attributes=True) for r in report.rejected]
+        return cls(points=report.points, stored=report.stored, already_stored=report.already_stored,
+                   rejected=rows, rejected_count=report.rejected_count, rejected_by_reason=by_reason)  # fmt: skip
 
 
 @router.get("/companies/{company_id}/alarms", response_model=list[AlarmOut])
@@ -115,18 +139,21 @@ def add_alarm_rule(session: ApiSession, company_id: int, data: service.RuleIn) -
 
 
 @router.post("/companies/{company_id}/telemetry/import", response_model=ImportOut)
-async def import_history(
+def import_history(
     request: Request, session: ApiSession, company_id: int, file: Annotated[UploadFile, File()]
 ) -> ImportOut:
     """Store a CSV, Excel (.xlsx) or Parquet file of tag history (``timestamp,tag,value`` or one column per
     tag, tags as ``MACHINE/tag``).
 
-    Rows that cannot be stored are dead-lettered; the answer lists each with its line and reason.
+    Rows that cannot be stored are dead-lettered; the answer lists each with its line and reason. A plain
+    ``def``: the file is read and parsed in the thread pool, never on the event loop.
     """
     registry.get(session, Company, company_id)
-    data = await file.read()
-    report = import_history_file(session, store_of(request), principal_of(session), company_id, data, file.filename)
-    return ImportOut.model_validate(report, from_attributes=True)
+    data = file.file.read()
+    limits = ReadLimits.history(get_settings(request))
+    principal = principal_of(session)
+    report = import_history_file(session, store_of(request), principal, company_id, data, file.filename, limits=limits)
+    return ImportOut.of(report)
 
 
 @router.get("/equipment/{equipment_id}/models", response_model=list[ModelOut])

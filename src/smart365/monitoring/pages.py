@@ -17,6 +17,7 @@ from fastapi import APIRouter, Form, Query, Request
 from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
@@ -24,6 +25,7 @@ from smart365.core import audit
 from smart365.core.errors import Forbidden, Invalid, field_reason
 from smart365.core.i18n import N_, _
 from smart365.core.tenancy import Principal, Role
+from smart365.core.uploads import HISTORY, ReadLimits
 from smart365.monitoring import alarms, service
 from smart365.monitoring.models import AlarmEvent, AlarmRule, OeeSetting
 from smart365.monitoring.oee import REASONS, Oee, combine, percent, recent_shifts
@@ -32,7 +34,7 @@ from smart365.registry.models import Company, Equipment, Tag
 from smart365.telemetry.file_import import FileImportReport, import_file, parse_upload
 from smart365.telemetry.pipeline import Pipeline, TagSpec
 from smart365.telemetry.store import TimeSeriesStore
-from smart365.web.deps import Csrf, PagePrincipal, PageSession, get_db, system_of
+from smart365.web.deps import Csrf, PagePrincipal, PageSession, get_db, get_settings, system_of
 from smart365.web.templating import render, templates
 
 pages = APIRouter(include_in_schema=False)
@@ -304,9 +306,11 @@ async def import_upload(request: Request, company_id: int, principal: PagePrinci
         raise Invalid(N_("Choose a CSV, Excel or Parquet file to upload."))
     dry_run = form.get("action") == "preview"
     data = await upload.read()
-    report = import_history_file(
-        session, store_of(request), principal, company_id, data, upload.filename, dry_run=dry_run
-    )
+    limits = ReadLimits.history(get_settings(request))
+    report = await run_in_threadpool(  # parsing a file is CPU work: never on the event loop
+        import_history_file,
+        session, store_of(request), principal, company_id, data, upload.filename, dry_run=dry_run, limits=limits,
+    )  # fmt: skip
     return _import_render(request, company, session, principal, report)
 
 
@@ -352,15 +356,17 @@ def import_history_file(
     filename: str | None,
     *,
     dry_run: bool = False,
+    limits: ReadLimits = HISTORY,
 ) -> FileImportReport:
-    """Import (or with ``dry_run`` only check) a file of the firm's tag history through the pipeline; only a
-    principal who may change the firm."""
+    """Import (or with ``dry_run`` only check) a file of the firm's tag history, read within ``limits``,
+    through the pipeline; only a principal who may change the firm."""
     if not principal.can_change(company_id):
         raise Forbidden()
     names = tag_names(session, company_id)
     tags = session.scalars(select(Tag).where(Tag.id.in_(set(names.values()))))
     pipeline = Pipeline({t.id: TagSpec(min_value=t.min_value, max_value=t.max_value) for t in tags})
-    report = import_file(store, pipeline, parse_upload(data, filename or "upload.csv", names), dry_run=dry_run)
+    parsed = parse_upload(data, filename or "upload.csv", names, limits=limits)
+    report = import_file(store, pipeline, parsed, dry_run=dry_run)
     if not dry_run:
         details = {"file": filename, "points": report.points, "stored": report.stored}
         audit.record(session, audit.Action.IMPORT, f"history:{company_id}", company_id=company_id, details=details)

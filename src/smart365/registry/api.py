@@ -2,11 +2,12 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Path, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Path, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from smart365.core.db import Base
+from smart365.core.uploads import ReadLimits
 from smart365.registry import service
 from smart365.registry.importer import ImportReport, export_companies, import_companies
 from smart365.registry.models import Company, Equipment, Line, Site, Tag
@@ -28,7 +29,7 @@ from smart365.registry.schemas import (
     TagOut,
     TagPatch,
 )
-from smart365.web.deps import ApiSession, CentreAdmin
+from smart365.web.deps import ApiSession, CentreAdmin, get_settings
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -75,12 +76,19 @@ def export(session: ApiSession, flt: Filter) -> StreamingResponse:
 
 
 @router.post("/companies/import", response_model=ImportReport)
-async def import_file(
-    session: ApiSession, _admin: CentreAdmin, file: Annotated[UploadFile, File()], commit: bool = False
+def import_file(
+    request: Request,
+    session: ApiSession,
+    _admin: CentreAdmin,
+    file: Annotated[UploadFile, File()],
+    commit: bool = False,
 ) -> ImportReport:
-    """Check a CSV/Excel file of companies; with ``commit=true`` also import its good rows."""
-    content = await file.read()
-    return import_companies(session, content, file.filename or "upload.csv", commit=commit)
+    """Check a CSV/Excel file of companies; with ``commit=true`` also import its good rows.
+
+    A plain ``def``: the file is parsed in the thread pool, never on the event loop.
+    """
+    limits = ReadLimits.registry(get_settings(request))
+    return import_companies(session, file.file.read(), file.filename or "upload.csv", commit=commit, limits=limits)
 
 
 @router.get("/companies/{company_id}", response_model=CompanyOut)

@@ -12,7 +12,7 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,6 +21,7 @@ from smart365.core import audit
 from smart365.core.errors import Invalid, field_reason
 from smart365.core.i18n import N_, _
 from smart365.core.tenancy import Role, principal_of
+from smart365.core.uploads import REGISTRY, ReadLimits, bounded_rows, workbook_rows
 from smart365.registry.models import Company
 from smart365.registry.schemas import CompanyIn, CompanyPatch
 from smart365.registry.service import CompanyFilter, company_query, create_company, update_company
@@ -68,13 +69,15 @@ def _header_key(header: str) -> str | None:
     return None
 
 
-def read_rows(content: bytes, filename: str) -> tuple[list[str], list[list[Any]]]:
-    """Header and data rows of a CSV (UTF-8 or CP949) or Excel file."""
+def read_rows(content: bytes, filename: str, limits: ReadLimits = REGISTRY) -> tuple[list[str], list[list[Any]]]:
+    """Header and data rows of a CSV (UTF-8 or CP949) or Excel file, at most ``limits.rows`` data rows."""
     if filename.lower().endswith((".xlsx", ".xlsm")):
-        sheet = load_workbook(io.BytesIO(content), read_only=True, data_only=True).worksheets[0]
-        rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+        rows = list(workbook_rows(content, limits))
     elif filename.lower().endswith((".csv", ".txt")):
-        rows = list(csv.reader(io.StringIO(_decode(content))))
+        try:
+            rows = list(bounded_rows(csv.reader(io.StringIO(_decode(content))), limits, header_rows=1))
+        except csv.Error as exc:  # e.g. a cell longer than the csv module reads
+            raise Invalid(N_("The file cannot be read as CSV.")) from exc
     else:
         raise Invalid(N_("Unsupported file type: use .csv or .xlsx."))
     rows = [r for r in rows if any(c not in (None, "") for c in r)]
@@ -84,10 +87,12 @@ def read_rows(content: bytes, filename: str) -> tuple[list[str], list[list[Any]]
 
 
 def _decode(content: bytes) -> str:
-    try:
-        return content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return content.decode("cp949")  # Korean Excel saves CSV in CP949
+    for encoding in ("utf-8-sig", "cp949"):  # Korean Excel saves CSV in CP949
+        try:
+            return content.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise Invalid(N_("The file is not UTF-8 or CP949 text."))
 
 
 def _cell_errors(row_no: int, exc: ValidationError, headers: dict[str, str]) -> list[CellError]:
@@ -126,10 +131,13 @@ def check_rows(header: list[str], rows: Iterable[list[Any]]) -> tuple[list[tuple
     return good, errors
 
 
-def import_companies(session: Session, content: bytes, filename: str, commit: bool = False) -> ImportReport:
-    """Check a companies file; with ``commit`` create or update its good rows (centre only)."""
+def import_companies(
+    session: Session, content: bytes, filename: str, commit: bool = False, limits: ReadLimits = REGISTRY
+) -> ImportReport:
+    """Check a companies file (at most ``limits.rows`` rows); with ``commit`` create or update its good rows
+    (centre only)."""
     principal_of(session).require(Role.CENTRE_ADMIN)
-    header, rows = read_rows(content, filename)
+    header, rows = read_rows(content, filename, limits)
     good, errors = check_rows(header, rows)
     report = ImportReport(rows=len(rows), valid=len(good), errors=errors, committed=commit)
     if not commit:

@@ -14,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from smart365.core.errors import Invalid, field_reason
 from smart365.core.i18n import N_, _
 from smart365.core.tenancy import Principal, Role
+from smart365.core.uploads import ReadLimits
 from smart365.registry import service, vocab
 from smart365.registry.importer import import_companies
 from smart365.registry.models import Company, Line, Site
@@ -67,15 +68,19 @@ def import_form(request: Request, principal: PagePrincipal) -> Response:
 
 
 @pages.post("/companies/import", dependencies=[Csrf])
-async def import_check(
+def import_check(
     request: Request,
     principal: PagePrincipal,
     session: PageSession,
     file: UploadFile | None = None,
     token: Annotated[str | None, Form()] = None,
 ) -> Response:
-    """First post: check the uploaded file and keep it. Second post (with its token): import good rows."""
+    """First post: check the uploaded file and keep it. Second post (with its token): import good rows.
+
+    A plain ``def``: the file is parsed in the thread pool, never on the event loop.
+    """
     principal.require(Role.CENTRE_ADMIN)
+    limits = ReadLimits.registry(get_settings(request))
     uploads = get_settings(request).data_dir / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
     if token:
@@ -83,16 +88,16 @@ async def import_check(
         if not name or not secrets.compare_digest(name.split(".")[0], token):
             raise Invalid(N_("The checked file is no longer available. Please upload it again."))
         path = uploads / name
-        report = import_companies(session, path.read_bytes(), name, commit=True)
+        report = import_companies(session, path.read_bytes(), name, commit=True, limits=limits)
         path.unlink(missing_ok=True)
         request.session.pop("import_file", None)
         return render(request, "registry/import.html", active="import", report=report, token=None)
     if file is None or not file.filename:
         raise Invalid(N_("Choose a file to upload."))
-    content = await file.read()
+    content = file.file.read()
     if len(content) > get_settings(request).max_upload_bytes:
         raise Invalid(N_("The file is too large."))
-    report = import_companies(session, content, file.filename, commit=False)
+    report = import_companies(session, content, file.filename, commit=False, limits=limits)
     new_token = secrets.token_hex(12)
     suffix = ".xlsx" if file.filename.lower().endswith((".xlsx", ".xlsm")) else ".csv"
     (uploads / f"{new_token}{suffix}").write_bytes(content)

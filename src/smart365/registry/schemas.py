@@ -48,6 +48,8 @@ def _region(value: Any) -> str:
 
 
 def _systems(value: Any) -> list[str]:
+    if value is not None and not isinstance(value, str | list | tuple):
+        raise invalid(N_("Systems are a list of names, e.g. ERP;MES."))
     items = re.split(r"[;,/\s]+", value) if isinstance(value, str) else list(value or [])
     codes = sorted({str(i).strip().upper() for i in items if str(i).strip()})
     if unknown := [c for c in codes if c not in SYSTEMS]:
@@ -77,6 +79,11 @@ Name = Annotated[str, Field(min_length=1, max_length=200), BeforeValidator(lambd
 Headcount = Annotated[int, Field(ge=0, le=100_000)]
 Employees = Annotated[Headcount | None, BeforeValidator(_blank_to_none)]
 Year = Annotated[Annotated[int, Field(ge=1990, le=date.today().year)] | None, BeforeValidator(_blank_to_none)]
+#: Free texts, no longer than their columns hold (PostgreSQL refuses a longer one; SQLite would keep it).
+Text30 = Annotated[str, Field(max_length=30)]
+Text100 = Annotated[str, Field(max_length=100)]
+Text200 = Annotated[str, Field(max_length=200)]
+Text300 = Annotated[str, Field(max_length=300)]
 
 
 class CompanyIn(BaseModel):
@@ -103,7 +110,7 @@ class CompanyIn(BaseModel):
     brn: Brn
     ksic_code: Ksic
     region: Region
-    address: str | None = None
+    address: Text300 | None = None
     employees: Employees = None
     revenue_band: Annotated[RevenueBand | None, BeforeValidator(_blank_to_none)] = None
     systems: Systems = Field(default_factory=list)
@@ -121,7 +128,7 @@ class CompanyPatch(BaseModel):
     name: Name | None = None
     ksic_code: Ksic | None = None
     region: Region | None = None
-    address: str | None = None
+    address: Text300 | None = None
     employees: Employees = None
     revenue_band: RevenueBand | None = None
     systems: Systems | None = None
@@ -157,14 +164,14 @@ class SiteIn(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "제1공장", "address": "경기도 안산시"}]})
 
     name: Name
-    address: str | None = None
+    address: Text300 | None = None
 
 
 class SitePatch(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"address": "경기도 시흥시"}]})
 
     name: Name | None = None
-    address: str | None = None
+    address: Text300 | None = None
 
 
 class SiteOut(SiteIn):
@@ -178,14 +185,14 @@ class LineIn(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "가공 1라인", "process": "CNC 가공"}]})
 
     name: Name
-    process: str | None = None
+    process: Text200 | None = None
 
 
 class LinePatch(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"process": "CNC 정삭"}]})
 
     name: Name | None = None
-    process: str | None = None
+    process: Text200 | None = None
 
 
 class LineOut(LineIn):
@@ -220,11 +227,11 @@ class EquipmentIn(BaseModel):
 
     name: Name
     kind: EquipmentKind = "other"
-    maker: str | None = None
-    model: str | None = None
+    maker: Text100 | None = None
+    model: Text100 | None = None
     year: Year = None
     protocol: Protocol = "none"
-    endpoint: str | None = None
+    endpoint: Text300 | None = None
 
 
 class EquipmentPatch(BaseModel):
@@ -232,11 +239,11 @@ class EquipmentPatch(BaseModel):
 
     name: Name | None = None
     kind: EquipmentKind | None = None
-    maker: str | None = None
-    model: str | None = None
+    maker: Text100 | None = None
+    model: Text100 | None = None
     year: Year = None
     protocol: Protocol | None = None
-    endpoint: str | None = None
+    endpoint: Text300 | None = None
 
 
 class EquipmentOut(EquipmentIn):
@@ -264,9 +271,9 @@ class TagIn(BaseModel):
     )
 
     name: Name
-    unit: str | None = None
+    unit: Text30 | None = None
     data_type: DataType = "float"
-    address: str | None = None
+    address: Text300 | None = None
     min_value: float | None = None
     max_value: float | None = None
 
@@ -275,9 +282,9 @@ class TagPatch(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"unit": "°C"}]})
 
     name: Name | None = None
-    unit: str | None = None
+    unit: Text30 | None = None
     data_type: DataType | None = None
-    address: str | None = None
+    address: Text300 | None = None
     min_value: float | None = None
     max_value: float | None = None
 

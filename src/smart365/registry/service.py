@@ -7,16 +7,17 @@ Tenancy is not checked here: the session's principal scopes every query and writ
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Select, Text, cast, func, or_, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from smart365.core import audit
 from smart365.core.db import Base
-from smart365.core.errors import Conflict, NotFound
+from smart365.core.errors import Conflict, Invalid, NotFound
 from smart365.core.i18n import N_
 from smart365.core.tenancy import Role, principal_of
 from smart365.registry.brn import normalize_brn
@@ -103,7 +104,7 @@ def update_company(session: Session, company: Company, patch: CompanyPatch) -> C
     """Change the given fields; ``sobujang`` set to a value overrides the KSIC-derived flag."""
     changes = patch.model_dump(exclude_unset=True)
     override = changes.pop("sobujang", None)
-    for key, value in changes.items():
+    for key, value in _required_kept(company, changes).items():
         setattr(company, key, value)
     _apply_sobujang(company, override)
     _flush_unique(session)
@@ -141,7 +142,7 @@ def create_child(session: Session, model: type[M], parent_id: int, data: BaseMod
 
 
 def update_row(session: Session, row: M, patch: BaseModel) -> M:
-    for key, value in patch.model_dump(exclude_unset=True).items():
+    for key, value in _required_kept(row, patch.model_dump(exclude_unset=True)).items():
         setattr(row, key, value)
     _flush_unique(session)
     return row
@@ -153,6 +154,16 @@ def delete_row(session: Session, row: Base) -> None:
                  company_id=row.company_id, details={"name": row.name})  # type: ignore[attr-defined]  # fmt: skip
     session.delete(row)
     session.flush()
+
+
+def _required_kept(row: Base, changes: dict[str, Any]) -> dict[str, Any]:
+    """``changes``, unless one of them empties a column that must hold a value (e.g. ``{"systems": null}``):
+    that is a 422 naming the field, for every patch in one place, not a database error or a broken answer."""
+    columns = sa_inspect(type(row)).columns
+    for key, value in changes.items():
+        if value is None and key in columns and not columns[key].nullable:
+            raise Invalid(N_("{field} cannot be empty; leave it out to keep it as it is."), field=key)
+    return changes
 
 
 def _flush_unique(session: Session) -> None:

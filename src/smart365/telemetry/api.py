@@ -9,11 +9,13 @@ This module is the one place telemetry meets the registry; the store itself know
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import numpy as np
+import pyarrow as pa
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
@@ -25,21 +27,23 @@ from smart365.core.tenancy import principal_of
 from smart365.registry import service as registry
 from smart365.registry.models import Tag
 from smart365.telemetry.batch import Batch
-from smart365.telemetry.line_protocol import PRECISION_TO_US, parse_lines
+from smart365.telemetry.line_protocol import PRECISION_TO_US, LineError, TooManyPoints, parse_lines
+from smart365.telemetry.line_protocol import REASONS as LINE_REASONS
 from smart365.telemetry.metrics import DEAD_LETTERS, INGEST_POINTS
-from smart365.telemetry.pipeline import Pipeline, TagSpec, reason_text
+from smart365.telemetry.pipeline import REASONS, Pipeline, TagSpec, reason_text, unreadable_letters
 from smart365.telemetry.store import TimeSeriesStore
-from smart365.web.deps import ApiSession, IngestSession, system_of
+from smart365.web.deps import ApiSession, IngestSession, RequestBody, system_of
 
 router = APIRouter(prefix="/api/v1", tags=["telemetry"])
 log = logging.getLogger(__name__)
 MAX_POINTS_PER_REQUEST = 200_000
+MAX_REJECTED_SHOWN = 100
 
 
 class TooLarge(AppError):
     status = 413
     code = "too_large"
-    default_message = N_("Too many points in one request: send at most {limit}.")
+    default_message = N_("Too many points or lines in one request: send at most {limit}.")
 
 
 class PointIn(BaseModel):
@@ -67,12 +71,22 @@ class Rejected(BaseModel):
     reason_en: str
 
 
+class RejectedCount(BaseModel):
+    """How many rows or lines were rejected for one reason (``code``), with the reason's text."""
+
+    code: str
+    count: int
+    reason: str
+    reason_en: str
+
+
 class IngestResult(BaseModel):
     received: int
     stored: int = Field(description="points stored now")
     already_stored: int = Field(description="points the store already held (re-sent data)")
-    dead_letter: int
-    rejected: list[Rejected]
+    dead_letter: int = Field(description="rejected points and lines, every one kept in the dead-letter table")
+    rejected: list[Rejected] = Field(description=f"the first {MAX_REJECTED_SHOWN} rejected, by row")
+    rejected_by_reason: list[RejectedCount] = Field(default_factory=list, description="all rejected, by reason")
 
 
 LINE_EXAMPLE = "mct,equipment_id=1 spindle_load=55.2,spindle_temp=41.5 1764028800000000000"
@@ -90,25 +104,26 @@ def get_store(request: Request) -> TimeSeriesStore:
 
 
 @router.post("/ingest", response_model=IngestResult, openapi_extra={"requestBody": INGEST_BODY})
-async def ingest(request: Request, session: IngestSession, precision: str = "ns") -> IngestResult:
+def ingest(request: Request, session: IngestSession, body: RequestBody, precision: str = "ns") -> IngestResult:
     """Store a batch of points: JSON ``{"points": [...]}`` or line protocol (``text/plain``).
 
-    Points that fail validation go to the dead-letter table; the answer says which and why.
+    Points and lines that fail go to the dead-letter table; the answer lists the first ones with the reason
+    and counts all of them by reason. A plain ``def``: the body is parsed in the thread pool, never on the
+    event loop.
     """
-    body = await request.body()
     if request.headers.get("content-type", "").startswith("text/plain"):
         if precision not in PRECISION_TO_US:
             raise Invalid(N_("precision must be one of ns, us, ms, s."))
-        batch, rows, rejected = _from_lines(session, body.decode("utf-8", errors="replace"), precision)
+        batch, rows, errors = _from_lines(session, body.decode("utf-8", errors="replace"), precision)
     else:
-        batch, rows, rejected = _from_json(body)
+        batch, rows, errors = _from_json(body)
     if len(batch) > MAX_POINTS_PER_REQUEST:
         raise TooLarge(limit=MAX_POINTS_PER_REQUEST)
     on_stored = system_of(request).alarms.process  # the alarm rules and deployed models see HTTP points too
-    return _store(get_store(request), _pipeline(session, batch), batch, rows, rejected, on_stored)
+    return _store(get_store(request), _pipeline(session, batch), batch, rows, errors, on_stored)
 
 
-def _from_json(body: bytes) -> tuple[Batch, np.ndarray, list[Rejected]]:
+def _from_json(body: bytes) -> tuple[Batch, np.ndarray, list[LineError]]:
     try:
         data = IngestIn.model_validate_json(body)
     except ValidationError as exc:
@@ -118,19 +133,19 @@ def _from_json(body: bytes) -> tuple[Batch, np.ndarray, list[Rejected]]:
     return batch, np.arange(1, len(points) + 1), []
 
 
-def _from_lines(session: Session, text: str, precision: str) -> tuple[Batch, np.ndarray, list[Rejected]]:
-    parsed = parse_lines(text, precision)
-    rejected = [
-        _rejected(line, gettext(msg).format(**p), translate_in("en", msg).format(**p)) for line, msg, p in parsed.errors
-    ]
+def _from_lines(session: Session, text: str, precision: str) -> tuple[Batch, np.ndarray, list[LineError]]:
+    try:
+        parsed = parse_lines(text, precision, max_points=MAX_POINTS_PER_REQUEST)
+    except TooManyPoints as exc:
+        raise TooLarge(limit=exc.limit) from exc
     names = {(r[1], r[2]) for r in parsed.readings}
     ids = _tag_ids_by_name(session, {equipment for equipment, _name in names})
     tag_ids = [ids.get((equipment, name), -1) for _line, equipment, name, _ts, _value in parsed.readings]
     rows = np.array([r[0] for r in parsed.readings], dtype=np.int64)
     if not parsed.readings:
-        return Batch.empty(), rows, rejected
+        return Batch.empty(), rows, parsed.errors
     batch = Batch.from_columns(tag_ids, [r[3] for r in parsed.readings], [r[4] for r in parsed.readings])
-    return batch, rows, rejected
+    return batch, rows, parsed.errors
 
 
 def _tag_ids_by_name(session: Session, equipment_ids: set[int]) -> dict[tuple[int, str], int]:
@@ -155,14 +170,14 @@ def _store(
     pipeline: Pipeline,
     batch: Batch,
     rows: np.ndarray,
-    rejected: list[Rejected],
+    errors: list[LineError],
     on_stored: Callable[[Batch], object] | None = None,
 ) -> IngestResult:
-    """Validate, store the good points, dead-letter the rest; count both for Prometheus.
+    """Validate, store the good points, dead-letter the rest (unreadable lines too); count both for Prometheus.
 
     ``on_stored`` sees the accepted points once they are stored; its failure never fails the request.
     """
-    received = len(batch) + len(rejected)
+    received = len(batch) + len(errors)
     result = pipeline.process(batch)
     stored = store.append(result.accepted) if len(result.accepted) else 0
     if on_stored is not None and len(result.accepted):
@@ -172,20 +187,47 @@ def _store(
             log.exception("a listener of stored telemetry failed")
     if len(result.dead):
         store.dead_letter(result.dead)
+    if errors:
+        store.dead_letter(_line_letters(errors))
     INGEST_POINTS.labels("http").inc(stored)
-    for code, n in [*result.dead.counts().items(), ("malformed", len(rejected))]:
+    counts = Counter(e.code for e in errors) + Counter(result.dead.counts())
+    for code, n in counts.items():
         DEAD_LETTERS.labels(code).inc(n)
-    rejected += [
-        _rejected(int(rows[position]), reason_text(str(code)), reason_text(str(code), "en"))
-        for position, code in zip(result.dead.position, result.dead.reason_codes(), strict=True)
-    ]
     return IngestResult(
         received=received,
         stored=stored,
         already_stored=len(result.accepted) - stored,
-        dead_letter=len(result.dead),
-        rejected=sorted(rejected, key=lambda r: r.row),
+        dead_letter=len(result.dead) + len(errors),
+        rejected=_first_rejected(errors, rows[result.dead.position], result.dead.reason_codes()),
+        rejected_by_reason=[_count(code, n) for code, n in counts.most_common()],
     )
+
+
+def _line_letters(errors: list[LineError]) -> pa.Table:
+    """Dead-letter rows for lines that could not be read: the reason with its details and the line itself."""
+    english = [translate_in("en", e.message).format(**e.params) for e in errors]
+    korean = [translate_in("ko", e.message).format(**e.params) for e in errors]
+    return unreadable_letters([e.code for e in errors], english, korean, [e.raw for e in errors])
+
+
+def _first_rejected(errors: list[LineError], dead_rows: np.ndarray, dead_codes: np.ndarray) -> list[Rejected]:
+    """The first :data:`MAX_REJECTED_SHOWN` rejections by row, lines the parser refused and points the pipeline
+    refused together (a whole bad batch is answered with a sample, never echoed back)."""
+    shown = [
+        _rejected(e.line, gettext(e.message).format(**e.params), translate_in("en", e.message).format(**e.params))
+        for e in errors[:MAX_REJECTED_SHOWN]
+    ]
+    first = np.argsort(dead_rows, kind="stable")[:MAX_REJECTED_SHOWN]
+    shown += [
+        _rejected(int(dead_rows[i]), reason_text(str(dead_codes[i])), reason_text(str(dead_codes[i]), "en"))
+        for i in first
+    ]
+    return sorted(shown, key=lambda r: r.row)[:MAX_REJECTED_SHOWN]
+
+
+def _count(code: str, count: int) -> RejectedCount:
+    message = LINE_REASONS.get(code) or REASONS[code]
+    return RejectedCount(code=code, count=count, reason=gettext(message), reason_en=translate_in("en", message))
 
 
 def _rejected(row: int, reason: str, reason_en: str) -> Rejected:

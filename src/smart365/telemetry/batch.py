@@ -320,6 +320,8 @@ DEAD_LETTER_SCHEMA = pa.schema(
         pa.field("reason", pa.string(), nullable=False),
         pa.field("message_en", pa.string(), nullable=False),
         pa.field("message_ko", pa.string(), nullable=False),
+        pa.field("raw", pa.string()),
     ]
 )
-"""Rejected rows as the pipeline hands them to a store: the row as received, a reason code and its text."""
+"""Rejected rows as the pipeline hands them to a store: the row as received, a reason code and its text, and
+(``raw``) the text it came in, cut short, when it could not be read as a row at all (e.g. a bad line)."""

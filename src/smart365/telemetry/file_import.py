@@ -32,15 +32,18 @@ import pyarrow as pa
 
 from smart365.core.errors import Invalid
 from smart365.core.i18n import N_, _, translate_in
-from smart365.telemetry.batch import DEAD_LETTER_SCHEMA, Batch, to_epoch_us
+from smart365.core.uploads import HISTORY, FileTooLarge, ReadLimits, bounded_rows, check_parquet, check_workbook
+from smart365.telemetry.batch import Batch, to_epoch_us
 from smart365.telemetry.metrics import INGEST_POINTS
-from smart365.telemetry.pipeline import Pipeline, reason_text
+from smart365.telemetry.pipeline import Pipeline, reason_text, unreadable_letters
 from smart365.telemetry.store import TimeSeriesStore
 
-MAX_ROWS = 500_000
+MAX_VALUES = 5_000_000  # values (cells) of one wide file: the points it becomes are held in memory at once
 SPREADSHEETS = (".xlsx", ".xlsm")
 PARQUET = (".parquet", ".pq")
 SAMPLE_ROWS = 10
+MAX_RAW_CHARS = 1000  # how much of an unreadable row the dead-letter table keeps
+MAX_REJECTED_SHOWN = 200  # rejected rows a report lists (all are counted, and dead-lettered when stored)
 TIME_COLUMNS = {"timestamp", "ts", "time", "datetime", "시각", "일시"}
 MALFORMED = N_("The row does not have the same number of columns as the header.")
 _HAS_ZONE = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
@@ -54,6 +57,8 @@ class ParsedFile:
     lines: np.ndarray
     columns: list[str]
     malformed: list[int] = field(default_factory=list)
+    malformed_raw: list[str] = field(default_factory=list)
+    """Each unreadable row as it was written (cells joined by commas, cut short), for the dead-letter table."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,8 @@ class SampleRow:
 
 @dataclass(frozen=True)
 class FileImportReport:
-    """What became of a file: points read, stored now, already held, and each rejected row with its reason.
+    """What became of a file: points read, stored now, already held, the first rejected rows with their
+    reason (:data:`MAX_REJECTED_SHOWN`, by line) and how many were rejected in all, by reason code.
 
     A preview (``dry_run``) stores nothing: ``stored`` is 0 and ``sample`` shows the first readable values.
     """
@@ -88,6 +94,19 @@ class FileImportReport:
     rejected: list[RejectedRow]
     dry_run: bool = False
     sample: list[SampleRow] = field(default_factory=list)
+    rejected_count: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+
+
+def rejection_text(code: str, locale: str | None = None) -> str:
+    """The text of a file import's reason code (the pipeline's codes and ``malformed_row``).
+
+    >>> rejection_text("malformed_row", "en")
+    'The row does not have the same number of columns as the header.'
+    """
+    if code == "malformed_row":
+        return _(MALFORMED) if locale is None else translate_in(locale, MALFORMED)
+    return reason_text(code, locale)
 
 
 def _decode(data: bytes) -> str:
@@ -99,8 +118,13 @@ def _decode(data: bytes) -> str:
     raise Invalid(N_("The file is not UTF-8 or CP949 text."))
 
 
-def parse_upload(data: bytes, filename: str, names: Mapping[str, int], naive_tz: str = "Asia/Seoul") -> ParsedFile:
+def parse_upload(
+    data: bytes, filename: str, names: Mapping[str, int], naive_tz: str = "Asia/Seoul", limits: ReadLimits = HISTORY
+) -> ParsedFile:
     """Read an uploaded file by its name: Excel (.xlsx) and Parquet through pandas, anything else as CSV.
+
+    No file is read past ``limits``: an Excel or Parquet file's declared unpacked size and row count are
+    checked before it is opened, and reading stops one row past the row limit.
 
     >>> buffer = io.BytesIO()
     >>> pd.DataFrame({"timestamp": pd.to_datetime(["2026-01-05 09:00"]), "M/t": [1.5]}).to_parquet(buffer)
@@ -110,35 +134,48 @@ def parse_upload(data: bytes, filename: str, names: Mapping[str, int], naive_tz:
     """
     suffix = Path(filename).suffix.lower()
     if suffix not in SPREADSHEETS + PARQUET:
-        return parse_csv(data, names, naive_tz)
+        return parse_csv(data, names, naive_tz, limits)
+    if suffix in SPREADSHEETS:
+        check_workbook(data, limits)
+    else:
+        check_parquet(data, limits)
     try:
         source = io.BytesIO(data)
-        frame = pd.read_excel(source) if suffix in SPREADSHEETS else pd.read_parquet(source)
+        frame = pd.read_excel(source, nrows=limits.rows + 1) if suffix in SPREADSHEETS else pd.read_parquet(source)
     except Exception as error:  # any library's complaint about the bytes is the same answer to the user
         raise Invalid(
             N_("The file cannot be read as {kind}: {error}"), kind=suffix[1:], error=str(error)[:200]
         ) from error
+    if len(frame) > limits.rows:
+        raise FileTooLarge(limit=f"{limits.rows:,}")
     text = frame.to_csv(index=False, date_format="%Y-%m-%d %H:%M:%S.%f%z")
-    return parse_csv(text.encode(), names, naive_tz)
+    return parse_csv(text.encode(), names, naive_tz, limits)
 
 
-def parse_csv(data: bytes, names: Mapping[str, int], naive_tz: str = "Asia/Seoul") -> ParsedFile:
+def parse_csv(
+    data: bytes, names: Mapping[str, int], naive_tz: str = "Asia/Seoul", limits: ReadLimits = HISTORY
+) -> ParsedFile:
     """Read a long or wide CSV into a batch; unknown tags get id -1, unreadable times and values stay
-    for the pipeline to reject with its reasons."""
-    rows = list(csv.reader(io.StringIO(_decode(data))))
+    for the pipeline to reject with its reasons. Reading stops past ``limits.rows`` rows or
+    :data:`MAX_VALUES` values."""
+    try:
+        rows = list(bounded_rows(csv.reader(io.StringIO(_decode(data))), limits, header_rows=1))
+    except csv.Error as error:  # e.g. a cell longer than the csv module reads, or a quote never closed
+        raise Invalid(N_("The file cannot be read as {kind}: {error}"), kind="CSV", error=str(error)[:200]) from error
     if not rows or len(rows[0]) < 2 or rows[0][0].strip().lower() not in TIME_COLUMNS:
         raise Invalid(N_("The first column must be the time (timestamp), e.g. timestamp,tag,value."))
-    if len(rows) - 1 > MAX_ROWS:
-        raise Invalid(N_("The file has more than {limit} rows; split it."), limit=MAX_ROWS)
     header = [h.strip() for h in rows[0]]
     body = [(n, row) for n, row in enumerate(rows[1:], start=2) if any(cell.strip() for cell in row)]
     good = [(n, row) for n, row in body if len(row) == len(header)]
     malformed = [n for n, row in body if len(row) != len(header)]
+    malformed_raw = [",".join(row)[:MAX_RAW_CHARS] for _n, row in body if len(row) != len(header)]
     long = [h.lower() for h in header] in (["timestamp", "tag", "value"], ["ts", "tag", "value"])
+    if not long and len(good) * (len(header) - 1) > MAX_VALUES:
+        raise FileTooLarge(N_("The file has more than {limit} values; split it."), limit=f"{MAX_VALUES:,}")
     parsed = _long(good, names) if long else _wide(good, header[1:], names)
     times, tags, values, lines, columns = parsed
     batch = Batch.from_columns(tags, _times(times, naive_tz), values) if lines else Batch.empty()
-    return ParsedFile(batch, np.asarray(lines, dtype=np.int64), columns, malformed)
+    return ParsedFile(batch, np.asarray(lines, dtype=np.int64), columns, malformed, malformed_raw)
 
 
 _Columns = tuple[list[str], list[int], list[str], list[int], list[str]]
@@ -191,17 +228,39 @@ def import_file(
         if len(result.dead):
             store.dead_letter(result.dead)
         if parsed.malformed:
-            store.dead_letter(_malformed_letters(len(parsed.malformed)))
-    rejected = [RejectedRow(n, "", _(MALFORMED), translate_in("en", MALFORMED)) for n in parsed.malformed]
-    for position, code in zip(result.dead.position, result.dead.reason_codes(), strict=True):
-        line, column = int(parsed.lines[position]), parsed.columns[position]
-        rejected.append(RejectedRow(line, column, reason_text(str(code)), reason_text(str(code), "en")))
-    rejected.sort(key=lambda r: (r.line, r.column))
+            store.dead_letter(_malformed_letters(parsed))
+    rejected = _first_rejected(parsed, result.dead.position, result.dead.reason_codes())
+    counts = ({"malformed_row": len(parsed.malformed)} if parsed.malformed else {}) | result.dead.counts()
+    total = len(parsed.malformed) + len(result.dead)
     if dry_run:
         return FileImportReport(
-            len(parsed.batch), 0, 0, rejected, dry_run=True, sample=_sample(parsed, result.dead.position)
-        )
-    return FileImportReport(len(parsed.batch), stored, len(result.accepted) - stored, rejected)
+            len(parsed.batch), 0, 0, rejected, dry_run=True, sample=_sample(parsed, result.dead.position),
+            rejected_count=total, rejected_by_reason=counts,
+        )  # fmt: skip
+    already = len(result.accepted) - stored
+    return FileImportReport(
+        len(parsed.batch), stored, already, rejected, rejected_count=total, rejected_by_reason=counts
+    )
+
+
+def _first_rejected(parsed: ParsedFile, positions: np.ndarray, codes: np.ndarray) -> list[RejectedRow]:
+    """The first :data:`MAX_REJECTED_SHOWN` rejected rows by (line, column): a file of a million bad rows is
+    answered with a sample and the counts, never a million objects."""
+    rejected = [
+        RejectedRow(n, "", _(MALFORMED), translate_in("en", MALFORMED)) for n in parsed.malformed[:MAX_REJECTED_SHOWN]
+    ]
+    lines = parsed.lines[positions] if len(positions) else np.empty(0, dtype=np.int64)
+    if len(lines) > MAX_REJECTED_SHOWN:  # every row up to the line of the N-th, so ties by column sort right
+        lines_cut = np.partition(lines, MAX_REJECTED_SHOWN - 1)[MAX_REJECTED_SHOWN - 1]
+        keep = np.flatnonzero(lines <= lines_cut)
+    else:
+        keep = np.arange(len(lines))
+    for i in keep:
+        code = str(codes[i])
+        line, column = int(lines[i]), parsed.columns[int(positions[i])]
+        rejected.append(RejectedRow(line, column, reason_text(code), reason_text(code, "en")))
+    rejected.sort(key=lambda r: (r.line, r.column))
+    return rejected[:MAX_REJECTED_SHOWN]
 
 
 def _sample(parsed: ParsedFile, dead_positions: np.ndarray) -> list[SampleRow]:
@@ -219,14 +278,8 @@ def _sample(parsed: ParsedFile, dead_positions: np.ndarray) -> list[SampleRow]:
     ]
 
 
-def _malformed_letters(count: int) -> pa.Table:
-    columns = {
-        "tag_id": pa.array([-1] * count, pa.int64()),
-        "ts": pa.nulls(count, DEAD_LETTER_SCHEMA.field("ts").type),
-        "value": pa.nulls(count, pa.float64()),
-        "quality": pa.nulls(count, pa.int16()),
-        "reason": pa.array(["malformed_row"] * count),
-        "message_en": pa.array([translate_in("en", MALFORMED)] * count),
-        "message_ko": pa.array([translate_in("ko", MALFORMED)] * count),
-    }
-    return pa.Table.from_pydict(columns, schema=DEAD_LETTER_SCHEMA)
+def _malformed_letters(parsed: ParsedFile) -> pa.Table:
+    count = len(parsed.malformed)
+    english, korean = translate_in("en", MALFORMED), translate_in("ko", MALFORMED)
+    raw: list[str | None] = list(parsed.malformed_raw) or [None] * count
+    return unreadable_letters(["malformed_row"] * count, [english] * count, [korean] * count, raw)

@@ -4,9 +4,17 @@
 line: the tag set must carry ``equipment_id`` and each numeric field is one of that machine's tags (by
 name). Integers (``12i``), floats and booleans are read; strings are rejected with the line number.
 
+Parsing costs time linear in the body: a line is cut at its unescaped spaces and commas in one scan of its
+special characters (no pattern that looks ahead to the end of the line for each comma), a line with more
+than :data:`MAX_FIELDS_PER_LINE` fields is refused as a whole, and a body is read only up to ``max_points``
+readings, rejections and lines before :class:`TooManyPoints` stops it. Numbers, ids and timestamps are
+ASCII digits only (``int("١٢")`` would read Arabic-Indic digits) and ids and timestamps must fit 64 bits.
+
 >>> lines = parse_lines('mct,equipment_id=3 spindle_load=55.5,part_count=120i 1700000000000000000')
 >>> lines.readings, lines.errors
 ([(1, 3, 'spindle_load', 1700000000000000, 55.5), (1, 3, 'part_count', 1700000000000000, 120.0)], [])
+>>> [(e.line, e.code) for e in parse_lines('mct,equipment_id=١٢ x=1').errors]
+[(1, 'no_equipment_id')]
 """
 
 from __future__ import annotations
@@ -18,8 +26,29 @@ from dataclasses import dataclass, field
 from smart365.core.i18n import N_
 
 PRECISION_TO_US = {"ns": 1e-3, "us": 1, "ms": 1e3, "s": 1e6}
-_SPLIT_SPACE = re.compile(r'(?<!\\) (?=(?:[^"]*"[^"]*")*[^"]*$)')
-_SPLIT_COMMA = re.compile(r'(?<!\\),(?=(?:[^"]*"[^"]*")*[^"]*$)')
+_MULTIPLY = {"ns": (1, 1000), "us": (1, 1), "ms": (1000, 1), "s": (1_000_000, 1)}  # (times, divided by)
+MAX_FIELDS_PER_LINE = 10_000
+"""More fields than this on one line (a machine with ten thousand signals, or junk) refuse the line."""
+MAX_RAW_CHARS = 1000
+"""How much of a rejected line the dead-letter table keeps."""
+MAX_VALUE_CHARS = 100
+"""How much of a bad value or field name an error message repeats."""
+INT64_MAX = 2**63 - 1
+
+REASONS: dict[str, str] = {
+    "malformed_line": N_("Expected 'measurement,tags fields [timestamp]'."),
+    "no_equipment_id": N_("The tag set needs equipment_id=<number>."),
+    "bad_timestamp": N_("The timestamp is not a whole number in range."),
+    "not_a_number": N_("A field is not a number."),
+    "too_many_fields": N_("The line has more fields than one line may carry."),
+}
+"""Reason code → English message id for lines the parser rejects (one text per code, for counts)."""
+
+_SPECIAL = re.compile(r'[\\" ,]')
+_DIGITS = re.compile(r"-?[0-9]{1,19}")
+_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_INTEGER = re.compile(r"[-+]?[0-9]+[iu]")
+_NON_BLANK = re.compile(r"[^\n]+")
 _BOOL = {
     "t": 1.0,
     "true": 1.0,
@@ -34,45 +63,127 @@ _BOOL = {
 }
 
 
+class TooManyPoints(ValueError):
+    """A body with more readings, rejections or lines than the caller allows; nothing of it is kept."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} points or lines")
+        self.limit = limit
+
+
+@dataclass(frozen=True, slots=True)
+class LineError:
+    """A rejected line (or one field of it): its number, a reason code, the message with its fields, the raw line."""
+
+    line: int
+    code: str
+    message: str
+    params: dict[str, str]
+    raw: str
+
+
 @dataclass
 class ParsedLines:
-    """Readings ``(line, equipment_id, tag name, ts µs, value)`` and errors ``(line, msgid, params)``."""
+    """Readings ``(line, equipment_id, tag name, ts µs, value)`` and the rejected lines (:class:`LineError`)."""
 
     readings: list[tuple[int, int, str, int, float]] = field(default_factory=list)
-    errors: list[tuple[int, str, dict[str, str]]] = field(default_factory=list)
+    errors: list[LineError] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.readings) + len(self.errors)
 
 
-def parse_lines(text: str, precision: str = "ns", now_us: int | None = None) -> ParsedLines:
-    """Parse a body of line protocol; a bad line is reported by number and the rest still read."""
-    scale = PRECISION_TO_US[precision]
+def parse_lines(
+    text: str, precision: str = "ns", now_us: int | None = None, max_points: int | None = None
+) -> ParsedLines:
+    """Parse a body of line protocol; a bad line is reported by number and the rest still read.
+
+    Raises :class:`TooManyPoints` as soon as the body holds more than ``max_points`` readings and
+    rejections, or more lines than that, so an oversized body costs no more than the limit.
+
+    >>> try:
+    ...     parse_lines("m,equipment_id=1 a=1,b=2\\nm,equipment_id=1 c=3", max_points=2)
+    ... except TooManyPoints as error:
+    ...     print(error)
+    more than 2 points or lines
+    """
     now_us = now_us if now_us is not None else int(time.time() * 1e6)
     parsed = ParsedLines()
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip() and not line.lstrip().startswith("#"):
-            _parse_line(number, line.strip(), scale, now_us, parsed)
+    number, position = 1, 0
+    for count, match in enumerate(_NON_BLANK.finditer(text), start=1):
+        number += text.count("\n", position, match.start())
+        position = match.start()
+        line = match.group().strip()
+        if line and not line.startswith("#"):
+            _parse_line(number, line, precision, now_us, parsed)
+        if max_points is not None and (len(parsed) > max_points or count > max_points):
+            raise TooManyPoints(max_points)
     return parsed
 
 
-def _parse_line(number: int, line: str, scale: float, now_us: int, out: ParsedLines) -> None:
-    parts = _SPLIT_SPACE.split(line)
-    if len(parts) not in (2, 3):
-        out.errors.append((number, N_("Expected 'measurement,tags fields [timestamp]'."), {}))
+def split_line(line: str) -> list[list[str]] | None:
+    """The line's space-separated sections, each cut at its commas; escaped characters and quoted strings
+    stay whole. ``None`` when a section has more than :data:`MAX_FIELDS_PER_LINE` items.
+
+    >>> split_line('m,a=1 f="x y,z",g=2\\\\,3 5')
+    [['m', 'a=1'], ['f="x y,z"', 'g=2\\\\,3'], ['5']]
+    """
+    sections: list[list[str]] = []
+    items: list[str] = []
+    start, escaped_until, quoted = 0, -1, False
+    for match in _SPECIAL.finditer(line):
+        at = match.start()
+        if at < escaped_until:
+            continue
+        char = line[at]
+        if char == "\\":
+            escaped_until = at + 2
+        elif char == '"':
+            quoted = not quoted
+        elif not quoted:
+            items.append(line[start:at])
+            start = at + 1
+            if len(items) > MAX_FIELDS_PER_LINE:
+                return None
+            if char == " ":
+                sections.append(items)
+                items = []
+    items.append(line[start:])
+    sections.append(items)
+    return sections
+
+
+def _parse_line(number: int, line: str, precision: str, now_us: int, out: ParsedLines) -> None:
+    sections = split_line(line)
+    if sections is None:
+        message = N_("The line has more than {limit} fields.")
+        out.errors.append(_error(number, "too_many_fields", line, message, limit=str(MAX_FIELDS_PER_LINE)))
         return
-    tags = dict(_pair(item) for item in _SPLIT_COMMA.split(parts[0])[1:])
-    if not tags.get("equipment_id", "").isdigit():
-        out.errors.append((number, N_("The tag set needs equipment_id=<number>."), {}))
+    if len(sections) not in (2, 3):
+        out.errors.append(_error(number, "malformed_line", line))
         return
-    try:
-        ts_us = int(int(parts[2]) * scale) if len(parts) == 3 else now_us
-    except ValueError:
-        out.errors.append((number, N_("The timestamp '{value}' is not an integer."), {"value": parts[2]}))
+    tags = dict(_pair(item) for item in sections[0][1:])
+    equipment = _id(tags.get("equipment_id", ""))
+    if equipment is None:
+        out.errors.append(_error(number, "no_equipment_id", line))
         return
-    for key, raw in (_pair(item) for item in _SPLIT_COMMA.split(parts[1])):
+    ts_us = _timestamp(sections[2], precision) if len(sections) == 3 else now_us
+    if ts_us is None:
+        message = N_("The timestamp '{value}' is not a whole number in range.")
+        out.errors.append(_error(number, "bad_timestamp", line, message, value=_clip(",".join(sections[2]))))
+        return
+    for key, raw in (_pair(item) for item in sections[1]):
         value = _number(raw)
         if value is None:
-            out.errors.append((number, N_("Field '{field}' is not a number: {value}"), {"field": key, "value": raw}))
+            message = N_("Field '{field}' is not a number: {value}")
+            out.errors.append(_error(number, "not_a_number", line, message, field=_clip(key), value=_clip(raw)))
         else:
-            out.readings.append((number, int(tags["equipment_id"]), key, ts_us, value))
+            out.readings.append((number, equipment, key, ts_us, value))
+
+
+def _error(number: int, code: str, line: str, message: str | None = None, **params: str) -> LineError:
+    """A rejected line: ``message`` (the code's own text by default) with its fields, the line cut short."""
+    return LineError(number, code, message or REASONS[code], params, line[:MAX_RAW_CHARS])
 
 
 def _pair(item: str) -> tuple[str, str]:
@@ -80,10 +191,31 @@ def _pair(item: str) -> tuple[str, str]:
     return key.replace("\\", ""), value
 
 
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + "…"
+
+
+def _id(raw: str) -> int | None:
+    """A registry id: ASCII digits that fit a 64-bit integer."""
+    if not _DIGITS.fullmatch(raw) or raw.startswith("-"):
+        return None
+    value = int(raw)
+    return value if value <= INT64_MAX else None
+
+
+def _timestamp(section: list[str], precision: str) -> int | None:
+    """Epoch µs from the timestamp section; ``None`` unless it is ASCII digits that fit 64 bits."""
+    raw = section[0] if len(section) == 1 else ""
+    if not _DIGITS.fullmatch(raw):
+        return None
+    times, divided_by = _MULTIPLY[precision]
+    value = int(raw) * times // divided_by
+    return value if -INT64_MAX <= value <= INT64_MAX else None
+
+
 def _number(raw: str) -> float | None:
     if raw in _BOOL:
         return _BOOL[raw]
-    try:
-        return float(raw[:-1]) if raw.endswith(("i", "u")) else float(raw)
-    except ValueError:
-        return None
+    if _INTEGER.fullmatch(raw):
+        return float(raw[:-1])
+    return float(raw) if _FLOAT.fullmatch(raw) else None

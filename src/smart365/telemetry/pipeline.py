@@ -181,8 +181,31 @@ class DeadLetters:
         texts = {loc: pa.array([translate_in(loc, REASONS[c]) for c in REASON_CODES]) for loc in ("en", "ko")}
         rows = self.rows.to_arrow()
         columns = [*rows.columns, pa.array(REASON_CODES).take(index)]
-        columns += [texts["en"].take(index), texts["ko"].take(index)]
+        columns += [texts["en"].take(index), texts["ko"].take(index), pa.nulls(len(self), pa.string())]
         return pa.Table.from_arrays(columns, schema=DEAD_LETTER_SCHEMA)
+
+
+def unreadable_letters(
+    reasons: list[str], english: list[str], korean: list[str], raw: list[str | None] | None = None
+) -> pa.Table:
+    """Dead-letter rows for input that never became a point (a bad line, an unreadable file row): no tag,
+    time or value, only the reason code, its text in English and Korean, and the raw text when known.
+
+    >>> unreadable_letters(["malformed_line"], ["Bad."], ["잘못됨."], ["x y z w"]).column("raw").to_pylist()
+    ['x y z w']
+    """
+    count = len(reasons)
+    columns = {
+        "tag_id": pa.array(np.full(count, -1, dtype=np.int64)),
+        "ts": pa.nulls(count, DEAD_LETTER_SCHEMA.field("ts").type),
+        "value": pa.nulls(count, pa.float64()),
+        "quality": pa.nulls(count, pa.int16()),
+        "reason": pa.array(reasons, pa.string()),
+        "message_en": pa.array(english, pa.string()),
+        "message_ko": pa.array(korean, pa.string()),
+        "raw": pa.array(raw, pa.string()) if raw is not None else pa.nulls(count, pa.string()),
+    }
+    return pa.Table.from_pydict(columns, schema=DEAD_LETTER_SCHEMA)
 
 
 @dataclass(frozen=True, slots=True)

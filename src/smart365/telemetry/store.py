@@ -158,7 +158,8 @@ _DDL = (
     "value FLOAT8 NOT NULL, quality SMALLINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS ts_dead_letter (received_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp, "
     "tag_id BIGINT NOT NULL, ts TIMESTAMPTZ, value FLOAT8, quality SMALLINT, reason VARCHAR NOT NULL, "
-    "message_en VARCHAR NOT NULL, message_ko VARCHAR NOT NULL)",
+    "message_en VARCHAR NOT NULL, message_ko VARCHAR NOT NULL, raw VARCHAR)",
+    "ALTER TABLE ts_dead_letter ADD COLUMN IF NOT EXISTS raw VARCHAR",  # a store made before raw lines were kept
 )
 _POINTS_COLUMNS = "tag_id BIGINT NOT NULL, ts TIMESTAMPTZ NOT NULL, value FLOAT8 NOT NULL, quality SMALLINT NOT NULL"
 _MERGE_LATEST = """

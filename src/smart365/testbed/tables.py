@@ -34,12 +34,14 @@ from smart365.analytics.quality import Finding, data_quality
 from smart365.analytics.testbed import TestbedError, load_table
 from smart365.core.db import SEOUL
 from smart365.core.i18n import N_
+from smart365.core.uploads import HISTORY, ReadLimits
 from smart365.registry.models import Tag
 from smart365.telemetry.store import TimeSeriesStore, plan_buckets
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 200_000
 MAX_COLUMNS = 500
+UPLOAD_LIMITS = ReadLimits(rows=MAX_ROWS, unpacked_bytes=HISTORY.unpacked_bytes)  # read no further than this
 MAX_GRID_ROWS = 5_000  # a tag selection becomes at most this many time steps
 UNUSED_KEPT = timedelta(days=1)  # a staged table no run uses (previewed, never run) is deleted after this
 SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".xlsx": "excel", ".parquet": "parquet", ".pq": "parquet"}
@@ -76,7 +78,7 @@ class Staging:
         try:
             size = _copy_limited(stream, path)
             _check_signature(path, SUFFIXES[suffix])
-            frame = _bounded(_load(path, filename))
+            frame = _bounded(_load(path, filename, UPLOAD_LIMITS))
         except BaseException:
             path.unlink(missing_ok=True)
             raise
@@ -127,10 +129,11 @@ class Staging:
         return deleted
 
 
-def _load(path: Path, shown_name: str) -> pd.DataFrame:
-    """Read a staged file; an error names the file as the person knows it, never the server's folder."""
+def _load(path: Path, shown_name: str, limits: ReadLimits | None = None) -> pd.DataFrame:
+    """Read a staged file (an upload within ``limits``); an error names the file as the person knows it, never
+    the server's folder."""
     try:
-        return load_table(path)
+        return load_table(path, limits)
     except TestbedError as exc:
         if "path" in exc.params:
             exc.params["path"] = _plain_name(shown_name) if shown_name else path.suffix

@@ -33,7 +33,9 @@ from smart365.registry import plant_pages
 from smart365.telemetry import api as telemetry_api
 from smart365.testbed import pages as testbed_pages
 from smart365.web import admin, api_keys, assets, auth, home
+from smart365.web.contract import install_api_contract
 from smart365.web.deps import LoginRequired
+from smart365.web.limits import install_body_limit
 from smart365.web.metrics import MetricsMiddleware, metrics_endpoint
 from smart365.web.security import SecurityHeadersMiddleware
 from smart365.web.templating import render
@@ -123,7 +125,8 @@ def create_app(system: System) -> FastAPI:
     )
     app.add_middleware(LocaleMiddleware)
     app.add_middleware(MetricsMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware, https=settings.https)  # outermost: every response
+    install_body_limit(app, settings)  # a body over the limit is refused before anything reads it
+    app.add_middleware(SecurityHeadersMiddleware, https=settings.https)  # outermost: every response, 413s too
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
 
@@ -140,4 +143,5 @@ def create_app(system: System) -> FastAPI:
     app.include_router(assets.pages)  # /favicon.ico and /docs (Swagger UI from static/vendor)
     for router in (*admin.routers, *api_keys.routers):  # audit log, users, firms' API keys
         app.include_router(router)
+    install_api_contract(app)  # /openapi.json documents the error bodies as sent; database value errors are 422
     return app

@@ -173,6 +173,12 @@ def require_roles(*roles: Role):  # type: ignore[no-untyped-def]
     return check
 
 
+async def request_body(request: Request) -> bytes:
+    """The whole request body, read on the event loop (bounded by :mod:`smart365.web.limits`), so that the
+    handler taking it can be a plain ``def`` and parse it in the thread pool instead of on the loop."""
+    return await request.body()
+
+
 def csrf_token(request: Request) -> str:
     """The session's CSRF token, created on first use."""
     token = request.session.get("csrf")
@@ -199,3 +205,4 @@ PagePrincipal = Annotated[Principal, Depends(page_principal)]
 PageSession = Annotated[Session, Depends(page_session, scope="function")]
 CentreAdmin = Annotated[Principal, Depends(require_roles(Role.CENTRE_ADMIN))]
 Csrf = Depends(verify_csrf)
+RequestBody = Annotated[bytes, Depends(request_body)]
