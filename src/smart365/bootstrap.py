@@ -34,6 +34,7 @@ from smart365.core.db import Database
 from smart365.core.errors import AppError
 from smart365.core.i18n import N_
 from smart365.core.settings import Settings
+from smart365.core.throttle import LoginThrottle
 from smart365.monitoring.runtime import AlarmMonitor, Collection
 from smart365.telemetry.leases import DatabaseLeases, Leases, SoleCollector
 from smart365.telemetry.sources import refuse_unreadable_sources
@@ -73,6 +74,7 @@ class System:
     alarms: AlarmMonitor
     collection: Collection | None
     testbed: TestbedWorker | None
+    login_throttle: LoginThrottle
     plugins: list[Plugin] = field(default_factory=list)
     closing: threading.Event = field(default_factory=threading.Event)  # long responses (event streams) end
 
@@ -125,7 +127,8 @@ def bootstrap(settings: Settings | None = None, *, db: Database | None = None, s
         leases: Leases = SoleCollector() if embedded else DatabaseLeases(db, ttl_s=settings.lease_ttl_s)
         collection = Collection(db, store, alarms, leases, settings.collect_every_s, settings.lease_ttl_s)
     testbed = TestbedWorker(db, Staging(settings.data_dir / "testbed")) if shape == "serve" else None
-    return System(settings, db, store, alarms, collection, testbed)
+    throttle = LoginThrottle(settings.login_throttle_url)
+    return System(settings, db, store, alarms, collection, testbed, throttle)
 
 
 def _warm_up(system: System) -> None:

@@ -201,7 +201,7 @@ def test_a_bad_history_file_is_answered_with_the_first_rejections_and_counts_and
         ("unknown_tag", 250),
         ("malformed_row", 10),
     ]
-    letters = app.state.store.dead_letters(limit=1000).to_pandas()
+    letters = app.state.system.store.dead_letters(limit=1000).to_pandas()
     assert len(letters) == 260
     assert sorted(letters[letters.reason == "malformed_row"].raw)[0] == f"2026-01-05 10:00:00,{tag}"
 

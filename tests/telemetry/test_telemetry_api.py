@@ -112,7 +112,7 @@ def test_every_rejected_line_is_dead_lettered_with_its_raw_text_and_reason(
     body = f'mct,equipment_id={equipment} SENTINEL-A\\ spindle="high" {ts}\nmct spindle=1 {ts}\n' + "x" * 5000
     answer = _post_lines(client, member, body)
     assert answer["dead_letter"] == 3
-    letters = app.state.store.dead_letters().to_pandas().sort_values("reason")
+    letters = app.state.system.store.dead_letters().to_pandas().sort_values("reason")
     assert letters.reason.tolist() == ["malformed_line", "no_equipment_id", "not_a_number"]
     assert letters.raw.tolist()[1:] == [
         f"mct spindle=1 {ts}",
@@ -187,7 +187,7 @@ def test_a_body_of_more_lines_than_a_request_may_carry_is_refused_whole(
     member = bearer(client, world.emails["member_a"]) | {"Content-Type": "text/plain"}
     answer = client.post("/api/v1/ingest", headers=member, content="\n".join(["junk"] * 11))
     assert answer.status_code == 413 and answer.json()["error"]["code"] == "too_large"
-    assert app.state.store.dead_letters().num_rows == 0
+    assert app.state.system.store.dead_letters().num_rows == 0
 
 
 def test_the_ingest_handler_parses_off_the_event_loop(

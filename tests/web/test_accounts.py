@@ -38,7 +38,7 @@ class FakeClock:
 def clock(app: Any, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
     monkeypatch.setattr(limits.storage.memory, "time", fake)  # the library reads time.time()
-    app.state.login_throttle = LoginThrottle(clock=fake.time)
+    app.state.system.login_throttle = LoginThrottle(clock=fake.time)
     return fake
 
 

@@ -55,7 +55,7 @@ def test_a_history_workbook_bomb_is_refused_before_it_is_read_and_nothing_is_sto
         r"The workbook unpacks to [\d.]+ MB, more than the 0.5 MB allowed; split it\.",
         answer.json()["error"]["message_en"],
     )
-    assert app.state.store.count() == 0 and app.state.store.dead_letters().num_rows == 0
+    assert app.state.system.store.count() == 0 and app.state.system.store.dead_letters().num_rows == 0
 
 
 def test_a_history_file_over_the_row_limit_is_refused(app: FastAPI, client: TestClient, world: World) -> None:
@@ -63,7 +63,7 @@ def test_a_history_file_over_the_row_limit_is_refused(app: FastAPI, client: Test
     url = f"/api/v1/companies/{world.firm_a}/telemetry/import"
     over = client.post(url, headers=member, files={"file": ("h.csv", _history_csv(51, world.ids_a["tag_id"]))})
     assert over.status_code == 413 and over.json()["error"]["code"] == "file_too_large"
-    assert app.state.store.count() == 0
+    assert app.state.system.store.count() == 0
     within = client.post(url, headers=member, files={"file": ("h.csv", _history_csv(50, world.ids_a["tag_id"]))})
     assert within.status_code == 200 and within.json()["points"] == 50
 

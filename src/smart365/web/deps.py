@@ -54,12 +54,8 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_login_throttle(request: Request) -> LoginThrottle:
-    """The app's failed-login counters, made on first use from the settings (tests may put their own)."""
-    state = request.app.state
-    throttle = getattr(state, "login_throttle", None)
-    if not isinstance(throttle, LoginThrottle):
-        throttle = state.login_throttle = LoginThrottle(get_settings(request).login_throttle_url)
-    return throttle
+    """The system's failed-login counters."""
+    return system_of(request).login_throttle
 
 
 def request_address(request: Request) -> str | None:
