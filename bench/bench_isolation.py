@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_production import PASSWORD, free_port, token, wait_http
+from bench_production import firm_with_line, free_port, token, wait_http
 
 JUNK_MB = 100
 
@@ -43,29 +43,19 @@ def seed(env: dict[str, str]) -> tuple[list[int], int]:
     """A firm with one machine of 10 tags and a member; returns the tag ids and the machine id."""
     os.environ.update(env)
     from smart365.bootstrap import records
-    from smart365.core.accounts import create_user
     from smart365.core.settings import Settings
-    from smart365.core.tenancy import SYSTEM, Role
-    from smart365.registry.models import Equipment, Line, Site, Tag
-    from smart365.registry.schemas import CompanyIn
-    from smart365.registry.service import create_company
+    from smart365.core.tenancy import SYSTEM
+    from smart365.registry.models import Equipment, Tag
 
     db = records(Settings())
     with db.session(SYSTEM) as session:
-        firm = create_company(session, CompanyIn(name="격리 정밀", brn="1018600011", ksic_code="29229", region="경기"))
-        site = Site(company_id=firm.id, name="본공장")
-        session.add(site)
-        session.flush()
-        line = Line(company_id=firm.id, site_id=site.id, name="가공라인")
-        session.add(line)
-        session.flush()
+        firm, line = firm_with_line(session, "격리 정밀")
         machine = Equipment(company_id=firm.id, line_id=line.id, name="MCT-01", kind="cnc")
         session.add(machine)
         session.flush()
         tags = [Tag(company_id=firm.id, equipment_id=machine.id, name=f"t{i}") for i in range(10)]
         session.add_all(tags)
         session.flush()
-        create_user(session, "bench@durable.kr", "bench", PASSWORD, Role.COMPANY_MEMBER, firm.id)
         ids, machine_id = [t.id for t in tags], machine.id
     db.dispose()
     return ids, machine_id

@@ -82,30 +82,38 @@ class Acked:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+def firm_with_line(session: Any, name: str) -> tuple[Any, Any]:
+    """A benchmark firm with one site and one line (가공라인) and a member who logs in with ``PASSWORD``."""
+    from smart365.core.accounts import create_user
+    from smart365.core.tenancy import Role
+    from smart365.registry.models import Line, Site
+    from smart365.registry.schemas import CompanyIn
+    from smart365.registry.service import create_company
+
+    firm = create_company(session, CompanyIn(name=name, brn="1018600011", ksic_code="29229", region="경기"))
+    site = Site(company_id=firm.id, name="본공장")
+    session.add(site)
+    session.flush()
+    line = Line(company_id=firm.id, site_id=site.id, name="가공라인")
+    session.add(line)
+    session.flush()
+    create_user(session, "bench@durable.kr", "bench", PASSWORD, Role.COMPANY_MEMBER, firm.id)
+    return firm, line
+
+
 def seed(env: dict[str, str], opcua_port: int) -> Plant:
     """Migrate, add a firm with three machines and a member; returns the tag ids."""
     os.environ.update(env)
     from smart365.bootstrap import records
-    from smart365.core.accounts import create_user
     from smart365.core.settings import Settings
-    from smart365.core.tenancy import SYSTEM, Role
-    from smart365.registry.models import Equipment, Line, Site, Tag
-    from smart365.registry.schemas import CompanyIn
-    from smart365.registry.service import create_company
+    from smart365.core.tenancy import SYSTEM
+    from smart365.registry.models import Equipment, Tag
     from smart365.sim.factory.opcua_server import browse_name
 
     db = records(Settings())
     topic = f"bench/{uuid.uuid4().hex[:8]}/gw"
     with db.session(SYSTEM) as session:
-        firm = create_company(
-            session, CompanyIn(name="내구성 정밀", brn="1018600011", ksic_code="29229", region="경기")
-        )
-        site = Site(company_id=firm.id, name="본공장")
-        session.add(site)
-        session.flush()
-        line = Line(company_id=firm.id, site_id=site.id, name="가공라인")
-        session.add(line)
-        session.flush()
+        firm, line = firm_with_line(session, "내구성 정밀")
         machines = {
             "HTTP-01": ("none", None),
             "GW-01": ("mqtt", "mqtt://127.0.0.1:1883"),
@@ -127,7 +135,6 @@ def seed(env: dict[str, str], opcua_port: int) -> Plant:
             session.add_all(tags)
             session.flush()
             ids[name] = [t.id for t in tags]
-        create_user(session, "bench@durable.kr", "bench", PASSWORD, Role.COMPANY_MEMBER, firm.id)
     db.dispose()
     return Plant(ids["HTTP-01"], ids["GW-01"], ids["MCT-01"], topic)
 
