@@ -4,7 +4,7 @@ A fresh ``smart365 serve`` (embedded shape) on a free port. Two phases of ``--se
 
 1. **quiet**: a victim client alone, in a loop: ``GET /healthz`` and a 5,000-point JSON ingest
    (``POST /api/v1/ingest``, 10 tags × 500 seconds), each timed from request to full answer;
-2. **under attack**: the same victim loop while two attacker threads send, over and over, a 100 MB junk body
+2. **under attack**: the same victim loop while two attacker processes send, over and over, a 100 MB junk body
    to the line-protocol ingest (chunked, no Content-Length, so only a limit counted while reading stops it)
    and one line with 50,000 fields.
 
@@ -22,16 +22,17 @@ import argparse
 import collections
 import http.client
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_production import firm_with_line, free_port, token, wait_http
@@ -96,9 +97,9 @@ def junk_chunks() -> Iterator[bytes]:
         yield chunk
 
 
-def attacker(
-    port: int, auth: dict[str, str], machine_id: int, stop: threading.Event, seen: collections.Counter[str]
-) -> None:
+def attacker(port: int, auth: dict[str, str], machine_id: int, stop: Any, results: Any) -> None:
+    """In a process of its own (so the victim's timings are not the client's own GIL contention)."""
+    seen: collections.Counter[str] = collections.Counter()
     wide = f"m,equipment_id={machine_id} " + ",".join(f"f{i}=1" for i in range(50_000))
     headers = {"Content-Type": "text/plain", **auth}
     while not stop.is_set():
@@ -111,6 +112,7 @@ def attacker(
             seen[f"100 MB junk → {type(exc).__name__}"] += 1
         _took, status = timed(port, "POST", "/api/v1/ingest", wide.encode(), headers)
         seen[f"50,000-field line → {status}"] += 1
+    results.put(dict(seen))
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -142,15 +144,19 @@ def main() -> None:
         wait_http(base)
         auth = {"Authorization": f"Bearer {token(base)}"}
         quiet = victim(port, auth, tags, args.seconds)
-        stop, seen = threading.Event(), collections.Counter[str]()
-        attackers = [threading.Thread(target=attacker, args=(port, auth, machine_id, stop, seen)) for _ in range(2)]
-        for thread in attackers:
-            thread.start()
+        context = multiprocessing.get_context("spawn")
+        stop, results = context.Event(), context.Queue()
+        attackers = [context.Process(target=attacker, args=(port, auth, machine_id, stop, results)) for _ in range(2)]
+        for process in attackers:
+            process.start()
         time.sleep(1)
         loud = victim(port, auth, tags, args.seconds)
         stop.set()
-        for thread in attackers:
-            thread.join(timeout=180)
+        seen: collections.Counter[str] = collections.Counter()
+        for _process in attackers:
+            seen.update(results.get(timeout=180))
+        for process in attackers:
+            process.join(timeout=30)
         rss = peak_rss_mb(server.pid)
     finally:
         server.terminate()

@@ -77,10 +77,12 @@ def _run_web(system: System, host: str, port: int) -> None:
 
 def _bootstrap(settings: Settings, shape: Shape = "serve", db: Database | None = None) -> System:
     try:
-        return bootstrap(settings, db=db, shape=shape)
+        system = bootstrap(settings, db=db, shape=shape)
     except AppError as exc:
         _fail(exc)
         raise
+    system.freeze_heap = True  # a long-running process: see System.start
+    return system
 
 
 Collect = Annotated[
