@@ -123,7 +123,8 @@ def bootstrap(settings: Settings | None = None, *, db: Database | None = None, s
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if db is None:
         db = records(settings)
-    refuse_unreadable_sources()
+    else:  # a database the caller migrated: the write checks still apply
+        refuse_unreadable_sources()
     embedded = settings.timeseries_url is None
     if shape == "worker" and embedded:
         raise NeedsServerShape()

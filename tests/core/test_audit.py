@@ -31,9 +31,8 @@ def test_the_database_refuses_to_change_or_delete_audit_rows(db: Database, state
         assert entry is not None and entry.outcome == "failed" and entry.details == {"via": "browser"}
 
 
-def test_postgres_refuses_truncate_too(db: Database) -> None:
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite has no TRUNCATE")
+@pytest.mark.parametrize("records_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_postgres_refuses_truncate_too(db: Database) -> None:  # SQLite has no TRUNCATE
     _one_entry(db)
     with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as connection:
         connection.execute(text("TRUNCATE audit_log"))
