@@ -1,7 +1,9 @@
 """The production shapes against the real simulator (its OPC UA, Modbus TCP and Sparkplug B servers on free
 ports): ``serve`` on the embedded default collects the registry's machines, takes registry changes live and
-refuses unreadable addresses; on PostgreSQL two ``smart365 worker`` processes share the connectors without
-running one twice, and a killed worker's connectors move to the other within 30 s."""
+refuses unreadable addresses; on PostgreSQL the simulated plant is registered with ``smart365 sim register``
+(its history stored and its anomaly models deployed), two ``smart365 worker`` processes share the connectors
+without running one twice, raise the alarms and score the deployed models, and a killed worker's connectors
+move to the other within 30 s."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,10 +28,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from smart365.analytics.registry import deployed
 from smart365.bootstrap import bootstrap, records
 from smart365.core.db import Database
 from smart365.core.settings import Settings
 from smart365.core.tenancy import SYSTEM
+from smart365.monitoring.models import AlarmEvent, AlarmRule
 from smart365.registry.models import Company, Equipment, Tag
 from smart365.sim.demo import DEMO_PASSWORD, seed_demo
 from smart365.sim.factory.runner import Endpoints, Factory, FactoryConfig, free_port
@@ -182,6 +187,45 @@ def pg_urls() -> Iterator[tuple[str, str]]:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _register(env: dict[str, str], endpoints: Endpoints, db: Database) -> tuple[dict[str, int], int]:
+    """``smart365 sim register`` as a user runs it (3 h of history, the anomaly models trained and deployed),
+    and one alarm rule the live plant always breaks; the tag id collected over each protocol, and the rule."""
+    opcua, modbus = urllib.parse.urlsplit(endpoints.opcua), urllib.parse.urlsplit(endpoints.modbus)
+    command = [
+        sys.executable, "-m", "smart365", "sim", "register", "--history", "3", "--opcua-port", str(opcua.port),
+        "--modbus-port", str(modbus.port), "--mqtt-url", endpoints.mqtt,
+    ]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "(주)한빛정밀" in done.stdout
+    with db.session(SYSTEM) as session:
+        _, tags = showcase_tags(session)
+        assert len(deployed(session)) == 12  # three models on each of the four CNCs, as in the demo
+        rule = AlarmRule(
+            company_id=session.get(Tag, tags[PROTOCOL_TAGS["sparkplug"]]).company_id,
+            tag_id=tags[PROTOCOL_TAGS["sparkplug"]], kind="high", limit_value=-1.0, severity="warning",
+        )  # fmt: skip
+        session.add(rule)
+        session.flush()
+        rule_id = rule.id
+    return {protocol: tags[key] for protocol, key in PROTOCOL_TAGS.items()}, rule_id
+
+
+def _rule_raised(db: Database, rule_id: int) -> bool:
+    with db.session(SYSTEM) as session:
+        return session.scalar(select(AlarmEvent.id).where(AlarmEvent.rule_id == rule_id)) is not None
+
+
+def _scored(metrics_port: int) -> float:
+    """Rows a worker's deployed models have scored (from its /metrics)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return 0.0
+    return sum(float(v) for v in re.findall(r"^smart365_model_rows_scored_total\{[^}]*\} (\S+)$", text, re.M))
+
+
 def _worker(env: dict[str, str], metrics_port: int, log: Path) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "smart365", "worker", "--metrics-port", str(metrics_port)]
     return subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
@@ -213,7 +257,7 @@ def test_two_workers_share_the_connectors_and_a_killed_ones_move_to_the_other(
     }
     ports = [free_port(), free_port()]
     with simulator() as endpoints:
-        tag_of = _seed(db, endpoints)
+        tag_of, rule_id = _register(env, endpoints, db)
         workers = [_worker(env, port, tmp_path / f"worker{i}.log") for i, port in enumerate(ports)]
         store = open_store(timeseries_url)
         try:
@@ -223,8 +267,11 @@ def test_two_workers_share_the_connectors_and_a_killed_ones_move_to_the_other(
                 return all(len(m) == 2 for m in mine) and not (mine[0] & mine[1])
 
             _wait(shared, 90, "both workers running two connectors each, none twice", every=1)
+            since = {tag_id: store.count(tag_id) for tag_id in tag_of.values()}  # the registered history
             for protocol, tag_id in tag_of.items():
-                _wait(lambda tag_id=tag_id: store.count(tag_id) > 0, 30, f"{protocol} points in PostgreSQL")
+                _wait(lambda tag_id=tag_id: store.count(tag_id) > since[tag_id], 30, f"{protocol} points collected")
+            _wait(lambda: _rule_raised(db, rule_id), 30, "the workers to raise the rule's alarm")
+            _wait(lambda: sum(_scored(port) for port in ports) > 0, 60, "the deployed models to score live rows")
             victim, survivor = _running(ports[0]), ports[1]
             workers[0].send_signal(signal.SIGKILL)
             workers[0].wait(timeout=10)

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
+from prometheus_client import Counter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -57,6 +58,8 @@ log = logging.getLogger(__name__)
 
 US = 1_000_000
 #: How a model runs online unless its registry row's ``settings`` say otherwise.
+#: Rows each deployed model scored, so every process (``serve`` or a ``worker``) shows which models it runs.
+ROWS_SCORED = Counter("smart365_model_rows_scored", "Rows scored by a deployed model", ["model_id", "equipment_id"])
 DEFAULTS: dict[str, Any] = {
     "bucket_s": 1,
     "lateness_s": 2,
@@ -291,6 +294,7 @@ class Runner:
         frame = pd.DataFrame(rows[:, :n], index=as_times(ts), columns=[str(t) for t in self.tag_ids])
         stream = getattr(self.detector, "update", None)  # the EWMA detector carries its filter between batches
         scores = stream(frame) if stream is not None else self.detector.score(frame)
+        ROWS_SCORED.labels(model_id=str(self.model_id), equipment_id=str(self.equipment_id)).inc(len(scores))
         was_active = self.state.active
         self.state, changes = evaluate_rule(self.rule, ts, scores, self.state)
         out = []

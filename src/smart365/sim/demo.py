@@ -18,8 +18,9 @@ from smart365.registry.models import Company, Equipment, Line, Site, Tag
 from smart365.registry.schemas import CompanyIn
 from smart365.registry.service import create_company
 from smart365.sim.demo_campaigns import seed_campaigns
+from smart365.sim.factory.runner import Endpoints
 from smart365.sim.helpdesk import seed_helpdesk
-from smart365.sim.live import seed_showcase
+from smart365.sim.live import point_endpoints, seed_showcase
 from smart365.sim.population import MAKERS, TAGS_BY_KIND, SyntheticFirm, generate_population
 
 DEMO_PASSWORD = "smart365!"
@@ -97,13 +98,25 @@ def add_firm(session: Session, firm: SyntheticFirm) -> Company:
     return company
 
 
+def register_showcase(session: Session, endpoints: Endpoints | None = None) -> Company:
+    """The showcase firm and its plant as the simulator serves it: machines, tags with their addresses, alarm
+    rules and OEE settings (sim/live.py), the endpoints pointed at ``endpoints`` (else the simulator's
+    defaults). Idempotent: a firm already registered keeps its data and gets only the new endpoints."""
+    company = session.scalar(select(Company).where(Company.brn == SHOWCASE.company.brn))
+    if company is None:
+        company = add_firm(session, SHOWCASE)
+        seed_showcase(session, company)
+    if endpoints is not None:
+        point_endpoints(session, company.id, endpoints)
+    return company
+
+
 def seed_demo(db: Database, firms: int = 320, progress: Callable[[int, int], None] | None = None) -> bool:
     """Seed an empty database; return False (and change nothing) when it already has firms."""
     with db.session(SYSTEM) as session:
         if session.scalar(select(func.count()).select_from(Company)):
             return False
-        showcase = add_firm(session, SHOWCASE)
-        seed_showcase(session, showcase)  # live monitoring: tags, addresses, alarm rules, OEE (sim/live.py)
+        showcase = register_showcase(session)
         population = generate_population(firms, seed=365)
         for i, firm in enumerate(population, start=1):
             add_firm(session, firm)

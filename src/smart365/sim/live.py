@@ -340,6 +340,25 @@ def deploy_demo_models(
     return deployed
 
 
+def catch_up(feed: DirectFeed, hours: float, seed: int = 365) -> tuple[Plant, int]:
+    """A plant caught up to now, and the points stored on the way: the scripted history of the last ``hours``
+    (its anomaly models trained and deployed on the way) when the store holds none of the plant's data this
+    recent; otherwise only the gap since the last stored point, so histories never overlap."""
+    now = datetime.now(UTC)
+    latest = feed.store.latest(list(feed.tags.values())).column("ts").to_pylist()
+    last = max((_aware(t) for t in latest), default=None)
+    if last is None or last < now - timedelta(hours=hours):
+        plant = scripted_plant(now - timedelta(hours=hours), hours, seed)
+        stored = backfill_with_script(feed, plant, now)
+    else:
+        plant = Plant.showcase(seed=seed, start=last + timedelta(seconds=1))
+        if deploy_demo_models(feed.db, feed.store, now - timedelta(hours=hours), last):  # a store without models
+            feed.alarms.reload()
+        stored = feed.backfill(plant, now)
+    log.info("live plant: %d points of history stored", stored)
+    return plant, stored
+
+
 # -- the live plant --------------------------------------------------------------------------------------
 
 
@@ -377,28 +396,11 @@ class LivePlant:
             log.warning("live plant: the showcase firm is not in the database; nothing to run")
             return
         feed = DirectFeed(self.db, self.store, tags, system.alarms)
-        plant = await asyncio.to_thread(self._history, feed, list(tags.values()))
+        plant, self.stored_backfill = await asyncio.to_thread(catch_up, feed, self.config.backfill_h, self.config.seed)
         if self.config.network:
             await self._start_network(plant, company_id)
         else:
             self._ticking = asyncio.create_task(self._feed(plant, feed))
-
-    def _history(self, feed: DirectFeed, tag_ids: list[int]) -> Plant:
-        """A plant caught up to now: the scripted history on a first run; on a later run (the store already
-        holds the plant's data) only the gap since the last stored point, so histories never overlap."""
-        now, hours = datetime.now(UTC), self.config.backfill_h
-        latest = feed.store.latest(tag_ids).column("ts").to_pylist()
-        last = max((_aware(t) for t in latest), default=None)
-        if last is None or last < now - timedelta(hours=hours):
-            plant = scripted_plant(now - timedelta(hours=hours), hours, self.config.seed)
-            self.stored_backfill = backfill_with_script(feed, plant, now)
-        else:
-            plant = Plant.showcase(seed=self.config.seed, start=last + timedelta(seconds=1))
-            if deploy_demo_models(feed.db, feed.store, now - timedelta(hours=hours), last):  # a store without models
-                feed.alarms.reload()
-            self.stored_backfill = feed.backfill(plant, now)
-        log.info("live plant: %d points of history stored", self.stored_backfill)
-        return plant
 
     async def _start_network(self, plant: Plant, company_id: int) -> None:
         cfg = self.config

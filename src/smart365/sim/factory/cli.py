@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from smart365.core.i18n import _
+from smart365.core.i18n import N_, _, bilingual
 from smart365.sim.factory.modbus_server import register_map
 from smart365.sim.factory.runner import Endpoints, FactoryConfig, run_factory
 
@@ -72,6 +72,56 @@ def run(
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_factory(config, on_start=lambda endpoints: print_endpoints(endpoints, config)))
     console.print(_("Simulator stopped."))
+
+
+@app.command()
+def register(
+    host: Annotated[str, typer.Option(help="시뮬레이터 주소 / where the simulator runs")] = "127.0.0.1",
+    opcua_port: Annotated[int, typer.Option(help="OPC UA 포트 / OPC UA port")] = 4840,
+    modbus_port: Annotated[int, typer.Option(help="Modbus TCP 포트 / Modbus TCP port")] = 5020,
+    mqtt_url: Annotated[
+        str | None, typer.Option(help="MQTT 브로커 (기본: 시뮬레이터 주소의 1883) / MQTT broker URL")
+    ] = None,
+    history: Annotated[
+        float,
+        typer.Option(
+            help="저장할 과거 이력(시간)과 이상탐지 모델 학습; 내장 저장소는 serve를 멈춘 뒤 / hours of simulated "
+            "history to store and train the anomaly models on (embedded store: with serve stopped)"
+        ),
+    ] = 0.0,
+) -> None:
+    """시뮬레이터 공장을 등록부에 등록 / Register the simulated plant (the showcase firm's machines, tags,
+    alarm rules and OEE settings) in the configured database, pointed at a running `smart365 sim run`."""
+    from smart365.bootstrap import bootstrap, records
+    from smart365.core.settings import Settings
+    from smart365.core.tenancy import SYSTEM
+    from smart365.sim.demo import register_showcase
+    from smart365.sim.live import DirectFeed, catch_up, showcase_tags
+
+    settings = Settings()
+    endpoints = Endpoints(
+        f"opc.tcp://{host}:{opcua_port}/smart365/", f"modbus://{host}:{modbus_port}", mqtt_url or f"mqtt://{host}:1883",
+        embedded_broker=False,
+    )  # fmt: skip
+    db = records(settings)
+    with db.session(SYSTEM) as session:
+        company = register_showcase(session, endpoints)
+        name, brn = company.name, company.brn
+    console.print(
+        bilingual(N_("Registered {name} ({brn}), its machines read from the simulator at:"), name=name, brn=brn)
+    )
+    console.print(f"  OPC UA {endpoints.opcua}   Modbus TCP {endpoints.modbus}   MQTT {endpoints.mqtt}")
+    if history > 0:
+        system = bootstrap(settings, db=db)
+        try:
+            with db.session(SYSTEM) as session:
+                _, tags = showcase_tags(session)
+            _, stored = catch_up(DirectFeed(db, system.store, tags, system.alarms), history)
+        finally:
+            system.store.close()
+        console.print(
+            bilingual(N_("{hours} h of history stored: {points} points."), hours=history, points=f"{stored:,}")
+        )
 
 
 @app.command()
