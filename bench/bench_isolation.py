@@ -34,6 +34,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_production import firm_with_line, free_port, token, wait_http
 
@@ -122,6 +124,22 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+class CpuMeter:
+    """CPU seconds a process used per wall second, since the last reading."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.last = self._now()
+
+    def _now(self) -> tuple[float, float]:
+        times = self.process.cpu_times()
+        return times.user + times.system, time.monotonic()
+
+    def cores(self) -> float:
+        (cpu0, wall0), self.last = self.last, self._now()
+        return (self.last[0] - cpu0) / max(self.last[1] - wall0, 1e-9)
+
+
 def summary(label: str, values: list[float]) -> str:
     ms = sorted(v * 1000 for v in values)
     p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
@@ -143,14 +161,20 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         wait_http(base)
         auth = {"Authorization": f"Bearer {token(base)}"}
+        cpu = CpuMeter(server.pid)
         quiet = victim(port, auth, tags, args.seconds)
+        cores = {"quiet": cpu.cores()}
         context = multiprocessing.get_context("spawn")
         stop, results = context.Event(), context.Queue()
         attackers = [context.Process(target=attacker, args=(port, auth, machine_id, stop, results)) for _ in range(2)]
         for process in attackers:
             process.start()
         time.sleep(1)
+        attacking = [CpuMeter(process.pid) for process in attackers if process.pid is not None]
+        cpu.cores()
         loud = victim(port, auth, tags, args.seconds)
+        cores["under attack"] = cpu.cores()
+        cores["attacker clients"] = sum(meter.cores() for meter in attacking)
         stop.set()
         seen: collections.Counter[str] = collections.Counter()
         for _process in attackers:
@@ -170,6 +194,7 @@ def main() -> None:
     print()
     print("attackers got: " + ", ".join(f"{k} ×{v}" for k, v in sorted(seen.items())))
     print(f"server peak RSS (VmHWM): {rss:.0f} MB")
+    print("CPU used, in cores (CPU seconds per wall second): " + ", ".join(f"{k} {v:.2f}" for k, v in cores.items()))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ from smart365.core.i18n import N_, gettext, translate_in
 from smart365.core.tenancy import principal_of
 from smart365.registry import service as registry
 from smart365.registry.models import Tag
-from smart365.telemetry.batch import Batch
+from smart365.telemetry.batch import QUALITY_GOOD, QUALITY_MAX, Batch
+from smart365.telemetry.json_batch import plain_points
 from smart365.telemetry.line_protocol import PRECISION_TO_US, LineError, TooManyPoints, parse_lines
 from smart365.telemetry.line_protocol import REASONS as LINE_REASONS
 from smart365.telemetry.metrics import DEAD_LETTERS, INGEST_POINTS
@@ -47,10 +48,10 @@ class TooLarge(AppError):
 
 
 class PointIn(BaseModel):
-    tag_id: int
+    tag_id: int = Field(ge=-(2**63), le=2**63 - 1)  # an id the store can hold; any other unknown id is dead-lettered
     ts: datetime
     value: float | None
-    quality: int = 0
+    quality: int = Field(QUALITY_GOOD, ge=0, le=QUALITY_MAX)  # a missing quality is good, as in the store
 
 
 class IngestIn(BaseModel):
@@ -124,6 +125,8 @@ def ingest(request: Request, session: IngestSession, body: RequestBody, precisio
 
 
 def _from_json(body: bytes) -> tuple[Batch, np.ndarray, list[LineError]]:
+    if (plain := plain_points(body, MAX_POINTS_PER_REQUEST)) is not None:  # the common case, column by column
+        return plain, np.arange(1, len(plain) + 1), []
     try:
         data = IngestIn.model_validate_json(body)
     except ValidationError as exc:

@@ -35,6 +35,7 @@ NAT_US = int(np.iinfo(np.int64).min)
 UNKNOWN_TAG = -1
 """The tag id given to a row whose tag id could not be read."""
 QUALITY_GOOD, QUALITY_UNCERTAIN, QUALITY_BAD = 192, 64, 0
+QUALITY_MAX = 32_767  # stored as int16
 
 TS_TYPE = pa.timestamp("us", tz="UTC")
 SCHEMA = pa.schema(
