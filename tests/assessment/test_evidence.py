@@ -96,10 +96,15 @@ def test_an_unreachable_store_is_no_evidence_not_an_error(world: World) -> None:
     assert found.stage is None and "not reachable" in found.english()
 
 
-@pytest.mark.parametrize("hook", ["alarm_handling", "spc_in_use", "maintenance_model", "oee_coverage"])
+@pytest.mark.parametrize("hook", ["alarm_handling", "spc_in_use", "maintenance_model"])
 def test_providers_without_data_say_no_evidence(world: World, hook: str) -> None:
     found = _measure(world, evidence.PROVIDERS[hook])
     assert found.stage is None and found.english().startswith("No evidence")
+
+
+def test_lines_without_oee_settings_measure_zero(world: World) -> None:
+    found = _measure(world, evidence.PROVIDERS["oee_coverage"])
+    assert (found.stage, found.english()) == (0, "OEE is not set up for any of the 1 lines.")
 
 
 def test_every_instrument_hook_has_a_provider_and_the_comparison_flags_gaps(world: World) -> None:
