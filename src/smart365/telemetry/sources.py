@@ -75,6 +75,15 @@ class SourceProblem:
     params: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SourceIdentity:
+    """Who collects: the installation (part of every MQTT client id, so two installations on one broker never
+    share one) and the Sparkplug primary host id its Sparkplug connectors announce (``None``: listen only)."""
+
+    installation: str = ""
+    sparkplug_host_id: str | None = None
+
+
 class _BadAddress(ValueError):
     pass
 
@@ -153,6 +162,19 @@ def _mqtt_tag(tag_id: int, address: str) -> dict[str, Any]:
     return {"tag_id": tag_id, "topic": topic, "path": path}
 
 
+def sparkplug_node(address: str) -> tuple[str, str | None] | None:
+    """The (edge node, device or ``None``) a Sparkplug tag address reads from; ``None`` when it is unreadable.
+
+    >>> sparkplug_node("hanbit-ansan/IMM-01/mould_temp"), sparkplug_node("hanbit-ansan/uptime")
+    (('hanbit-ansan', 'IMM-01'), ('hanbit-ansan', None))
+    """
+    try:
+        tag = _sparkplug_tag(0, address)
+    except _BadAddress:
+        return None
+    return tag["edge"], tag["device"]
+
+
 def _sparkplug_tag(tag_id: int, address: str) -> dict[str, Any]:
     parts = address.split("/")
     if len(parts) not in (2, 3) or not all(parts):
@@ -161,12 +183,21 @@ def _sparkplug_tag(tag_id: int, address: str) -> dict[str, Any]:
     return {"tag_id": tag_id, "edge": edge, "device": device, "metric": metric}
 
 
-def _client_id(endpoint: str) -> str:
-    return "smart365-" + hashlib.sha1(endpoint.encode()).hexdigest()[:12]
+def client_id(endpoint: str, installation: str = "") -> str:
+    """The MQTT client id of the connector for ``endpoint`` in this installation: stable across restarts (the
+    MQTT connector's persistent session lives under it), different between installations, 23 characters (the
+    most every MQTT 3.1.1 broker must accept).
+
+    >>> a, b = client_id("mqtt://broker:1883", "plant-a"), client_id("mqtt://broker:1883", "plant-b")
+    >>> a != b and a == client_id("mqtt://broker:1883", "plant-a") and len(a)
+    23
+    """
+    return "smart365-" + hashlib.sha1(f"{installation}|{endpoint}".encode()).hexdigest()[:14]
 
 
-def _base_config(protocol: str, endpoint: str) -> dict[str, Any]:
-    """The connector settings implied by a machine endpoint."""
+def _base_config(protocol: str, endpoint: str, identity: SourceIdentity | None = None) -> dict[str, Any]:
+    """The connector settings implied by a machine endpoint (and who collects it)."""
+    identity = identity or SourceIdentity()
     url = urlsplit(endpoint)
     if protocol == "opcua":
         return {"endpoint": endpoint}
@@ -174,10 +205,12 @@ def _base_config(protocol: str, endpoint: str) -> dict[str, Any]:
         unit = url.path.strip("/") or "1"
         return {"host": url.hostname, "port": url.port or 502, "device_id": int(unit)}
     if protocol == "mqtt" and url.hostname:
-        return {"host": url.hostname, "port": url.port or 1883, "client_id": _client_id(endpoint)}
+        return {"host": url.hostname, "port": url.port or 1883, "client_id": client_id(endpoint, identity.installation)}
     if protocol == "sparkplug" and url.hostname and url.path.strip("/"):
         group = url.path.strip("/")
-        return {"host": url.hostname, "port": url.port or 1883, "client_id": _client_id(endpoint), "group": group}
+        mqtt = client_id(endpoint, identity.installation)
+        config = {"host": url.hostname, "port": url.port or 1883, "client_id": mqtt, "group": group}
+        return config | ({"host_id": identity.sparkplug_host_id} if identity.sparkplug_host_id else {})
     raise _BadAddress(N_("The machine's endpoint does not fit its protocol."))
 
 
@@ -189,14 +222,16 @@ _TAG_BUILDERS = {
 }
 
 
-def connector_configs(rows: Iterable[SourceRow]) -> tuple[list[ConnectorSpec], list[SourceProblem]]:
+def connector_configs(
+    rows: Iterable[SourceRow], identity: SourceIdentity | None = None
+) -> tuple[list[ConnectorSpec], list[SourceProblem]]:
     """Group source rows into one connector config per (protocol, endpoint); report the rows that break rules
     (each row is checked as its connector would read it, so one bad row never stops its neighbours)."""
     configs: dict[tuple[str, str], ConnectorSpec] = {}
     problems: list[SourceProblem] = []
     for row in rows:
         try:
-            base, tag = _readable(row)
+            base, tag = _readable(row, identity)
         except _BadAddress as exc:
             problems.append(SourceProblem(row.tag_id, *exc.args))
             continue
@@ -207,9 +242,9 @@ def connector_configs(rows: Iterable[SourceRow]) -> tuple[list[ConnectorSpec], l
     return list(configs.values()), problems
 
 
-def _readable(row: SourceRow) -> tuple[dict[str, Any], dict[str, Any]]:
+def _readable(row: SourceRow, identity: SourceIdentity | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The connector settings and tag entry of ``row``, checked by building (not starting) its connector."""
-    base = _base_config(row.protocol, row.endpoint)
+    base = _base_config(row.protocol, row.endpoint, identity)
     tag = _TAG_BUILDERS[row.protocol](row.tag_id, row.address)
     try:
         create(row.protocol, base | {"tags": [tag]}, emit=_never)
