@@ -87,7 +87,10 @@ def _block(values: dict[int, Any], size: int, fill: Any) -> ModbusSequentialData
 def _server(port: int) -> ModbusTcpServer:
     inputs, holding, discrete, coils = _images()
     device = ModbusDeviceContext(
-        ir=_block(inputs, 200, 0), hr=_block(holding, 3300, 0), di=_block(discrete, 16, False), co=_block(coils, 16, False)
+        ir=_block(inputs, 200, 0),
+        hr=_block(holding, 3300, 0),
+        di=_block(discrete, 16, False),
+        co=_block(coils, 16, False),
     )
     return ModbusTcpServer(ModbusServerContext(devices={1: device}, single=False), address=("127.0.0.1", port))
 

@@ -113,7 +113,8 @@ def machine_connection(health: dict[str, Any], protocol: str | None, addresses: 
             seen = presence.get(key)
             if seen is not None and seen["online"] is False:
                 where = "/".join(part for part in key if part)
-                return {**health, "state": "edge_offline", "reason": seen["reason"], "since": seen["since"], "node": where}
+                dead = {"state": "edge_offline", "reason": seen["reason"], "since": seen["since"], "node": where}
+                return {**health, **dead}
             waiting = waiting or seen is None or seen["online"] is None
     return {**health, "state": "edge_waiting"} if waiting else health
 

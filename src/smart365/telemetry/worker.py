@@ -79,9 +79,8 @@ class IngestWorker:
 
     def _start(self, spec: ConnectorSpec) -> None:
         try:
-            connector = create(
-                spec.kind, spec.config, self._emit(spec.kind), on_dead_letter=self._dead, on_event=self._event, name=spec.name
-            )
+            callbacks = {"on_dead_letter": self._dead, "on_event": self._event, "name": spec.name}
+            connector = create(spec.kind, spec.config, self._emit(spec.kind), **callbacks)
         except AppError as exc:
             log.warning("connector %s not started: %s", spec.name, exc.english())
             self.refused[spec.name] = exc.english()

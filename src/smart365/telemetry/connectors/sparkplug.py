@@ -253,13 +253,18 @@ class SparkplugConnector(Connector[SparkplugConfig]):
         await self._dispatch(kind, topic, edge, device, state, payload, raw)
 
     async def _own_state(self, raw: bytes) -> None:
-        """Our own STATE came back: if it says offline while this session is connected (another connector's clean
-        stop, or a stale Will), publish online again with this session's timestamp (Sparkplug 3.0 §5.3)."""
+        """Our own STATE came back. If it says offline, stamped no earlier than this session's birth (another
+        connector of this installation stopped, or someone else claims the id), publish online again with this
+        session's timestamp (Sparkplug 3.0 §5.3); an older one (a previous session's Will, retained) is past, and
+        edges ignore it as well."""
         try:
-            online = bool(json.loads(raw).get("online"))
-        except (ValueError, AttributeError):
-            online = False
-        if not online and self.host_online and self._client is not None:
+            state = json.loads(raw)
+            online, stamp = bool(state["online"]), int(state["timestamp"])
+        except (ValueError, TypeError, KeyError):
+            return
+        if online or self._state_ts is None or stamp < self._state_ts:
+            return
+        if self.host_online and self._client is not None:
             await self._announce_online(self._client)
 
     async def _dispatch(
