@@ -106,6 +106,16 @@ def test_edge_waits_for_smart365_state_then_data_stale_on_ndeath_and_seq_gap_get
             await wait_until(lambda: store.count([1, 2]) >= 2 + 2, what="births and data in the store")
             assert store.latest([1, 2]).column("value").to_pylist() == [231.5, 88.0]
 
+            # a tag added to the machine in the registry is taken without a new session (no STATE churn)
+            rows.append(SourceRow("sparkplug", endpoint, 3, f"{EDGE}/{DEVICE}/inject_pressure"))
+            (wider,), _ = connector_configs(rows, SourceIdentity(f"inst-{suffix}", host_id))
+            worker.set_tag_specs({1: TagSpec(), 2: TagSpec(), 3: TagSpec()})
+            await worker.reconcile([wider])
+            assert worker.connectors == [connector] and connector.health()["connects"] == 1
+            assert edge.publish_data({"inject_pressure": 90.0})
+            await wait_until(lambda: store.count(3) == 1, what="the added tag's first point")
+            assert len(spy.states()) == 1
+
             # a seq gap: Smart365 asks for a rebirth, the edge receives it and is born again
             edge.skip_seq(3)
             assert edge.publish_data({"barrel_temp": 232.0})
@@ -156,7 +166,7 @@ def test_edge_waits_for_smart365_state_then_data_stale_on_ndeath_and_seq_gap_get
         # a clean stop: the retained STATE says offline, stamped now
         await wait_until(lambda: len(spy.states()) >= 6, what="the clean death")
         death = spy.states()[5]
-        assert death["online"] is False and death["timestamp"] >= spy.states()[4]["timestamp"]
+        assert death["online"] is False and death["timestamp"] > spy.states()[4]["timestamp"]  # not the Will
         async with aiomqtt.Client("127.0.0.1", port, identifier=f"late-{suffix}") as late:
             await late.subscribe(state_topic(host_id), qos=1)
             message = await asyncio.wait_for(anext(late.messages), 5)

@@ -64,13 +64,19 @@ class IngestWorker:
     async def reconcile(self, specs: list[ConnectorSpec]) -> None:
         """Run exactly ``specs``: stop the connectors no longer wanted or changed, start the new ones.
 
-        A spec its connector refuses is kept in :attr:`refused` with the reason; the others still run.
+        A spec its connector refuses is kept in :attr:`refused` with the reason; the others still run. A connector
+        whose spec changed in its tag map only takes it in place if its kind can (:meth:`Connector.retag`).
         """
         wanted = {spec.name: spec for spec in specs}
         for name, (spec, connector) in list(self.running.items()):
-            if wanted.get(name) != spec:
-                await connector.stop()
-                del self.running[name]
+            new = wanted.get(name)
+            if new == spec:
+                continue
+            if new is not None and new.kind == spec.kind and self._retag(connector, new):
+                self.running[name] = (new, connector)  # only its tags changed: it keeps its session
+                continue
+            await connector.stop()
+            del self.running[name]
         self.refused = {}
         for name, spec in wanted.items():
             if name not in self.running:
@@ -86,6 +92,13 @@ class IngestWorker:
             self.refused[spec.name] = exc.english()
             return
         self.running[spec.name] = (spec, connector)
+
+    @staticmethod
+    def _retag(connector: Connector[Any], spec: ConnectorSpec) -> bool:
+        try:
+            return connector.retag(spec.config)
+        except AppError:
+            return False  # restarted instead: _start reports why it is refused
 
     def set_tag_specs(self, tag_specs: Mapping[int, TagSpec]) -> None:
         """Validate the next batches against these limits (a tag added or changed in the registry)."""

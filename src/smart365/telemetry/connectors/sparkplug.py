@@ -35,6 +35,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -45,7 +46,7 @@ from pydantic import Field
 
 from smart365.telemetry import sparkplug_b as spb
 from smart365.telemetry.batch import Batch
-from smart365.telemetry.connectors.base import Connector, ConnectorConfig, TagPoint
+from smart365.telemetry.connectors.base import Connector, ConnectorConfig, TagPoint, validate_config
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,23 @@ class SparkplugConnector(Connector[SparkplugConfig]):
         self._client: aiomqtt.Client | None = None
         self._state_ts: int | None = None  # the timestamp of this session's STATE (Will and birth)
         self.host_online = False  # this session's online STATE is published
+
+    def retag(self, config: Mapping[str, Any]) -> bool:
+        """A new tag map on the same broker, group and host id is taken at once, without a new MQTT session: a
+        restart would publish the host's offline STATE, and every edge waiting for it would reconnect.
+
+        >>> c = SparkplugConnector({"client_id": "c", "group": "g", "tags": []}, emit=None)
+        >>> c.retag({"client_id": "c", "group": "g", "tags": [{"tag_id": 1, "edge": "e", "metric": "m"}]}), len(c._tags)
+        (True, 1)
+        >>> c.retag({"client_id": "c", "group": "other", "tags": []})
+        False
+        """
+        new = validate_config(SparkplugConfig, config)
+        if new.model_copy(update={"tags": []}) != self.config.model_copy(update={"tags": []}):
+            return False
+        self.config = new
+        self._tags = {(t.edge, t.device, t.metric): t for t in new.tags}
+        return True
 
     def health(self) -> dict[str, Any]:
         """The base health plus the primary host's STATE, every node's and device's presence, and the
