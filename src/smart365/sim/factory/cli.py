@@ -78,7 +78,7 @@ def run(
 def registers() -> None:
     """Modbus 레지스터 맵 출력 / Print the presses' Modbus register map."""
     table = Table(title=_("Press Modbus register map (per device id)"))
-    columns = ("table", "address", "count", "tag", "dtype", "scale", "unit", "word_order", "tag_address")
+    columns = ("table", "address", "count", "tag", "dtype", "scale", "unit", "word_order")
     for column in columns:
         table.add_column(column)
     for entry in register_map():
