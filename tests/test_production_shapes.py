@@ -127,9 +127,9 @@ def test_serve_collects_every_protocol_takes_registry_changes_live_and_refuses_b
             bad = client.post(
                 f"/api/v1/equipment/{press.id}/tags", headers=auth, json={"name": "bad", "address": "holding:ten"}
             )
-            assert bad.status_code == 422 and "holding:10:float32:big" in bad.json()["error"]["message_en"]
+            assert bad.status_code == 422 and "table:address[:type]" in bad.json()["error"]["message_en"]
             bad_type = client.patch(
-                f"/api/v1/tags/{added.json()['id']}", headers=auth, json={"address": "holding:10:float64"}
+                f"/api/v1/tags/{added.json()['id']}", headers=auth, json={"address": "holding:10:float128"}
             )
             assert bad_type.status_code == 422 and "dtype" in bad_type.json()["error"]["message_en"]
             # a machine whose source is down shows as such and stops nothing else

@@ -38,7 +38,7 @@ from smart365.core.settings import Settings
 from smart365.core.throttle import LoginThrottle
 from smart365.monitoring.runtime import AlarmMonitor, Collection
 from smart365.telemetry.leases import DatabaseLeases, Leases, SoleCollector
-from smart365.telemetry.sources import refuse_unreadable_sources
+from smart365.telemetry.sources import SourceIdentity, refuse_unreadable_sources
 from smart365.telemetry.store import TimeSeriesStore, open_store
 from smart365.testbed.service import TestbedWorker
 from smart365.testbed.tables import Staging
@@ -134,7 +134,8 @@ def bootstrap(settings: Settings | None = None, *, db: Database | None = None, s
     collection = None
     if collects:
         leases: Leases = SoleCollector() if embedded else DatabaseLeases(db, ttl_s=settings.lease_ttl_s)
-        collection = Collection(db, store, alarms, leases, settings.collect_every_s, settings.lease_ttl_s)
+        identity = SourceIdentity(settings.installation, settings.sparkplug_host_id or None)
+        collection = Collection(db, store, alarms, leases, settings.collect_every_s, settings.lease_ttl_s, identity)
     testbed = TestbedWorker(db, Staging(settings.data_dir / "testbed")) if shape == "serve" else None
     throttle = LoginThrottle(settings.login_throttle_url)
     return System(settings, db, store, alarms, collection, testbed, throttle)

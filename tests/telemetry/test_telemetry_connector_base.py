@@ -34,7 +34,7 @@ from tests.telemetry.connector_helpers import Recorder, run, wait_until
     ("kind", "config", "field"),
     [
         ("modbus", {"host": "plc", "tags": [{"tag_id": 1, "address": -1}]}, "tags.0.address"),
-        ("modbus", {"host": "plc", "tags": [{"tag_id": 1, "address": 0, "dtype": "float64"}]}, "tags.0.dtype"),
+        ("modbus", {"host": "plc", "tags": [{"tag_id": 1, "address": 0, "dtype": "float128"}]}, "tags.0.dtype"),
         ("opcua", {"endpoint": "http://x", "tags": [{"tag_id": 1, "node_id": "i=1"}]}, "endpoint"),
         ("mqtt", {"client_id": "c", "tags": [{"tag_id": 1, "topic": "a/#"}]}, "tags.0.path"),
         ("sparkplug", {"client_id": "c", "group": "a/b"}, "group"),

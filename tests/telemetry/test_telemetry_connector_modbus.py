@@ -10,6 +10,7 @@ from smart365.sim.factory.modbus_server import REGISTER_MAP, PressModbusServer
 from smart365.sim.factory.physics import Plant
 from smart365.sim.factory.runner import free_port
 from smart365.telemetry.connectors.modbus import ModbusConnector, plan_reads
+from smart365.telemetry.sources import SourceRow, connector_configs
 from tests.telemetry.connector_helpers import Recorder, run, wait_until
 
 
@@ -118,5 +119,37 @@ def test_unreachable_device_backs_off_and_counts_errors() -> None:
             assert connector.health()["points"] == 0
         finally:
             await connector.stop()
+
+    run(scenario())
+
+
+def test_the_registry_addresses_of_the_register_map_store_engineering_units() -> None:
+    """What the registry can say now: ``holding:0:uint16:scale=0.1`` stores 174.1 t, not the register's 1741."""
+    plant = Plant.showcase(seed=7, start=datetime(2026, 1, 5, 8, tzinfo=UTC))
+    readings = plant.advance(120)
+    press = readings["PRS-01"]
+    port = free_port()
+    rows = [
+        SourceRow("modbus", f"modbus://127.0.0.1:{port}/1", i, spec.tag_address)
+        for i, spec in enumerate(REGISTER_MAP, start=1)
+    ]
+    (spec,), problems = connector_configs(rows)
+    assert problems == []
+
+    async def scenario() -> None:
+        server = PressModbusServer(["PRS-01"], port=port)
+        server.update(readings)
+        await server.start()
+        recorder = Recorder()
+        connector = ModbusConnector({**spec.config, "interval_s": 0.2}, recorder.emit)
+        await connector.start()
+        try:
+            await wait_until(lambda: len(recorder.latest()) == len(REGISTER_MAP), what="a full poll")
+        finally:
+            await connector.stop()
+            await server.stop()
+        got = recorder.latest()
+        assert got[1] == pytest.approx(round(press.values["tonnage"], 1), abs=1e-9)  # holding:0:uint16:scale=0.1
+        assert got[7] == pytest.approx(press.values["die_temp"], abs=1e-3)  # holding:12:float32:word=little
 
     run(scenario())

@@ -7,11 +7,11 @@ from types import ModuleType
 
 import pytest
 
-from smart365.telemetry import batch, file_import, line_protocol, pipeline, sources, store
+from smart365.telemetry import batch, file_import, line_protocol, metrics, pipeline, sources, store
 
 
 @pytest.mark.parametrize(
-    "module", [batch, file_import, line_protocol, pipeline, sources, store], ids=lambda m: m.__name__
+    "module", [batch, file_import, line_protocol, metrics, pipeline, sources, store], ids=lambda m: m.__name__
 )
 def test_docstring_examples(module: ModuleType) -> None:
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)

@@ -7,6 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Locale = Literal["ko", "en"]
@@ -50,6 +51,13 @@ class Settings(BaseSettings):
     max_import_unpacked_bytes: int = 200 * 1024 * 1024
     #: Rows read from one company registry or survey response file (a census is tens of thousands of firms).
     max_registry_rows: int = 100_000
+    #: The Sparkplug host id the registry's Sparkplug connectors announce as primary host application
+    #: (``spBv1.0/STATE/<id>``); empty: they only listen, and edges set to wait for a primary host never send.
+    sparkplug_host_id: str = Field(default="smart365", pattern=r"^[^/#+]*$", max_length=64)
+    #: Tells this installation's MQTT client ids from another's on a shared broker (the same id on one broker
+    #: makes the two kick each other off); unset: generated once into the data directory. Give every worker of
+    #: one installation the same value, so a connector keeps its MQTT session when it moves between workers.
+    installation_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,32}$")
 
     @property
     def records_url(self) -> str:
@@ -62,6 +70,23 @@ class Settings(BaseSettings):
     def timeseries_target(self) -> str:
         """The time-series store: ``timeseries_url`` (PostgreSQL) when set, else a DuckDB file in the data directory."""
         return self.timeseries_url or str(self.data_dir.absolute() / "timeseries.duckdb")
+
+    @cached_property
+    def installation(self) -> str:
+        """This installation's id: the setting, else one generated once and kept in the data directory.
+
+        >>> import tempfile
+        >>> settings = Settings(data_dir=Path(tempfile.mkdtemp()))
+        >>> settings.installation == Settings(data_dir=settings.data_dir).installation != ""
+        True
+        """
+        if self.installation_id:
+            return self.installation_id
+        path = self.data_dir / "installation_id"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(6))
+        return path.read_text().strip()
 
     @cached_property
     def signing_key(self) -> str:

@@ -29,6 +29,7 @@ from smart365.core.uploads import HISTORY, ReadLimits
 from smart365.monitoring import alarms, service
 from smart365.monitoring.models import AlarmEvent, AlarmRule, OeeSetting
 from smart365.monitoring.oee import REASONS, Oee, combine, percent, recent_shifts
+from smart365.monitoring.runtime import machine_connection
 from smart365.registry import service as registry
 from smart365.registry.models import Company, Equipment, Tag
 from smart365.telemetry.file_import import FileImportReport, import_file, parse_upload
@@ -52,6 +53,8 @@ CONNECTOR_STATES = {
     "backoff": N_("reconnecting"),
     "stopped": N_("stopped"),
     "refused": N_("not started: its settings are refused"),
+    "edge_offline": N_("offline ({reason})"),
+    "edge_waiting": N_("connected, waiting for the machine's birth certificate"),
 }
 KIND_LABELS = {"high": N_("above the limit"), "low": N_("below the limit"), "state": N_("state equals")}
 
@@ -250,9 +253,13 @@ def toggle_rule(company_id: int, session: PageSession, rule_id: Annotated[int | 
 
 
 def _connection(request: Request, machine: Equipment) -> dict[str, Any] | None:
-    """The machine's connector health when this process collects (``None`` when workers do)."""
+    """The machine's connector health when this process collects (``None`` when workers do); for a Sparkplug
+    machine, whether its edge node or device is alive (a connected connector with a dead node reads offline)."""
     collection = system_of(request).collection
-    return collection.health_of(machine.protocol, machine.endpoint) if collection is not None else None
+    health = collection.health_of(machine.protocol, machine.endpoint) if collection is not None else None
+    if health is None:
+        return None
+    return machine_connection(health, machine.protocol, [t.address for t in machine.tags if t.address])
 
 
 def _describe(rule: AlarmRule) -> str:

@@ -27,7 +27,14 @@ from smart365.registry.models import Tag
 from smart365.telemetry.batch import Batch
 from smart365.telemetry.leases import Leases, SoleCollector
 from smart365.telemetry.pipeline import TagSpec
-from smart365.telemetry.sources import ConnectorSpec, SourceProblem, connector_configs, registry_sources
+from smart365.telemetry.sources import (
+    ConnectorSpec,
+    SourceIdentity,
+    SourceProblem,
+    connector_configs,
+    registry_sources,
+    sparkplug_node,
+)
 from smart365.telemetry.store import TimeSeriesStore
 from smart365.telemetry.worker import IngestWorker
 
@@ -83,6 +90,35 @@ class AlarmMonitor:
         self._loaded_at = time.monotonic()
 
 
+def machine_connection(health: dict[str, Any], protocol: str | None, addresses: list[str]) -> dict[str, Any]:
+    """A machine's connection as its live page shows it: its connector's health, except that a Sparkplug machine
+    whose edge node or device (named by its tags' addresses) has died reads ``edge_offline`` with the death
+    (``NDEATH``, ``DDEATH``) as ``reason``, and one not born yet (or unknown since the broker was lost) reads
+    ``edge_waiting``, although the connector itself is connected.
+
+    >>> health = {"state": "connected", "nodes": [{"edge": "e", "device": None, "online": False, "reason": "NDEATH",
+    ...     "since": None}]}
+    >>> found = machine_connection(health, "sparkplug", ["e/IMM-01/temp"]); found["state"], found["reason"]
+    ('edge_offline', 'NDEATH')
+    >>> machine_connection(health, "sparkplug", ["other/IMM-01/temp"])["state"]
+    'edge_waiting'
+    """
+    if protocol != "sparkplug" or health.get("state") != "connected" or "nodes" not in health:
+        return health
+    wanted = sorted({node for node in map(sparkplug_node, addresses) if node}, key=lambda n: (n[0], n[1] or ""))
+    presence = {(n["edge"], n["device"]): n for n in health["nodes"]}
+    waiting = False
+    for edge, device in wanted:
+        for key in [(edge, None), (edge, device)] if device else [(edge, None)]:
+            seen = presence.get(key)
+            if seen is not None and seen["online"] is False:
+                where = "/".join(part for part in key if part)
+                dead = {"state": "edge_offline", "reason": seen["reason"], "since": seen["since"], "node": where}
+                return {**health, **dead}
+            waiting = waiting or seen is None or seen["online"] is None
+    return {**health, "state": "edge_waiting"} if waiting else health
+
+
 def tag_specs(db: Database) -> dict[int, TagSpec]:
     """Validation limits of every registered tag."""
     with db.session(SYSTEM) as session:
@@ -109,8 +145,10 @@ class Collection:
         leases: Leases | None = None,
         refresh_s: float = 5.0,
         lease_ttl_s: float = 15.0,
+        identity: SourceIdentity | None = None,
     ) -> None:
         self.db, self.store, self.alarms = db, store, alarms
+        self.identity = identity or SourceIdentity()
         self.leases: Leases = leases or SoleCollector()
         self.refresh_s, self.lease_ttl_s = refresh_s, lease_ttl_s
         self.worker: IngestWorker | None = None
@@ -150,7 +188,7 @@ class Collection:
 
     def _read_registry(self) -> tuple[list[ConnectorSpec], list[SourceProblem], dict[int, TagSpec]]:
         with self.db.session(SYSTEM) as session:
-            specs, problems = connector_configs(registry_sources(session))
+            specs, problems = connector_configs(registry_sources(session), self.identity)
         return specs, problems, tag_specs(self.db)
 
     async def _keep_in_line(self) -> None:

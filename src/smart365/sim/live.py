@@ -87,8 +87,8 @@ ADDRESSES: dict[str, dict[str, str]] = {
         "stop_reason": f"{SPARKPLUG_EDGE}/{{machine}}/reason_code",
     },
     "press": {
-        "tonnage": "holding:10:float32:big",
-        "die_temp": "holding:12:float32:little",
+        "tonnage": "holding:0:uint16:scale=0.1",  # an integer register in 0.1 t, scaled as it is stored
+        "die_temp": "holding:12:float32:word=little",  # a word-swapped (CDAB) float
         "stroke_count": "holding:14:int32:big",
         "stroke_rate": "input:2:float32:big",
         "vibration": "input:0:float32:little",

@@ -3,14 +3,20 @@
 The registry says how each machine is connected (``Equipment.protocol``, ``Equipment.endpoint``) and where
 each tag is read (``Tag.address``). One connector serves all tags behind one endpoint. The conventions:
 
-==========  ===============================  ================================================================
+==========  ===============================  ==========================================================================
 protocol    machine endpoint                 tag address
-==========  ===============================  ================================================================
+==========  ===============================  ==========================================================================
 opcua       ``opc.tcp://host:4840/path``     node id: ``ns=2;s=Plant/가공라인/MCT-01/SpindleLoad``
-modbus      ``modbus://host:502/1`` (unit)   ``table:address:type[:word order]``: ``holding:10:float32:big``
+modbus      ``modbus://host:502/1`` (unit)   ``table:address[:type][:option=value…]``: ``holding:0:uint16:scale=0.1``
 mqtt        ``mqtt://host:1883``             ``topic#json.path``: ``smart365/ansan/injection/IMM-01#values.x``
 sparkplug   ``mqtt://host:1883/group``       ``edge/device/metric``: ``hanbit-ansan/IMM-01/mould_temp``
-==========  ===============================  ================================================================
+==========  ===============================  ==========================================================================
+
+Modbus tables are ``holding`` (FC 3), ``input`` (FC 4), ``coil`` (FC 1) and ``discrete`` (FC 2); types
+``int16``, ``uint16`` (default), ``int32``, ``uint32``, ``float32``, ``int64``, ``uint64``, ``float64``, ``bool``.
+Options after the type: ``word=big|little`` (CDAB devices send the low word first), ``byte=big|little``
+(``swap`` means ``little``: BADC devices swap the bytes of each register), ``scale=`` and ``offset=``
+(``value = raw * scale + offset``): ``holding:0:uint16:scale=0.1`` stores 174.1 t for the register 1741.
 
 A row that breaks its convention is reported with the tag and the reason, and the other tags still run;
 :func:`refuse_unreadable_sources` refuses such a row when it is written (a 422 naming the tag and the
@@ -27,6 +33,7 @@ rule), so the registry never holds a source its connector cannot read.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -68,20 +75,84 @@ class SourceProblem:
     params: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SourceIdentity:
+    """Who collects: the installation (part of every MQTT client id, so two installations on one broker never
+    share one) and the Sparkplug primary host id its Sparkplug connectors announce (``None``: listen only)."""
+
+    installation: str = ""
+    sparkplug_host_id: str | None = None
+
+
 class _BadAddress(ValueError):
     pass
 
 
+_MODBUS_FORMAT = N_(
+    "A Modbus address reads table:address[:type][:option=value…], e.g. holding:10:float32:word=little:scale=0.1."
+)
+_ORDERS = {"big": "big", "little": "little", "swap": "little"}
+
+
 def _modbus_tag(tag_id: int, address: str) -> dict[str, Any]:
+    """A Modbus tag entry from ``table:address[:type][:word order][:key=value…]``.
+
+    Options: ``word`` and ``byte`` (``big``, or ``little``/``swap``: low word or byte first), ``scale`` and
+    ``offset`` (``value = raw * scale + offset``). The fourth part may still be a bare word order.
+
+    >>> _modbus_tag(1, "input:30:uint32:word=little:byte=swap:scale=0.1:offset=-40")
+    {'tag_id': 1, 'table': 'input', 'address': 30, 'dtype': 'uint32', 'word_order': 'little', \
+'byte_order': 'little', 'scale': 0.1, 'offset': -40.0}
+    >>> _modbus_tag(1, "holding:0:uint16:gain=2")
+    Traceback (most recent call last):
+    ...
+    smart365.telemetry.sources._BadAddress: ("The Modbus address option '{option}' is unknown: \
+use word, byte, scale or offset.", {'option': 'gain'})
+    """
     parts = address.split(":")
-    if len(parts) not in (2, 3, 4) or not parts[1].isdigit():
-        raise _BadAddress(N_("A Modbus address reads table:address:type[:word order], e.g. holding:10:float32:big."))
+    if len(parts) < 2 or not parts[1].isdigit():
+        raise _BadAddress(_MODBUS_FORMAT)
     tag: dict[str, Any] = {"tag_id": tag_id, "table": parts[0], "address": int(parts[1])}
-    if len(parts) > 2:
-        tag["dtype"] = parts[2]
-    if len(parts) > 3:
-        tag["word_order"] = parts[3]
+    positional = [p for p in parts[2:] if "=" not in p]
+    options = [p for p in parts[2:] if "=" in p]
+    if len(positional) > 2 or parts[2 : 2 + len(positional)] != positional:
+        raise _BadAddress(_MODBUS_FORMAT)  # type and word order come first, options after them
+    if positional:
+        tag["dtype"] = positional[0]
+    if len(positional) > 1:
+        tag["word_order"] = _order(positional[1])
+    seen: set[str] = set()
+    for option in options:
+        key, _, value = option.partition("=")
+        if key in seen:
+            raise _BadAddress(N_("The Modbus address option '{option}' is given twice."), {"option": key})
+        seen.add(key)
+        if key in ("word", "byte"):
+            tag[f"{key}_order"] = _order(value)
+        elif key in ("scale", "offset"):
+            tag[key] = _finite(value)
+        else:
+            raise _BadAddress(
+                N_("The Modbus address option '{option}' is unknown: use word, byte, scale or offset."),
+                {"option": key},
+            )
     return tag
+
+
+def _order(value: str) -> str:
+    if value not in _ORDERS:
+        raise _BadAddress(N_("A Modbus word or byte order is big or little (swap), not '{value}'."), {"value": value})
+    return _ORDERS[value]
+
+
+def _finite(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise _BadAddress(N_("A Modbus scale or offset is a finite number, not '{value}'."), {"value": value})
+    return number
 
 
 def _mqtt_tag(tag_id: int, address: str) -> dict[str, Any]:
@@ -89,6 +160,19 @@ def _mqtt_tag(tag_id: int, address: str) -> dict[str, Any]:
     if not sep or not topic or not path:
         raise _BadAddress(N_("An MQTT address reads topic#json.path."))
     return {"tag_id": tag_id, "topic": topic, "path": path}
+
+
+def sparkplug_node(address: str) -> tuple[str, str | None] | None:
+    """The (edge node, device or ``None``) a Sparkplug tag address reads from; ``None`` when it is unreadable.
+
+    >>> sparkplug_node("hanbit-ansan/IMM-01/mould_temp"), sparkplug_node("hanbit-ansan/uptime")
+    (('hanbit-ansan', 'IMM-01'), ('hanbit-ansan', None))
+    """
+    try:
+        tag = _sparkplug_tag(0, address)
+    except _BadAddress:
+        return None
+    return tag["edge"], tag["device"]
 
 
 def _sparkplug_tag(tag_id: int, address: str) -> dict[str, Any]:
@@ -99,12 +183,21 @@ def _sparkplug_tag(tag_id: int, address: str) -> dict[str, Any]:
     return {"tag_id": tag_id, "edge": edge, "device": device, "metric": metric}
 
 
-def _client_id(endpoint: str) -> str:
-    return "smart365-" + hashlib.sha1(endpoint.encode()).hexdigest()[:12]
+def client_id(endpoint: str, installation: str = "") -> str:
+    """The MQTT client id of the connector for ``endpoint`` in this installation: stable across restarts (the
+    MQTT connector's persistent session lives under it), different between installations, 23 characters (the
+    most every MQTT 3.1.1 broker must accept).
+
+    >>> a, b = client_id("mqtt://broker:1883", "plant-a"), client_id("mqtt://broker:1883", "plant-b")
+    >>> a != b and a == client_id("mqtt://broker:1883", "plant-a") and len(a)
+    23
+    """
+    return "smart365-" + hashlib.sha1(f"{installation}|{endpoint}".encode()).hexdigest()[:14]
 
 
-def _base_config(protocol: str, endpoint: str) -> dict[str, Any]:
-    """The connector settings implied by a machine endpoint."""
+def _base_config(protocol: str, endpoint: str, identity: SourceIdentity | None = None) -> dict[str, Any]:
+    """The connector settings implied by a machine endpoint (and who collects it)."""
+    identity = identity or SourceIdentity()
     url = urlsplit(endpoint)
     if protocol == "opcua":
         return {"endpoint": endpoint}
@@ -112,10 +205,12 @@ def _base_config(protocol: str, endpoint: str) -> dict[str, Any]:
         unit = url.path.strip("/") or "1"
         return {"host": url.hostname, "port": url.port or 502, "device_id": int(unit)}
     if protocol == "mqtt" and url.hostname:
-        return {"host": url.hostname, "port": url.port or 1883, "client_id": _client_id(endpoint)}
+        return {"host": url.hostname, "port": url.port or 1883, "client_id": client_id(endpoint, identity.installation)}
     if protocol == "sparkplug" and url.hostname and url.path.strip("/"):
         group = url.path.strip("/")
-        return {"host": url.hostname, "port": url.port or 1883, "client_id": _client_id(endpoint), "group": group}
+        mqtt = client_id(endpoint, identity.installation)
+        config = {"host": url.hostname, "port": url.port or 1883, "client_id": mqtt, "group": group}
+        return config | ({"host_id": identity.sparkplug_host_id} if identity.sparkplug_host_id else {})
     raise _BadAddress(N_("The machine's endpoint does not fit its protocol."))
 
 
@@ -127,14 +222,16 @@ _TAG_BUILDERS = {
 }
 
 
-def connector_configs(rows: Iterable[SourceRow]) -> tuple[list[ConnectorSpec], list[SourceProblem]]:
+def connector_configs(
+    rows: Iterable[SourceRow], identity: SourceIdentity | None = None
+) -> tuple[list[ConnectorSpec], list[SourceProblem]]:
     """Group source rows into one connector config per (protocol, endpoint); report the rows that break rules
     (each row is checked as its connector would read it, so one bad row never stops its neighbours)."""
     configs: dict[tuple[str, str], ConnectorSpec] = {}
     problems: list[SourceProblem] = []
     for row in rows:
         try:
-            base, tag = _readable(row)
+            base, tag = _readable(row, identity)
         except _BadAddress as exc:
             problems.append(SourceProblem(row.tag_id, *exc.args))
             continue
@@ -145,9 +242,9 @@ def connector_configs(rows: Iterable[SourceRow]) -> tuple[list[ConnectorSpec], l
     return list(configs.values()), problems
 
 
-def _readable(row: SourceRow) -> tuple[dict[str, Any], dict[str, Any]]:
+def _readable(row: SourceRow, identity: SourceIdentity | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The connector settings and tag entry of ``row``, checked by building (not starting) its connector."""
-    base = _base_config(row.protocol, row.endpoint)
+    base = _base_config(row.protocol, row.endpoint, identity)
     tag = _TAG_BUILDERS[row.protocol](row.tag_id, row.address)
     try:
         create(row.protocol, base | {"tags": [tag]}, emit=_never)
@@ -168,7 +265,9 @@ def check_source(protocol: str, endpoint: str | None, address: str | None) -> So
     >>> check_source("modbus", "modbus://plc:502/1", "holding:10:float32:big") is None
     True
     >>> check_source("modbus", "modbus://plc:502/1", "holding:ten").message
-    'A Modbus address reads table:address:type[:word order], e.g. holding:10:float32:big.'
+    'A Modbus address reads table:address[:type][:option=value…], e.g. holding:10:float32:word=little:scale=0.1.'
+    >>> check_source("modbus", "modbus://plc:502/1", "holding:10:int16:scale=x").params
+    {'value': 'x'}
     >>> check_source("modbus", "modbus://plc:502/1", "register:10").params["detail"][:40]
     "Invalid connector configuration at 'tags"
     """

@@ -18,7 +18,7 @@ from typing import Any
 from smart365.core.errors import AppError
 from smart365.telemetry.batch import Batch
 from smart365.telemetry.connectors import Connector, Emit, create
-from smart365.telemetry.connectors.base import DeadLetter
+from smart365.telemetry.connectors.base import ConnectorEvent, DeadLetter
 from smart365.telemetry.metrics import CONNECTORS, DEAD_LETTERS, INGEST_LATENCY, INGEST_POINTS
 from smart365.telemetry.pipeline import IngestQueue, OnStored, Pipeline, TagSpec, TagTable, run_ingest
 from smart365.telemetry.sources import ConnectorSpec
@@ -48,6 +48,7 @@ class IngestWorker:
         self.running: dict[str, tuple[ConnectorSpec, Connector[Any]]] = {}
         self.refused: dict[str, str] = {}  # connector name → why it could not be built (English)
         self.recent_dead_letters: deque[dict[str, Any]] = deque(maxlen=200)
+        self.recent_events: deque[ConnectorEvent] = deque(maxlen=200)  # births, deaths, seq gaps, rebirths
         self._consumer: asyncio.Task[Any] | None = None
 
     @property
@@ -63,13 +64,19 @@ class IngestWorker:
     async def reconcile(self, specs: list[ConnectorSpec]) -> None:
         """Run exactly ``specs``: stop the connectors no longer wanted or changed, start the new ones.
 
-        A spec its connector refuses is kept in :attr:`refused` with the reason; the others still run.
+        A spec its connector refuses is kept in :attr:`refused` with the reason; the others still run. A connector
+        whose spec changed in its tag map only takes it in place if its kind can (:meth:`Connector.retag`).
         """
         wanted = {spec.name: spec for spec in specs}
         for name, (spec, connector) in list(self.running.items()):
-            if wanted.get(name) != spec:
-                await connector.stop()
-                del self.running[name]
+            new = wanted.get(name)
+            if new == spec:
+                continue
+            if new is not None and new.kind == spec.kind and self._retag(connector, new):
+                self.running[name] = (new, connector)  # only its tags changed: it keeps its session
+                continue
+            await connector.stop()
+            del self.running[name]
         self.refused = {}
         for name, spec in wanted.items():
             if name not in self.running:
@@ -78,12 +85,20 @@ class IngestWorker:
 
     def _start(self, spec: ConnectorSpec) -> None:
         try:
-            connector = create(spec.kind, spec.config, self._emit(spec.kind), on_dead_letter=self._dead, name=spec.name)
+            callbacks = {"on_dead_letter": self._dead, "on_event": self._event, "name": spec.name}
+            connector = create(spec.kind, spec.config, self._emit(spec.kind), **callbacks)
         except AppError as exc:
             log.warning("connector %s not started: %s", spec.name, exc.english())
             self.refused[spec.name] = exc.english()
             return
         self.running[spec.name] = (spec, connector)
+
+    @staticmethod
+    def _retag(connector: Connector[Any], spec: ConnectorSpec) -> bool:
+        try:
+            return connector.retag(spec.config)
+        except AppError:
+            return False  # restarted instead: _start reports why it is refused
 
     def set_tag_specs(self, tag_specs: Mapping[int, TagSpec]) -> None:
         """Validate the next batches against these limits (a tag added or changed in the registry)."""
@@ -115,6 +130,13 @@ class IngestWorker:
             INGEST_LATENCY.labels(source).observe(max(0.0, time.time() - int(batch.ts_us.max()) / 1e6))
 
         return emit
+
+    async def _event(self, event: ConnectorEvent) -> None:
+        """Keep what a connector saw besides values (a node's death, a seq gap, a rebirth request) and log it;
+        the counts and the nodes' presence are in the connectors' health and ``/metrics``."""
+        self.recent_events.append(event)
+        level = logging.INFO if event.kind == "equipment_state" else logging.WARNING
+        log.log(level, "connector %s: %s at %s %s", event.connector, event.kind, event.source, event.detail)
 
     async def _dead(self, letter: DeadLetter) -> None:
         DEAD_LETTERS.labels(letter.reason).inc()

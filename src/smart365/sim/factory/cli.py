@@ -128,10 +128,9 @@ def register(
 def registers() -> None:
     """Modbus 레지스터 맵 출력 / Print the presses' Modbus register map."""
     table = Table(title=_("Press Modbus register map (per device id)"))
-    for column in ("table", "address", "count", "tag", "dtype", "scale", "unit", "word_order"):
+    columns = ("table", "address", "count", "tag", "dtype", "scale", "unit", "word_order")
+    for column in columns:
         table.add_column(column)
     for entry in register_map():
-        table.add_row(
-            *(str(entry[c]) for c in ("table", "address", "count", "tag", "dtype", "scale", "unit", "word_order"))
-        )
+        table.add_row(*(str(entry[c]) for c in columns))
     console.print(table)

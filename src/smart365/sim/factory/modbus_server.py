@@ -55,6 +55,20 @@ class RegisterSpec:
         """Registers (or coils) used."""
         return 2 if self.dtype.endswith("32") else 1
 
+    @property
+    def tag_address(self) -> str:
+        """The address a Smart365 tag gives to read this value (registry grammar, scale included).
+
+        >>> REGISTER_MAP[0].tag_address, REGISTER_MAP[6].tag_address, REGISTER_MAP[10].tag_address
+        ('holding:0:uint16:scale=0.1', 'holding:12:float32:word=little', 'coil:0:bool')
+        """
+        parts = [self.table, str(self.address), self.dtype]
+        if self.count > 1 and self.word_order != "big":
+            parts.append(f"word={self.word_order}")
+        if self.scale != 1.0:
+            parts.append(f"scale={self.scale:g}")
+        return ":".join(parts)
+
 
 #: The press register map (per device id).
 REGISTER_MAP: tuple[RegisterSpec, ...] = (
@@ -79,7 +93,7 @@ def register_map() -> list[dict[str, Any]]:
     >>> register_map()[5]["word_order"], register_map()[6]["word_order"]
     ('big', 'little')
     """
-    return [{**asdict(spec), "count": spec.count} for spec in REGISTER_MAP]
+    return [{**asdict(spec), "count": spec.count, "tag_address": spec.tag_address} for spec in REGISTER_MAP]
 
 
 def encode(spec: RegisterSpec, value: float) -> list[int]:

@@ -232,6 +232,11 @@ class Connector(ABC, Generic[C]):
             "connects": self.connects,
         }
 
+    def retag(self, config: Mapping[str, Any]) -> bool:
+        """Take a new config in place when it differs from the running one in its tag map only; ``False`` when the
+        connector must restart for it (the default: most kinds read their tags when they connect)."""
+        return False
+
     @abstractmethod
     async def _run_once(self) -> None:
         """Connect and deliver data until the connection is lost (raise) or the task is cancelled."""

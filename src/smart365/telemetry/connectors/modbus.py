@@ -1,8 +1,11 @@
 """Modbus TCP connector (pymodbus): polls a register map at an interval, contiguous registers read together.
 
-Each tag names a table (``holding``, ``input``, ``coil``), a 0-based address, a data type (``int16``,
-``uint16``, ``int32``, ``uint32``, ``float32``, ``bool``) and, for 32-bit types, the word order (``big``:
-high word first). Tags of one table whose registers touch or overlap are read with one request.
+Each tag names a table (``holding`` FC 3, ``input`` FC 4, ``coil`` FC 1, ``discrete`` FC 2), a 0-based
+address, a data type (``int16``, ``uint16``, ``int32``, ``uint32``, ``float32``, ``int64``, ``uint64``,
+``float64``, ``bool``), the word order of multi-register values (``big``: high word first, ABCD; ``little``:
+low word first, CDAB) and the byte order within each register (``big``: high byte first, as the Modbus
+standard says; ``little``: bytes swapped, BADC), then ``value = raw * scale + offset``. Tags of one table whose
+registers touch or overlap are read with one request.
 
 >>> tags = [{"tag_id": 1, "address": 0}, {"tag_id": 2, "address": 1}, {"tag_id": 3, "address": 10, "dtype": "float32"}]
 >>> cfg = ModbusConfig(host="127.0.0.1", tags=tags)
@@ -19,37 +22,53 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.client.mixin import ModbusClientMixin
 
 from smart365.telemetry.batch import Batch
 from smart365.telemetry.connectors.base import Connector, ConnectorConfig, TagPoint
 
-Table = Literal["holding", "input", "coil"]
-DType = Literal["int16", "uint16", "int32", "uint32", "float32", "bool"]
+Table = Literal["holding", "input", "coil", "discrete"]
+DType = Literal["int16", "uint16", "int32", "uint32", "float32", "int64", "uint64", "float64", "bool"]
+Order = Literal["big", "little"]
+TABLES: tuple[Table, ...] = ("holding", "input", "coil", "discrete")
+BIT_TABLES = frozenset({"coil", "discrete"})
 _DATATYPES = {
     "int16": ModbusClientMixin.DATATYPE.INT16,
     "uint16": ModbusClientMixin.DATATYPE.UINT16,
     "int32": ModbusClientMixin.DATATYPE.INT32,
     "uint32": ModbusClientMixin.DATATYPE.UINT32,
     "float32": ModbusClientMixin.DATATYPE.FLOAT32,
+    "int64": ModbusClientMixin.DATATYPE.INT64,
+    "uint64": ModbusClientMixin.DATATYPE.UINT64,
+    "float64": ModbusClientMixin.DATATYPE.FLOAT64,
 }
-_MAX_COUNT = {"holding": 125, "input": 125, "coil": 2000}
+_WIDTH = {"int32": 2, "uint32": 2, "float32": 2, "int64": 4, "uint64": 4, "float64": 4}
+_MAX_COUNT = {"holding": 125, "input": 125, "coil": 2000, "discrete": 2000}
 
 
 class ModbusTag(TagPoint):
-    """Where one value lives in the device."""
+    """Where one value lives in the device and how its registers read."""
 
     table: Table = "holding"
     address: int = Field(ge=0, le=65535)
     dtype: DType = "uint16"
-    word_order: Literal["big", "little"] = "big"
+    word_order: Order = "big"
+    byte_order: Order = "big"
+
+    @model_validator(mode="after")
+    def _fits(self) -> ModbusTag:
+        if self.table in BIT_TABLES and self.dtype not in ("bool", "uint16"):
+            raise ValueError(f"a {self.table} holds one bit: its type is bool, not {self.dtype}")
+        if self.address + self.count > 65536:
+            raise ValueError(f"{self.dtype} at {self.address} runs past the last register 65535")
+        return self
 
     @property
     def count(self) -> int:
         """Registers (or coils) the value spans."""
-        return 2 if self.dtype.endswith("32") else 1
+        return 1 if self.table in BIT_TABLES else _WIDTH.get(self.dtype, 1)
 
 
 class ModbusConfig(ConnectorConfig):
@@ -81,7 +100,7 @@ def plan_reads(tags: Sequence[ModbusTag]) -> list[Read]:
     [('coil', 2, 2)]
     """
     reads: list[Read] = []
-    for table in ("holding", "input", "coil"):
+    for table in TABLES:
         group: list[ModbusTag] = []
         for tag in sorted((t for t in tags if t.table == table), key=lambda t: t.address):
             end = max((g.address + g.count for g in group), default=-1)
@@ -102,6 +121,15 @@ def _read(table: Table, group: list[ModbusTag]) -> Read:
     return Read(table, start, end - start, tuple(group))
 
 
+def swap_bytes(word: int) -> int:
+    """A register with its two bytes exchanged (devices that send the low byte first).
+
+    >>> hex(swap_bytes(0x4248))
+    '0x4842'
+    """
+    return ((word & 0xFF) << 8) | ((word >> 8) & 0xFF)
+
+
 def decode_value(tag: ModbusTag, words: Sequence[int] | Sequence[bool]) -> float:
     """The raw value of ``tag`` from its registers (or coil), before scale and offset.
 
@@ -109,12 +137,17 @@ def decode_value(tag: ModbusTag, words: Sequence[int] | Sequence[bool]) -> float
     -1.0
     >>> decode_value(ModbusTag(tag_id=1, address=0, dtype="float32", word_order="little"), [0, 16968])
     50.0
+    >>> decode_value(ModbusTag(tag_id=1, address=0, dtype="float32", byte_order="little"), [0x4842, 0])
+    50.0
+    >>> decode_value(ModbusTag(tag_id=1, address=0, dtype="uint64", word_order="little"), [1, 0, 0, 1])
+    281474976710657.0
     """
-    if tag.dtype == "bool" or tag.table == "coil":
+    if tag.dtype == "bool" or tag.table in BIT_TABLES:
         return float(bool(words[0]))
-    raw = ModbusClientMixin.convert_from_registers(
-        [int(w) for w in words], _DATATYPES[tag.dtype], word_order=tag.word_order
-    )
+    registers = [int(w) for w in words]
+    if tag.byte_order == "little":
+        registers = [swap_bytes(w) for w in registers]
+    raw = ModbusClientMixin.convert_from_registers(registers, _DATATYPES[tag.dtype], word_order=tag.word_order)
     assert isinstance(raw, int | float)
     return float(raw)
 
@@ -159,10 +192,12 @@ class ModbusConnector(Connector[ModbusConfig]):
         device = self.config.device_id
         if read.table == "coil":
             response = await client.read_coils(read.address, count=read.count, device_id=device)
+        elif read.table == "discrete":
+            response = await client.read_discrete_inputs(read.address, count=read.count, device_id=device)
         elif read.table == "input":
             response = await client.read_input_registers(read.address, count=read.count, device_id=device)
         else:
             response = await client.read_holding_registers(read.address, count=read.count, device_id=device)
         if response.isError():
             raise ConnectionError(f"{read.table} {read.address}+{read.count}: {response}")
-        return list(response.bits[: read.count]) if read.table == "coil" else list(response.registers)
+        return list(response.bits[: read.count]) if read.table in BIT_TABLES else list(response.registers)

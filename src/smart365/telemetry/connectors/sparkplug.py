@@ -1,21 +1,43 @@
-"""Sparkplug B host connector: births teach aliases, data resolved by alias, deaths and sequence gaps reported.
+"""Sparkplug B 3.0 host application: STATE births and deaths, births teach aliases, data resolved by alias,
+deaths mark nodes and devices stale, sequence gaps answered with a rebirth request.
 
-Subscribes to ``spBv1.0/<group>/#``. NBIRTH/DBIRTH record each metric's name, alias and data type;
-NDATA/DDATA carry aliases only and are resolved through them. NDEATH/DDEATH become ``equipment_state``
-events (``offline``), births ``online`` ones. A ``seq`` (0–255, wrapping) or ``bdSeq`` that does not follow
-is counted, reported as an event and answered with an NCMD ``Node Control/Rebirth``. Data from a node or
-device whose birth was never seen is dead-lettered (``no_birth``).
+With a ``host_id`` the connector is a *primary host application* (Sparkplug 3.0 §4.2.3 and §5.3): it connects
+with a clean session and an MQTT Will on ``spBv1.0/STATE/<host_id>`` (QoS 1, retained,
+``{"online": false, "timestamp": <connect ms>}``), subscribes to ``spBv1.0/<group>/#`` and to its own STATE
+topic, then publishes ``{"online": true, "timestamp": <the same ms>}`` there (QoS 1, retained). Edge nodes
+configured with that primary host publish their births only after it. On a clean stop it publishes
+``{"online": false, "timestamp": <now>}`` before disconnecting; if it is ever handed an offline STATE for
+its own id while connected, it publishes its online STATE again. Several connectors of one installation
+(one per broker and group) share the host id and keep each other's STATE online that way.
+
+NBIRTH/DBIRTH record each metric's name, alias and data type and mark the node or device online;
+NDATA/DDATA carry aliases only and are resolved through them. NDEATH (whose bdSeq matches the last NBIRTH;
+an older session's Will is ignored) marks the node and its devices offline, DDEATH one device; losing the
+broker marks every node unknown (its data can no longer be trusted to be current). All of it is in
+:meth:`SparkplugConnector.health` (``nodes``) for the live page and ``/metrics``, and reported as
+``equipment_state`` events. A ``seq`` (0–255, wrapping) that does not follow, a ``bdSeq`` that skips, and
+data from a node or device whose birth was never seen (dead-lettered ``no_birth``) are answered with an NCMD
+``Node Control/Rebirth`` = true (QoS 0, at most one per node every few seconds): the reorder timeout is zero,
+which suits one broker that keeps each client's order, as Mosquitto does.
 
 >>> expected_seq(255), expected_seq(7)
 (0, 8)
 >>> parse_topic("spBv1.0/smart365/DDATA/hanbit/IMM-01")
 ('DDATA', 'hanbit', 'IMM-01')
+>>> state_payload(True, 1700000000000)
+b'{"online": true, "timestamp": 1700000000000}'
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import aiomqtt
@@ -24,9 +46,12 @@ from pydantic import Field
 
 from smart365.telemetry import sparkplug_b as spb
 from smart365.telemetry.batch import Batch
-from smart365.telemetry.connectors.base import Connector, ConnectorConfig, TagPoint
+from smart365.telemetry.connectors.base import Connector, ConnectorConfig, TagPoint, validate_config
+
+log = logging.getLogger(__name__)
 
 REBIRTH_INTERVAL_S = 5.0
+STATE_PUBLISH_TIMEOUT_S = 3.0
 
 
 class SparkplugTag(TagPoint):
@@ -46,6 +71,8 @@ class SparkplugConfig(ConnectorConfig):
     username: str | None = None
     password: str | None = None
     group: str = Field(min_length=1, pattern=r"^[^/#+]+$")
+    #: The Sparkplug host id this connector announces as primary host application (``None``: it only listens).
+    host_id: str | None = Field(default=None, min_length=1, pattern=r"^[^/#+]+$")
     request_rebirth: bool = True
     tags: list[SparkplugTag] = Field(default_factory=list)
 
@@ -55,12 +82,35 @@ def expected_seq(last: int) -> int:
     return (last + 1) % 256
 
 
+def state_topic(host_id: str) -> str:
+    """The host application's STATE topic (Sparkplug 3.0: in the namespace, no group).
+
+    >>> state_topic("smart365")
+    'spBv1.0/STATE/smart365'
+    """
+    return f"{spb.NAMESPACE}/STATE/{host_id}"
+
+
+def state_payload(online: bool, timestamp_ms: int) -> bytes:
+    """A STATE birth or death: UTF-8 JSON with ``online`` and ``timestamp`` (ms since the epoch, UTC)."""
+    return json.dumps({"online": online, "timestamp": timestamp_ms}).encode()
+
+
 def parse_topic(topic: str) -> tuple[str, str, str | None] | None:
     """(message type, edge node, device or None) of a Sparkplug topic; ``None`` for anything else."""
     parts = topic.split("/")
     if len(parts) not in (4, 5) or parts[0] != spb.NAMESPACE:
         return None
     return parts[2], parts[3], parts[4] if len(parts) == 5 else None
+
+
+@dataclass
+class Presence:
+    """Whether a node or device is online, since when and why (``NBIRTH``, ``NDEATH``, ``connection lost``…)."""
+
+    online: bool | None
+    reason: str
+    since: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass
@@ -73,6 +123,12 @@ class EdgeState:
     aliases: dict[tuple[str | None, int], tuple[str, int | None]] = field(default_factory=dict)
     devices: set[str] = field(default_factory=set)
     last_rebirth_request: float = 0.0
+    #: device (``None``: the node itself) → its presence as the host last saw it
+    presence: dict[str | None, Presence] = field(default_factory=dict)
+
+    def mark(self, device: str | None, online: bool | None, reason: str) -> None:
+        """Record that the node (``device=None``) or a device went online, offline or unknown."""
+        self.presence[device] = Presence(online, reason)
 
 
 class SparkplugConnector(Connector[SparkplugConfig]):
@@ -89,11 +145,40 @@ class SparkplugConnector(Connector[SparkplugConfig]):
         self.rebirths_requested = 0
         self._tags = {(t.edge, t.device, t.metric): t for t in self.config.tags}
         self._client: aiomqtt.Client | None = None
+        self._state_ts: int | None = None  # the timestamp of this session's STATE (Will and birth)
+        self.host_online = False  # this session's online STATE is published
+
+    def retag(self, config: Mapping[str, Any]) -> bool:
+        """A new tag map on the same broker, group and host id is taken at once, without a new MQTT session: a
+        restart would publish the host's offline STATE, and every edge waiting for it would reconnect.
+
+        >>> c = SparkplugConnector({"client_id": "c", "group": "g", "tags": []}, emit=None)
+        >>> c.retag({"client_id": "c", "group": "g", "tags": [{"tag_id": 1, "edge": "e", "metric": "m"}]}), len(c._tags)
+        (True, 1)
+        >>> c.retag({"client_id": "c", "group": "other", "tags": []})
+        False
+        """
+        new = validate_config(SparkplugConfig, config)
+        if new.model_copy(update={"tags": []}) != self.config.model_copy(update={"tags": []}):
+            return False
+        self.config = new
+        self._tags = {(t.edge, t.device, t.metric): t for t in new.tags}
+        return True
 
     def health(self) -> dict[str, Any]:
-        """The base health plus sequence-gap and rebirth counters."""
+        """The base health plus the primary host's STATE, every node's and device's presence, and the
+        sequence-gap and rebirth counters."""
+        nodes = [
+            {"edge": edge, "device": device, "online": p.online, "reason": p.reason, "since": p.since}
+            for edge, state in sorted(self.edges.items())
+            for device, p in sorted(state.presence.items(), key=lambda item: item[0] or "")
+        ]
         return {
             **super().health(),
+            "group": self.config.group,
+            "host_id": self.config.host_id,
+            "host_online": self.host_online,
+            "nodes": nodes,
             "seq_gaps": self.seq_gaps,
             "bd_seq_gaps": self.bd_seq_gaps,
             "rebirths_requested": self.rebirths_requested,
@@ -101,22 +186,71 @@ class SparkplugConnector(Connector[SparkplugConfig]):
 
     async def _run_once(self) -> None:
         cfg = self.config
+        will = None
+        if cfg.host_id:
+            self._state_ts = int(time.time() * 1000)
+            will = aiomqtt.Will(state_topic(cfg.host_id), state_payload(False, self._state_ts), qos=1, retain=True)
         client = aiomqtt.Client(
-            cfg.host, cfg.port, identifier=cfg.client_id, username=cfg.username, password=cfg.password
+            cfg.host,
+            cfg.port,
+            identifier=cfg.client_id,
+            username=cfg.username,
+            password=cfg.password,
+            clean_session=True,
+            will=will,
         )
         async with client:
             self._client = client
             try:
                 await client.subscribe(f"{spb.NAMESPACE}/{cfg.group}/#", qos=0)
+                if cfg.host_id:
+                    await client.subscribe(state_topic(cfg.host_id), qos=1)
+                    await self._announce_online(client)
                 self._connected()
                 async for message in client.messages:
                     payload = message.payload if isinstance(message.payload, bytes) else b""
                     await self.handle(str(message.topic), payload)
+            except asyncio.CancelledError:
+                await self._announce_offline(client)  # a clean stop: edges learn it now, not at the Will
+                raise
             finally:
                 self._client = None
+                self.host_online = False
+                self._lost_connection()
+
+    async def _announce_online(self, client: aiomqtt.Client) -> None:
+        assert self.config.host_id and self._state_ts is not None
+        payload = state_payload(True, self._state_ts)
+        await client.publish(state_topic(self.config.host_id), payload, qos=1, retain=True)
+        self.host_online = True
+        log.info("sparkplug %s: primary host %s online", self.name, self.config.host_id)
+
+    async def _announce_offline(self, client: aiomqtt.Client) -> None:
+        if not self.config.host_id or not self.host_online:
+            return
+        payload = state_payload(False, int(time.time() * 1000))
+        with contextlib.suppress(Exception):  # the broker gone as well: its Will says the same
+            await asyncio.wait_for(
+                client.publish(state_topic(self.config.host_id), payload, qos=1, retain=True),
+                STATE_PUBLISH_TIMEOUT_S,
+            )
+        self.host_online = False
+
+    def _lost_connection(self) -> None:
+        """Without the broker the host cannot know whether its nodes are still there: they are unknown (stale)
+        until their next birth, which a rebirth request asks for when data arrives first."""
+        for state in self.edges.values():
+            for device, presence in list(state.presence.items()):
+                if presence.online:
+                    state.mark(device, None, "connection lost")
+            state.born, state.seq = False, None
+            state.devices.clear()
 
     async def handle(self, topic: str, raw: bytes) -> None:
         """Process one Sparkplug message (never raises for a bad payload: it is dead-lettered)."""
+        if self.config.host_id and topic == state_topic(self.config.host_id):
+            await self._own_state(raw)
+            return
         parsed = parse_topic(topic)
         if parsed is None or parsed[0] in ("NCMD", "DCMD"):
             return
@@ -136,6 +270,21 @@ class SparkplugConnector(Connector[SparkplugConfig]):
             await self._check_seq(topic, edge, state, payload)
         await self._dispatch(kind, topic, edge, device, state, payload, raw)
 
+    async def _own_state(self, raw: bytes) -> None:
+        """Our own STATE came back. If it says offline, stamped no earlier than this session's birth (another
+        connector of this installation stopped, or someone else claims the id), publish online again with this
+        session's timestamp (Sparkplug 3.0 §5.3); an older one (a previous session's Will, retained) is past, and
+        edges ignore it as well."""
+        try:
+            state = json.loads(raw)
+            online, stamp = bool(state["online"]), int(state["timestamp"])
+        except (ValueError, TypeError, KeyError):
+            return
+        if online or self._state_ts is None or stamp < self._state_ts:
+            return
+        if self.host_online and self._client is not None:
+            await self._announce_online(self._client)
+
     async def _dispatch(
         self, kind: str, topic: str, edge: str, device: str | None, state: EdgeState, payload: Any, raw: bytes
     ) -> None:
@@ -145,6 +294,7 @@ class SparkplugConnector(Connector[SparkplugConfig]):
             await self._dbirth(edge, device, state, payload)
         elif kind == "DDEATH" and device is not None:
             state.devices.discard(device)
+            state.mark(device, False, "DDEATH")
             await self._event("equipment_state", f"{edge}/{device}", edge=edge, device=device, state="offline")
         elif kind in ("NDATA", "DDATA"):
             if not state.born or (device is not None and device not in state.devices):
@@ -162,6 +312,7 @@ class SparkplugConnector(Connector[SparkplugConfig]):
         state.bd_seq, state.seq, state.born = bd_seq, int(payload.seq), True
         state.aliases = {k: v for k, v in state.aliases.items() if k[0] is not None}
         self._learn(state, None, payload)
+        state.mark(None, True, "NBIRTH")
         await self._event("equipment_state", edge, edge=edge, device=None, state="online")
 
     async def _dbirth(self, edge: str, device: str, state: EdgeState, payload: Any) -> None:
@@ -172,6 +323,7 @@ class SparkplugConnector(Connector[SparkplugConfig]):
         state.devices.add(device)
         state.aliases = {k: v for k, v in state.aliases.items() if k[0] != device}
         self._learn(state, device, payload)
+        state.mark(device, True, "DBIRTH")
         await self._event("equipment_state", f"{edge}/{device}", edge=edge, device=device, state="online")
         await self._emit_metrics(edge, device, state, payload)
 
@@ -181,6 +333,9 @@ class SparkplugConnector(Connector[SparkplugConfig]):
             return  # the Will of an older session: this node has been reborn since
         for device in sorted(state.devices):
             await self._event("equipment_state", f"{edge}/{device}", edge=edge, device=device, state="offline")
+        for device in [d for d in state.presence if d is not None]:
+            state.mark(device, False, "NDEATH")
+        state.mark(None, False, "NDEATH")
         state.devices.clear()
         state.born, state.seq = False, None
         await self._event("equipment_state", edge, edge=edge, device=None, state="offline")
