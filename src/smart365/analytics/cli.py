@@ -97,6 +97,13 @@ NO_WINNER = N_(
 )
 
 
+FOLD_LINE = N_("fold {fold}: {train} rows train, {test} rows test, {positives} positives ({label}) in the test part")
+FOLD_LINE_UNSCORED = N_(
+    "fold {fold}: {train} rows train, {test} rows test, {positives} positives ({label}) in the test part — not "
+    "scored, left out of the means"
+)
+
+
 def verdict_line(result: dict[str, Any]) -> str:
     """The verdict in Korean and English: the winner and its margin, or that no model is shown better."""
     from smart365.analytics.testbed import fmt
@@ -116,10 +123,9 @@ def fold_lines(result: dict[str, Any]) -> list[str]:
             lines.append(bilingual(N_("fold {fold}: {train} rows train, {test} rows test"), fold=f["fold"],
                                    train=f["train_rows"], test=f["test_rows"]))  # fmt: skip
         else:
-            lines.append(bilingual(N_("fold {fold}: {train} rows train, {test} rows test, {positives} positives "
-                                      "({label}) in the test part{unscored}"), fold=f["fold"], train=f["train_rows"],
-                                   test=f["test_rows"], positives=f["test_positives"], label=result["positive_class"],
-                                   unscored="" if f["scored"] else " — not scored"))  # fmt: skip
+            text = FOLD_LINE if f["scored"] else FOLD_LINE_UNSCORED
+            lines.append(bilingual(text, fold=f["fold"], train=f["train_rows"], test=f["test_rows"],
+                                   positives=f["test_positives"], label=result["positive_class"]))  # fmt: skip
     return lines
 
 

@@ -94,7 +94,7 @@ class Finding:
 
     >>> f = Finding("missing", "t", {"column": "t", "share": 0.6})
     >>> f.english(), f.korean()
-    ('Column t is 60% missing.', '열 t의 60%가 결측입니다.')
+    ('Column t is 60% missing.', 't 열의 60% 값이 결측입니다.')
     """
 
     kind: str

@@ -310,8 +310,8 @@ def _order_rows(
     frame: pd.DataFrame, time: str | None
 ) -> tuple[pd.DataFrame, list[Finding], NDArray[Any] | None, NDArray[np.intp]]:
     """Rows in time order, the notes, each row's time and its row number in the file (1 = first data row)."""
-    rows = np.arange(len(frame)) if not isinstance(frame.index, pd.RangeIndex) else frame.index.to_numpy()
-    rows = np.asarray(frame.index.to_numpy() if pd.api.types.is_integer_dtype(frame.index) else rows) + 1
+    integer = pd.api.types.is_integer_dtype(frame.index)
+    rows = np.asarray(frame.index.to_numpy() if integer else np.arange(len(frame))) + 1
     if time is None:
         return frame.reset_index(drop=True), [_note("no_time")], None, rows
     values = _as_time(frame[time])
@@ -991,6 +991,8 @@ class Margin:
 @dataclass
 class TestbedReport:
     """Everything the test-bed found: task, data summary, results per candidate and the winner."""
+
+    __test__ = False  # not a pytest test class, despite the name
 
     prepared: Prepared
     results: list[CandidateResult]

@@ -317,7 +317,7 @@ def column_kind(s: pd.Series) -> str:
     if pd.api.types.is_datetime64_any_dtype(s):
         return "time"
     sample = s.dropna().astype(str).head(200)
-    if len(sample) and sample.str.contains(r"\d[-/.:]\d|\d\s*년").mean() >= 0.9:
+    if len(sample) and sample.str.contains(r"\d\s*[-/.:]\s*\d|\d\s*년").mean() >= 0.9:
         parsed = as_datetime(sample)
         if parsed.notna().mean() >= 0.9:
             return "time"
