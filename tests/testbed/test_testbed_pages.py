@@ -425,3 +425,13 @@ def test_the_page_form_takes_a_group_column_that_keeps_lots_together(app: Any, c
     assert run.status == "done", run.error
     assert run.source_spec["group"] == "로트" and run.report["data"]["group"] == "로트"  # type: ignore[index]
     assert any(n["kind"] == "groups" for n in run.report["notes"])  # type: ignore[index]
+
+
+def test_a_run_stored_before_the_honest_metrics_still_shows(app: Any, client: TestClient, world: World) -> None:
+    member, _csrf_token = _member(app, world)
+    with world.db.session(SYSTEM) as session:  # the world's run, in the report shape of earlier versions
+        run = session.get(TestbedRun, world.ids_a["run_id"])
+        assert run is not None
+        run.report = run.report | {"task": "classification", "classes": ["NG", "OK"]}  # type: ignore[operator]
+    page = member.get(f"/testbed/runs/{world.ids_a['run_id']}")
+    assert page.status_code == 200 and 'data-testid="run-verdict"' in page.text

@@ -706,11 +706,6 @@ def _forest(cls: Any, n: int, threads: int, **kw: Any) -> Callable[[], Any]:
     )
 
 
-#: What a person reads for each candidate (the engine's names are the msgids).
-MODEL_NAMES = {"LightGBM": "LightGBM", "linear (logistic)": N_("linear (logistic)"),
-               "linear (ridge)": N_("linear (ridge)"), "random forest": N_("random forest")}  # fmt: skip
-
-
 def classification_candidates(n: int, threads: int = 1, positive: int | None = None) -> list[Candidate]:
     """LightGBM, logistic regression, random forest (all class-balanced) and the majority-class baseline
     (which predicts the training share of each class as its probability). With ``positive`` (a two-class
