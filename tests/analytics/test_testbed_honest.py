@@ -190,7 +190,7 @@ def test_identical_rows_with_different_labels_and_bursts_of_failures_are_named()
     assert clash.params["rows"] == 2 and clash.params["examples"] == "11, 12"  # file rows, 1 = first data row
     burst = findings["burst"]
     assert burst.params["longest"] >= 7 and burst.params["start"] == "#101"
-    assert "bursts" in burst.english() and "연속" in burst.korean()
+    assert "bursts" in burst.english() and "연속" in burst.korean() and burst.params["expected"] == "3"
 
 
 @pytest.mark.parametrize(("text", "expected"), [

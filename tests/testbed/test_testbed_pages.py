@@ -115,7 +115,7 @@ def test_upload_preview_start_watch_and_read_the_result(app: Any, client: TestCl
     assert "시리얼" in page  # the identifier column is reported as left out
     assert "ROC-AUC" in page and "PR-AUC" in page and "무작위 수준" in page  # with the prior beside it
     assert 'data-testid="run-folds"' in page and 'data-testid="run-reliability"' in page
-    assert "시험 구간의 NG" in page  # positives per test fold
+    assert "시험 구간의 양성(NG)" in page  # positives per test fold
 
     member.get("/lang/en")  # the page's language switch
     english = member.get(f"/testbed/runs/{run_id}").text

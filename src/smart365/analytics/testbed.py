@@ -218,9 +218,9 @@ LABEL_MESSAGES: Mapping[str, str] = MappingProxyType(
             "{examples}: no model can tell these rows apart; check the labels or add what differs."
         ),
         "burst": N_(
-            "{label} rows come in bursts: {runs} runs of consecutive {label} rows, the longest {longest} in a row "
-            "(from {start}). A burst often has one cause and counts many times in a fold's score; if a batch or "
-            "lot column exists, give it as the group."
+            "Rows labelled {label} come in bursts: {runs} runs of them in a row, the longest {longest} (from {start}; "
+            "chance alone would give about {expected}). A burst often has one cause and counts many times in a "
+            "fold's score; if a batch or lot column exists, give it as the group."
         ),
     }
 )
@@ -484,16 +484,36 @@ def label_findings(prep: Prepared, source_rows: NDArray[np.intp] | None = None) 
                      "sets": int(pd.unique(keys[clash]).size), "examples": examples}, LABEL_MESSAGES))  # fmt: skip
     if prep.positive is not None and prep.task == "classification":  # anomalies come in runs by nature
         runs = _runs(prep.y == prep.positive)
-        if runs.size and runs[:, 1].max() >= BURST_MIN:
+        expected = chance_longest_run(len(prep.y), float(np.mean(prep.y == prep.positive)))
+        if runs.size and runs[:, 1].max() >= max(BURST_MIN, math.ceil(expected) + 2):
             start, longest = runs[np.argmax(runs[:, 1])]
-            where = str(prep.order[start])[:19] if prep.order is not None else f"#{int(rows[start])}"
+            where = _moment(prep.order[start]) if prep.order is not None else f"#{int(rows[start])}"
             params = {"label": prep.classes[prep.positive], "runs": int((runs[:, 1] >= 2).sum()),
-                      "longest": int(longest), "start": where}
+                      "longest": int(longest), "start": where, "expected": f"{expected:.0f}"}
             found.append(Finding("burst", None, params, LABEL_MESSAGES))
     return found
 
 
-BURST_MIN = 3  # a run of at least this many consecutive failures is reported
+BURST_MIN = 3  # a run of at least this many consecutive failures, and 2 more than chance gives, is reported
+
+
+def chance_longest_run(n: int, p: float) -> float:
+    """The longest run of positives that independent rows with positive share ``p`` give by chance over
+    ``n`` rows (about log(n(1 − p)) / log(1/p)).
+
+    >>> round(chance_longest_run(400, 0.2), 1), round(chance_longest_run(300, 0.1), 1)
+    (3.6, 2.4)
+    """
+    if not 0 < p < 1 or n < 2:
+        return 0.0
+    return max(1.0, math.log(n * (1 - p)) / math.log(1 / p))
+
+
+def _moment(value: Any) -> str:
+    """A time value as a person reads it (minutes; a number stays a number)."""
+    if isinstance(value, np.datetime64 | pd.Timestamp):
+        return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M")
+    return str(value)
 
 
 def _runs(flags: NDArray[np.bool_]) -> NDArray[np.intp]:
