@@ -32,6 +32,8 @@ def _table(task: str, rows: int = 240, seed: int = 0) -> pd.DataFrame:
         frame["y"] = signal
     elif task == "classification":
         frame["y"] = np.select([signal < -1, signal > 1], ["low", "high"], "mid")
+    elif task == "binary":  # two classes: the models are calibrated and their threshold is saved
+        frame["y"] = np.where(signal > 1.5, "NG", "OK")
     else:
         frame.loc[rows - 40 :: 7, ["a", "b"]] += 8  # injected faults late in the table
         frame["y"] = 0
@@ -60,19 +62,25 @@ def test_cli_progress_signature_is_unchanged() -> None:
 def _refit(frame: pd.DataFrame, task: str, winner: str) -> np.ndarray:
     """What the test-bed's own fitted candidate predicts on the table."""
     prep = prepare(frame, "y", "time", task)  # type: ignore[arg-type]
-    pool = {"classification": engine.classification_candidates, "regression": engine.regression_candidates}
-    candidates = pool[task](len(prep.y)) if task in pool else engine.anomaly_candidates()
+    if task == "classification":  # calibrated, with the threshold chosen on its training rows
+        candidates = engine.classification_candidates(len(prep.y), 1, prep.positive)
+    elif task == "regression":
+        candidates = engine.regression_candidates(len(prep.y))
+    else:
+        candidates = engine.anomaly_candidates()
     fitted = next(c for c in candidates if c.name == winner).fit(prep.x, prep.y)
     return np.asarray(fitted.predict(prep.x))
 
 
 @pytest.mark.parametrize(("task", "winner"), [
     ("regression", "LightGBM"), ("regression", "linear (ridge)"), ("classification", "LightGBM"),
-    ("classification", "linear (logistic)"), ("anomaly", "PCA T²+SPE"), ("anomaly", "EWMA robust z"),
+    ("classification", "linear (logistic)"), ("binary", "LightGBM"), ("binary", "linear (logistic)"),
+    ("anomaly", "PCA T²+SPE"), ("anomaly", "EWMA robust z"),
     ("anomaly", "isolation forest"), ("anomaly", "trend (slope)"),
 ])  # fmt: skip
 def test_saved_winner_predicts_the_same_as_the_fitted_model(task: str, winner: str) -> None:
     frame = _table(task)
+    binary, task = task == "binary", "classification" if task == "binary" else task
     saved = winner_state(frame, "y", "time", task, winner, {"score": 1.0})
     back = ModelState.from_bytes(saved.state.to_bytes())  # through the safe format, as the registry stores it
     x = prepare(frame, "y", "time", task).x  # type: ignore[arg-type]
@@ -85,6 +93,8 @@ def test_saved_winner_predicts_the_same_as_the_fitted_model(task: str, winner: s
         np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
     else:
         assert np.array_equal(got, expected)
+    if binary:
+        assert 0.0 < saved.state.params["calibration"]["cut"] < 1.0  # the saved threshold is the run's
     assert saved.metrics == {"score": 1.0} and saved.trained_from < saved.trained_to
     assert saved.trained_from.utcoffset() is not None  # an aware moment
 

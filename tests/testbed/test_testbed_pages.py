@@ -4,6 +4,7 @@ the restart rule; deployment."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
@@ -112,6 +113,9 @@ def test_upload_preview_start_watch_and_read_the_result(app: Any, client: TestCl
     assert model_label_ko(winner) in verdict and "항상 가장 흔한 값" in verdict and "이깁니다" in verdict  # Korean
     assert "균형 정확도" in page and "단순 기준선" in page and "±" in page
     assert "시리얼" in page  # the identifier column is reported as left out
+    assert "ROC-AUC" in page and "PR-AUC" in page and "무작위 수준" in page  # with the prior beside it
+    assert 'data-testid="run-folds"' in page and 'data-testid="run-reliability"' in page
+    assert "시험 구간의 양성(NG)" in page  # positives per test fold
 
     member.get("/lang/en")  # the page's language switch
     english = member.get(f"/testbed/runs/{run_id}").text
@@ -318,7 +322,9 @@ def test_a_tag_run_is_deployed_through_the_model_registry(app: Any, client: Test
     # The saved model reads columns named by tag id, as live scoring names them, and predicts temp from load.
     live = pd.DataFrame({str(world.ids_a["tag_id"]): [10.0, 90.0]})
     assert np.allclose(state.predict(live), [23.0, 47.0], atol=0.5)
-    assert f"모델 #{model_id}(으)로 배포했습니다." in member.get(f"/testbed/runs/{run_id}").text
+    assert f"배포했습니다: 모델 #{model_id}." in member.get(f"/testbed/runs/{run_id}").text
+    models_page = member.get(f"/monitoring/equipment/{world.ids_a['equipment_id']}/analytics").text
+    assert "선형 모델 (AI 테스트베드 우승 모델)" in models_page and "<td>testbed.linear</td>" not in models_page
     with world.db.session(SYSTEM) as session:  # the deploy is in the audit log, with the run and the model
         columns = (AuditEntry.action, AuditEntry.target, AuditEntry.user_email)
         firms = select(*columns).where(AuditEntry.company_id == world.firm_a)
@@ -348,3 +354,84 @@ def test_a_run_cut_short_by_shutdown_fails_with_the_reason(app: Any, client: Tes
     assert stopped.error_ko == "실행 중에 서버가 멈췄습니다. 다시 실행하세요."
     member.get("/lang/en")
     assert "The server stopped during this run" in member.get(f"/testbed/runs/{run_id}").text
+
+
+def test_no_template_puts_a_percent_sign_inside_a_translated_string() -> None:
+    """Jinja's ``_()`` applies %-formatting to its message, so ``_("{share}% missing")`` raised
+    ``ValueError: unsupported format character`` (a 500) on every table with a gap."""
+    import smart365
+
+    root = Path(smart365.__file__).parent
+    offenders = []
+    for template in root.rglob("templates/**/*.html"):
+        for literal in re.findall(r'_\(\s*"((?:[^"\\]|\\.)*)"', template.read_text(encoding="utf-8")):
+            if re.search(r"%(?!%|\()", literal):
+                offenders.append(f"{template.relative_to(root)}: {literal}")
+    assert offenders == []
+
+
+def test_a_tag_table_with_gaps_previews_and_runs_with_the_gaps_reported(app: Any, client: TestClient,
+                                                                         world: World) -> None:  # fmt: skip
+    extra_id = _temperature_tag(world)
+    start = utcnow().replace(second=0, microsecond=0) - timedelta(hours=3)
+    moments = [start + timedelta(minutes=i) for i in range(180)]
+    load = np.random.default_rng(7).uniform(10, 90, 180)
+    kept = [i for i in range(180) if not 60 <= i < 100]  # the temperature sensor was off for 40 minutes
+    app.state.system.store.append(Batch.from_columns(world.ids_a["tag_id"], moments, load))
+    app.state.system.store.append(Batch.from_columns(extra_id, [moments[i] for i in kept], 20 + 0.3 * load[kept]))
+    member, csrf = _member(app, world)
+    local = (start + timedelta(hours=9)).replace(tzinfo=None)
+    response = member.post(f"/testbed/companies/{world.firm_a}/tags", data={
+        "csrf_token": csrf, "tag_id": [world.ids_a["tag_id"], extra_id],
+        "start": local.isoformat(timespec="minutes"), "end": (local + timedelta(hours=3)).isoformat(timespec="minutes"),
+    }, follow_redirects=False)  # fmt: skip
+    assert response.status_code == 303, response.text
+    page = member.get(response.headers["location"])
+    assert page.status_code == 200, page.text[-2000:]  # was a 500: "{share}% missing" inside _()
+    assert 'data-testid="missing-share"' in page.text and "% 결측" in page.text
+    assert "SENTINEL-A MCT/temp 열은 시간 단계" in page.text and "측정값이 없습니다" in page.text  # the gap, reported
+    token = response.headers["location"].rsplit("=", 1)[1]
+    response = member.post(f"/testbed/companies/{world.firm_a}/runs", data={"csrf_token": csrf, "table": token,
+                           "target": "SENTINEL-A MCT/temp", "time": "time"}, follow_redirects=False)  # fmt: skip
+    assert response.status_code == 303, response.text
+    run_id = int(response.headers["location"].rsplit("/", 1)[1])
+    _wait(member, run_id)
+    run = _runs(world)[-1]
+    assert run.status == "done", run.error
+    kinds = [f["kind"] for f in run.report["findings"]]  # type: ignore[index]
+    assert "target_missing" in kinds  # the steps without a temperature are left out, and said so
+    result = member.get(f"/testbed/runs/{run_id}")
+    assert result.status_code == 200 and 'data-testid="run-reading"' in result.text  # R² in words
+
+
+def test_the_page_form_takes_a_group_column_that_keeps_lots_together(app: Any, client: TestClient,
+                                                                       world: World) -> None:  # fmt: skip
+    member, csrf = _member(app, world)
+    frame = pd.read_csv(io.BytesIO(_csv()))
+    frame["로트"] = [f"L{i // 10:02d}" for i in range(len(frame))]
+    token = _upload(member, csrf, world.firm_a, "lots.csv", frame.to_csv(index=False).encode()).headers["location"]
+    token = token.rsplit("=", 1)[1]
+    preview_page = member.get(f"/testbed/companies/{world.firm_a}/new?table={token}").text
+    assert 'data-testid="testbed-group"' in preview_page and "묶음 열" in preview_page
+    bad = member.post(f"/testbed/companies/{world.firm_a}/runs", data={"csrf_token": csrf, "table": token,
+                      "target": "판정", "time": "생산일시", "group": "판정"}, follow_redirects=False)  # fmt: skip
+    assert bad.status_code == 422 and "묶음 열을 목표 열" in bad.text and "group column cannot" in bad.text
+    response = member.post(f"/testbed/companies/{world.firm_a}/runs", data={"csrf_token": csrf, "table": token,
+                           "target": "판정", "time": "생산일시", "group": "로트"}, follow_redirects=False)  # fmt: skip
+    assert response.status_code == 303, response.text
+    run_id = int(response.headers["location"].rsplit("/", 1)[1])
+    _wait(member, run_id)
+    run = _runs(world)[-1]
+    assert run.status == "done", run.error
+    assert run.source_spec["group"] == "로트" and run.report["data"]["group"] == "로트"  # type: ignore[index]
+    assert any(n["kind"] == "groups" for n in run.report["notes"])  # type: ignore[index]
+
+
+def test_a_run_stored_before_the_honest_metrics_still_shows(app: Any, client: TestClient, world: World) -> None:
+    member, _csrf_token = _member(app, world)
+    with world.db.session(SYSTEM) as session:  # the world's run, in the report shape of earlier versions
+        run = session.get(TestbedRun, world.ids_a["run_id"])
+        assert run is not None
+        run.report = run.report | {"task": "classification", "classes": ["NG", "OK"]}  # type: ignore[operator]
+    page = member.get(f"/testbed/runs/{world.ids_a['run_id']}")
+    assert page.status_code == 200 and 'data-testid="run-verdict"' in page.text

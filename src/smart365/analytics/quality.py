@@ -27,6 +27,7 @@ True
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from types import MappingProxyType
@@ -66,7 +67,24 @@ FINDING_MESSAGES: Mapping[str, str] = MappingProxyType({
                     "sensor that shows the fault; if it is written after the event (a fault code, a repair "
                     "flag), leave it out."),
     "target_missing": N_("The target is missing in {count} rows; they are left out."),
+    "presence_leak": N_("Whether column {column} is filled in nearly determines the target ({measure} {value:.3f}): "
+                        "a value written only for some outcomes (a reason, a rework note) leaks the label; it is "
+                        "left out of the features."),
+    "level_leak": N_("The values of column {column} nearly determine the target ({measure} {value:.3f}): it is "
+                     "probably written after the outcome and leaks the label; it is left out of the features."),
+    "id_named": N_("Column {column} looks like an identifier (its name, and {share:.0%} of its values are "
+                   "distinct); it is not used."),
+    "counter": N_("Column {column} only ever increases or decreases (a counter or a running number); it is not "
+                  "used, since it tells the model when a row was written, not what happened."),
 })  # fmt: skip
+#: Finding kinds that name a column the test-bed leaves out of the features because it leaks the label.
+LEAK_KINDS = frozenset({"presence_leak", "level_leak"})
+#: Column names that say "identifier" (English and Korean factory exports).
+ID_NAME = re.compile(
+    r"(^|[\s_\-./(])(id|ids|no|num|number|serial|sn|s/n|uuid|guid|key|code|barcode|lot_?no)$"
+    r"|번호|시리얼|일련|바코드|아이디|코드$|^no\.?$",
+    re.IGNORECASE,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -76,7 +94,7 @@ class Finding:
 
     >>> f = Finding("missing", "t", {"column": "t", "share": 0.6})
     >>> f.english(), f.korean()
-    ('Column t is 60% missing.', '열 t의 60%가 결측입니다.')
+    ('Column t is 60% missing.', 't 열의 60% 값이 결측입니다.')
     """
 
     kind: str
@@ -104,10 +122,14 @@ class Finding:
 @dataclass(frozen=True)
 class QualityThresholds:
     """When a column is reported: missing share ≥ ``missing``; single-column ROC-AUC (binary target),
-    bin-majority balanced accuracy (other class targets) or |Spearman ρ| (numeric target) ≥ ``leak``."""
+    bin-majority balanced accuracy (other class targets) or |Spearman ρ| (numeric target) ≥ ``leak``; the
+    same measure of whether the column is filled in ≥ ``presence``; a column named like an identifier
+    (``id``, ``serial``, ``번호``, ...) with a share of distinct values ≥ ``id_distinct``."""
 
     missing: float = 0.5
     leak: float = 0.95
+    presence: float = 0.9  # ROC-AUC of "is this column filled in?" alone
+    id_distinct: float = 0.9  # a column named like an identifier with at least this share of distinct values
 
 
 def data_quality(
@@ -136,13 +158,58 @@ def data_quality(
             found.append(Finding("missing", str(col), {"column": str(col), "share": float(share[col])}))
         if nunique[col] <= 1:
             found.append(Finding("constant", str(col), {"column": str(col)}))
-    found += [Finding("id_like", str(c), {"column": str(c)}) for c in id_like_columns(features)]
+    ids = id_like_columns(features)
+    found += [Finding("id_like", str(c), {"column": str(c)}) for c in ids]
+    for col, share_distinct in named_ids(features, lim.id_distinct).items():
+        if col not in ids:
+            found.append(Finding("id_named", col, {"column": col, "share": share_distinct}))
+    found += [Finding("counter", c, {"column": c}) for c in counter_columns(features) if c not in ids]
     dupes = int(frame.duplicated().sum())
     if dupes:
         found.append(Finding("duplicate_rows", None, {"count": dupes}))
     if target is not None:
-        found += _leaks(features, frame[target], lim.leak)
+        named = {f.column for f in found if f.kind in {"id_like", "id_named", "counter"}}
+        found += _leaks(features.drop(columns=[c for c in features.columns if str(c) in named]), frame[target],
+                        lim)  # fmt: skip
     return found
+
+
+def named_ids(frame: pd.DataFrame, distinct: float = 0.9) -> dict[str, float]:
+    """Columns whose name says identifier (``serial``, ``part_id``, ``번호``, ...) and whose values are
+    mostly distinct: column → share of distinct values. A ``code`` with a few levels is a category, not an id.
+
+    >>> named_ids(pd.DataFrame({"Serial No": [101, 205, 150, 101], "품번코드": ["A", "A", "B", "A"],
+    ...                         "x": [1.0, 2.0, 3.0, 4.0]}), distinct=0.7)
+    {'Serial No': 0.75}
+    """
+    out = {}
+    for col in frame.columns:
+        s = frame[col].dropna()
+        if len(s) >= 3 and ID_NAME.search(str(col).strip()) and not pd.api.types.is_float_dtype(s):
+            share = s.nunique() / len(s)
+            if share >= distinct:
+                out[str(col)] = float(share)
+    return out
+
+
+def counter_columns(frame: pd.DataFrame) -> list[str]:
+    """Whole-number columns (also stored as floats, as a CSV with gaps reads them) that are strictly
+    monotonic over at least 20 rows: running numbers and counters. A measurement that rises over a short
+    table is left alone by the length rule.
+
+    >>> counter_columns(pd.DataFrame({"seq": np.arange(30.0), "x": np.sin(np.arange(30))}))
+    ['seq']
+    """
+    out = []
+    for col in frame.columns:
+        s = frame[col].dropna()
+        if len(s) < 20 or pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
+            continue
+        values = s.to_numpy(dtype=float)
+        steps = np.diff(values)
+        if np.all(values == np.round(values)) and (np.all(steps > 0) or np.all(steps < 0)):
+            out.append(str(col))
+    return out
 
 
 def id_like_columns(frame: pd.DataFrame) -> list[str]:
@@ -165,21 +232,84 @@ def id_like_columns(frame: pd.DataFrame) -> list[str]:
     return out
 
 
-def _leaks(features: pd.DataFrame, target: pd.Series, limit: float) -> list[Finding]:
-    """Columns that alone nearly determine the target."""
+def _leaks(features: pd.DataFrame, target: pd.Series, lim: QualityThresholds) -> list[Finding]:
+    """Columns that alone nearly determine the target: by their numbers, by whether they are filled in at
+    all, or (text) by their values."""
     known = target.notna().to_numpy()
     y = target[known]
-    numeric = features.loc[known].select_dtypes("number")
-    if numeric.shape[1] == 0 or y.nunique() < 2:
+    if y.nunique() < 2:
         return []
-    if is_regression_target(y):
-        measure, values = "|Spearman ρ|", _abs_spearman(numeric, y.to_numpy(dtype=float))
-    elif y.nunique() == 2:
-        measure, values = "ROC-AUC", _single_auc(numeric, (y == y.unique()[0]).to_numpy())
+    rows = features.loc[known]
+    regression = is_regression_target(y)
+    found = _presence_leaks(rows, y, lim.presence) if not regression else []
+    presence = {f.column for f in found}
+    numeric = rows.select_dtypes("number")
+    if numeric.shape[1]:
+        if regression:
+            measure, values = "|Spearman ρ|", _abs_spearman(numeric, y.to_numpy(dtype=float))
+        elif y.nunique() == 2:
+            measure, values = "ROC-AUC", _single_auc(numeric, (y == y.unique()[0]).to_numpy())
+        else:
+            measure, values = "balanced accuracy", _bin_accuracy(numeric, y.astype(str).to_numpy())
+        found += [Finding("leak", str(c), {"column": str(c), "measure": measure, "value": float(v)})
+                  for c, v in zip(numeric.columns, values, strict=True) if v >= lim.leak and str(c) not in presence]
+    if not regression:
+        text = rows[[c for c in rows.columns if c not in numeric.columns and str(c) not in presence]]
+        found += _level_leaks(text, y, lim.leak)
+    return found  # fmt: skip
+
+
+def _presence_leaks(rows: pd.DataFrame, y: pd.Series, limit: float) -> list[Finding]:
+    """Columns whose *missingness* alone nearly determines a class target (e.g. a reason written only for
+    failed parts): ROC-AUC (binary) or balanced accuracy (more classes) of the 0/1 "filled in" flag."""
+    share = rows.isna().mean()
+    partly = [c for c in rows.columns if 0 < share[c] < 1]
+    if not partly:
+        return []
+    filled = rows[partly].notna().astype(float)
+    if y.nunique() == 2:
+        measure, values = "ROC-AUC", _single_auc(filled, (y == y.unique()[0]).to_numpy())
     else:
-        measure, values = "balanced accuracy", _bin_accuracy(numeric, y.astype(str).to_numpy())
-    return [Finding("leak", str(c), {"column": str(c), "measure": measure, "value": float(v)})
-            for c, v in zip(numeric.columns, values, strict=True) if v >= limit]  # fmt: skip
+        measure, values = "balanced accuracy", _level_accuracy(filled, y.astype(str).to_numpy())
+    return [Finding("presence_leak", str(c), {"column": str(c), "measure": measure, "value": float(v)})
+            for c, v in zip(partly, values, strict=True) if v >= limit]  # fmt: skip
+
+
+MIN_LEVEL_ROWS = 5  # text levels rarer than this are pooled, so a level seen once cannot "predict" itself
+
+
+def _level_leaks(text: pd.DataFrame, y: pd.Series, limit: float, max_levels: int = 50) -> list[Finding]:
+    """Text columns with few levels whose level alone nearly determines a class target: ROC-AUC of each
+    level's share of the class (binary) or balanced accuracy of each level's majority class."""
+    found = []
+    labels = y.astype(str).to_numpy()
+    for col in text.columns:
+        s = text[col].astype(object).where(text[col].notna(), "\0missing")
+        counts = s.value_counts()
+        if len(counts) < 2 or len(counts) > max_levels:
+            continue
+        codes = s.where(s.map(counts) >= MIN_LEVEL_ROWS, "\0rare").astype(str)
+        if y.nunique() == 2:
+            positive = labels == labels[0]
+            rate = pd.Series(positive.astype(float)).groupby(codes.to_numpy()).transform("mean")
+            measure, value = "ROC-AUC", float(_single_auc(rate.to_frame(), positive)[0])
+        else:
+            measure = "balanced accuracy"
+            value = float(_level_accuracy(codes.to_frame(), labels)[0])
+        if value >= limit:
+            found.append(Finding("level_leak", str(col), {"column": str(col), "measure": measure, "value": value}))
+    return found
+
+
+def _level_accuracy(levels: pd.DataFrame, y: NDArray[Any]) -> FloatArray:
+    """Balanced accuracy of predicting the class by the majority class of each value of each column."""
+    out = []
+    for col in levels.columns:
+        codes = levels[col].astype(str).to_numpy()
+        guess = pd.crosstab(codes, y).idxmax(axis=1)
+        pred = pd.Series(codes).map(guess).to_numpy()
+        out.append(np.mean([np.mean(pred[y == c] == c) for c in np.unique(y)]))
+    return np.asarray(out, dtype=float)
 
 
 def is_regression_target(y: pd.Series) -> bool:

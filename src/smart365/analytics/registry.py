@@ -24,10 +24,27 @@ from smart365.analytics.models import AnalyticsModel
 from smart365.core import audit
 from smart365.core.db import Base, as_utc, utcnow
 from smart365.core.errors import Forbidden, Invalid, NotFound
-from smart365.core.i18n import N_
+from smart365.core.i18n import N_, gettext
 from smart365.core.tenancy import Role, principal_of
 
 NAME_MAX = 100
+#: What a person reads for a stored model kind that has no name of its own elsewhere (the test-bed's saved
+#: winners); the kind itself is an internal key.
+KIND_LABELS = {
+    "testbed.lightgbm": N_("LightGBM (AI test-bed winner)"),
+    "testbed.linear": N_("linear model (AI test-bed winner)"),
+}
+
+
+def kind_label(kind: str) -> str:
+    """A model kind as a person reads it, in the current language (an unknown kind shows as itself).
+
+    >>> from smart365.core.i18n import use_locale
+    >>> with use_locale("ko"):
+    ...     kind_label("testbed.lightgbm"), kind_label("x.y")
+    ('LightGBM (AI 테스트베드 우승 모델)', 'x.y')
+    """
+    return gettext(KIND_LABELS[kind]) if kind in KIND_LABELS else kind
 
 
 def _require_author(session: Session, company_id: int) -> None:

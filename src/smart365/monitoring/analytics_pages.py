@@ -173,6 +173,7 @@ def analytics_page(
         models=models.versions(session, machine.id),
         tag_names={t.id: t.name for t in machine.tags},
         detectors=DETECTORS,
+        kind_label=models.kind_label,
         status_labels=STATUS_LABELS,
         metric_labels=METRIC_LABELS,
         anomalies=[e for e in service.company_events(session, machine.company_id, equipment_id=machine.id, limit=100)

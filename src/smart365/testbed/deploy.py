@@ -31,7 +31,9 @@ from sqlalchemy.orm import Session
 from smart365.analytics import anomaly, registry
 from smart365.analytics.contract import ModelState, register
 from smart365.analytics.contract import load as load_state
+from smart365.analytics.quality import sigmoid
 from smart365.analytics.testbed import (
+    Calibrated,
     Candidate,
     Prepared,
     Task,
@@ -84,30 +86,41 @@ class SavedWinner:
 
 def winner_state(
     frame: pd.DataFrame, target: str, time: str | None, task: str | None, winner: str,
-    metrics: dict[str, float] | None = None,
+    metrics: dict[str, float] | None = None, group: str | None = None,
 ) -> SavedWinner:  # fmt: skip
-    """Refit ``winner`` on every row of ``frame`` and return its state, metrics and training window."""
+    """Refit ``winner`` on every row of ``frame`` and return its state, metrics and training window. A
+    two-class winner keeps its calibration and decision threshold (chosen on its training rows)."""
     if winner not in SAVABLE:
         raise Invalid(NOT_SAVABLE, model=winner)
-    prep = prepare(frame, target, time, cast(Task, task) if task and task != "auto" else None)
-    fitted = _candidate(prep, winner).fit(prep.x, prep.y)
-    params = {"task": prep.task, "target": target, "time": time, "winner": winner, "features": list(prep.x.columns),
-              "classes": prep.classes}  # fmt: skip
+    prep = prepare(frame, target, time, cast(Task, task) if task and task != "auto" else None, group=group)
+    groups = prep.groups
+    fitted = _candidate(prep, winner).fit(prep.x, prep.y, groups=groups)
+    params: dict[str, Any] = {"task": prep.task, "target": target, "time": time, "winner": winner,
+              "features": list(prep.x.columns),
+              "classes": prep.classes, "group": group}  # fmt: skip
+    if isinstance(fitted, Calibrated):
+        params["calibration"] = {"a": fitted.a, "b": fitted.b, "cut": fitted.cut, "positive": fitted.positive}
+        estimator = fitted.model.model
+    else:
+        estimator = getattr(fitted, "model", None)
     if prep.task == "anomaly":
         state = fitted.detector.state()  # type: ignore[attr-defined]
         state.params |= {"testbed": params}
     elif winner == "LightGBM":
-        booster = fitted.model.booster_  # type: ignore[attr-defined]
-        state = ModelState(SAVABLE[winner], params, texts={"model": booster.model_to_string()})
+        state = ModelState(SAVABLE[winner], params, texts={"model": estimator.booster_.model_to_string()})
     else:
-        state = ModelState(SAVABLE[winner], params, arrays=_linear_arrays(fitted.model))  # type: ignore[attr-defined]
+        state = ModelState(SAVABLE[winner], params, arrays=_linear_arrays(estimator))
     start, end = _window(prep)
     return SavedWinner(state.kind, state, dict(metrics or {}), start, end)
 
 
 def _candidate(prep: Prepared, name: str) -> Candidate:
-    pool = {"classification": classification_candidates, "regression": regression_candidates}
-    candidates = pool[prep.task](len(prep.y)) if prep.task in pool else anomaly_candidates()
+    if prep.task == "classification":
+        candidates = classification_candidates(len(prep.y), 1, prep.positive if prep.binary else None)
+    elif prep.task == "regression":
+        candidates = regression_candidates(len(prep.y))
+    else:
+        candidates = anomaly_candidates()
     return next(c for c in candidates if c.name == name)
 
 
@@ -136,6 +149,9 @@ def predict(state: ModelState, batch: pd.DataFrame) -> NDArray[Any]:
         raw = np.asarray(lgb.Booster(model_str=state.texts["model"]).predict(x))
         if state.params["task"] == "regression":
             return raw
+        if "calibration" in state.params:
+            odds = np.clip(raw, 1e-6, 1 - 1e-6) / np.clip(1 - raw, 1e-6, 1)
+            return _decide(state.params["calibration"], np.log(odds))
         return raw.argmax(axis=1) if raw.ndim == 2 else (raw > 0.5).astype(np.int64)
     if state.kind == "testbed.linear":
         a = state.arrays
@@ -144,9 +160,19 @@ def predict(state: ModelState, batch: pd.DataFrame) -> NDArray[Any]:
         raw = x @ a["coef"].T + a["intercept"]
         if state.params["task"] == "regression":
             return np.asarray(raw[:, 0])
+        if "calibration" in state.params and raw.shape[1] == 1:
+            return _decide(state.params["calibration"], np.asarray(raw[:, 0]))
         return raw.argmax(axis=1) if raw.shape[1] > 1 else (raw[:, 0] > 0).astype(np.int64)
     detector = load_state(state)
     return np.asarray(detector.detect(batch)).astype(np.int64)  # type: ignore[attr-defined]
+
+
+def _decide(calibration: dict[str, Any], logit_class1: NDArray[Any]) -> NDArray[Any]:
+    """The saved threshold on the calibrated probability of the positive class (from the log-odds of class 1)."""
+    positive = int(calibration["positive"])
+    score = logit_class1 if positive == 1 else -logit_class1
+    proba = sigmoid(float(calibration["a"]) * score + float(calibration["b"]))
+    return np.where(proba >= float(calibration["cut"]), positive, 1 - positive).astype(np.int64)
 
 
 class _Saved:
@@ -160,7 +186,7 @@ class _Saved:
     def fit(self, history: pd.DataFrame) -> Self:
         """Refit the same candidate on a newer table with the same columns."""
         p = self._state.params
-        self._state = winner_state(history, p["target"], p["time"], p["task"], p["winner"]).state
+        self._state = winner_state(history, p["target"], p["time"], p["task"], p["winner"], group=p.get("group")).state
         return self
 
     def predict(self, batch: pd.DataFrame) -> NDArray[Any]:
@@ -197,7 +223,9 @@ def deploy_winner(session: Session, staging: Staging, run: TestbedRun, by: str) 
     frame = staging.load(run.company_id, str(spec.get("token", "")))
     frame = frame.rename(columns={column: str(tag) for column, tag in tag_of.items()})
     target = str(tag_of.get(run.target, run.target))
-    saved = winner_state(frame, target, run.time_column, run.task, winner, metrics)
+    group = spec.get("group")
+    group = str(tag_of.get(group, group)) if group else None
+    saved = winner_state(frame, target, run.time_column, run.task, winner, metrics, group=group)
     inputs = _input_tags(saved.state)
     equipment_id = _equipment_of(session, tag_of[run.target] if run.target in tag_of else inputs[0])
     model = registry.register(

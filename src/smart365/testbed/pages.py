@@ -21,7 +21,7 @@ from starlette.responses import RedirectResponse, Response
 from smart365.analytics.testbed import TASK_NAMES, fmt
 from smart365.core.db import SEOUL
 from smart365.core.errors import AppError, Forbidden, Invalid
-from smart365.core.i18n import N_, translate_in
+from smart365.core.i18n import N_, gettext, translate_in
 from smart365.core.tenancy import Principal, Role
 from smart365.registry import service as registry
 from smart365.registry.models import Company, Equipment, Tag
@@ -124,6 +124,28 @@ async def upload(request: Request, company_id: int, principal: PagePrincipal, se
     return RedirectResponse(f"/testbed/companies/{company_id}/new?table={token}", status_code=303)
 
 
+def missing_label(share: float) -> str:
+    """``12% missing`` in the current language (formatted here: a ``%`` inside a template's ``_()`` is read
+    as a %-format and fails).
+
+    >>> from smart365.core.i18n import use_locale
+    >>> with use_locale("ko"):
+    ...     missing_label(0.123)
+    '12% 결측'
+    """
+    return gettext(N_("{share}% missing")).format(share=round(share * 100))
+
+
+def reliability_points(curve: list[dict[str, float]], size: int = 160) -> str:
+    """SVG polyline points of a reliability curve in a ``size``-pixel square (predicted → x, observed → y).
+
+    >>> reliability_points([{"predicted": 0.0, "observed": 0.0, "rows": 5}, {"predicted": 1.0, "observed": 0.5,
+    ...                     "rows": 5}], size=100)
+    '0.0,100.0 100.0,50.0'
+    """
+    return " ".join(f"{p['predicted'] * size:.1f},{(1 - p['observed']) * size:.1f}" for p in curve)
+
+
 def _check_length(request: Request) -> None:
     """Refuse a body far over the limit by its declared length (the copy into the data folder counts bytes
     exactly anyway)."""
@@ -195,11 +217,11 @@ def _preview_page(
         frame = staging.load(company.id, token)
     except AppError as exc:  # deleted as unused, or a mistyped link: say so on the start page
         return _start_page(request, session, principal, company, exc.status, _bilingual(exc))
-    summary = preview(frame)
+    summary = preview(frame, gaps=meta.get("kind") == "tags")
     return render(
         request, "testbed/new.html", status_code=status_code,
         **_common(company=company, token=token, meta=meta, source=service.describe_source(meta), summary=summary,
-                  column_kinds=COLUMN_KINDS, tasks=service.TASK_CHOICES, error=error,
+                  column_kinds=COLUMN_KINDS, tasks=service.TASK_CHOICES, error=error, missing_label=missing_label,
                   chosen=chosen or service.RunRequest(token, "", summary.time_guess),
                   can_act=principal.can_change(company.id)),
     )  # fmt: skip
@@ -209,13 +231,13 @@ def _preview_page(
 def create_run(
     request: Request, company_id: int, principal: PagePrincipal, session: PageSession,
     table: Annotated[str, Form()] = "", target: Annotated[str, Form()] = "", time: Annotated[str, Form()] = "",
-    task: Annotated[str, Form()] = "auto",
+    task: Annotated[str, Form()] = "auto", group: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
     """Check the choices against the table and queue the run; a choice that cannot run is answered 4xx."""
     company = registry.get(session, Company, company_id)
     if not principal.can_change(company_id):
         raise Forbidden()
-    chosen = service.RunRequest(table, target, time or None, task)
+    chosen = service.RunRequest(table, target, time or None, task, group or None)
     try:
         if not target:
             raise Invalid(N_("Choose the column to predict (the target)."))
@@ -263,6 +285,8 @@ def _result(run: TestbedRun, principal: Principal) -> dict[str, Any]:
         "error_text": service.error_text(run),
         "fmt": fmt,
         "metric_names": service.METRIC_NAMES,
+        "r2_words": service.r2_words,
+        "reliability_points": reliability_points,
         "deployable": deploy.deployability(run) if run.status == "done" else None,
         "can_act": principal.can_change(run.company_id),
     }

@@ -11,7 +11,6 @@ still ``queued`` are queued again.
 from __future__ import annotations
 
 import logging
-import math
 import queue
 import threading
 from collections.abc import Callable
@@ -21,7 +20,17 @@ from typing import Any, cast
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from smart365.analytics.testbed import TASKS, Step, Task, TestbedError, fmt, prepare, run_testbed, scorable_folds
+from smart365.analytics.testbed import (
+    TASKS,
+    Step,
+    Task,
+    TestbedError,
+    fmt,
+    prepare,
+    r2_reading,
+    run_testbed,
+    scorable_folds,
+)
 from smart365.core.db import Database, utcnow
 from smart365.core.errors import AppError, Forbidden
 from smart365.core.i18n import N_, current_locale, gettext, translate_in
@@ -46,6 +55,7 @@ class RunRequest:
     target: str
     time: str | None = None
     task: str = "auto"
+    group: str | None = None
 
 
 def start_run(session: Session, staging: Staging, company_id: int, request: RunRequest, by: str) -> TestbedRun:
@@ -58,11 +68,12 @@ def start_run(session: Session, staging: Staging, company_id: int, request: RunR
     meta = staging.meta(company_id, request.token)
     frame = staging.load(company_id, request.token)
     task = None if request.task == "auto" else cast(Task, request.task)
-    prepared = prepare(frame, request.target, request.time or None, task)
+    prepared = prepare(frame, request.target, request.time or None, task, group=request.group or None)
     scorable_folds(prepared, FOLDS)
     run = TestbedRun(
         company_id=company_id, created_by=by, source_kind=meta["kind"], source=describe_source(meta),
-        source_spec=meta | {"token": request.token}, target=request.target, time_column=request.time or None,
+        source_spec=meta | {"token": request.token, "group": request.group or None},
+        target=request.target, time_column=request.time or None,
         task=request.task, status="queued", progress=0.0, step={},
     )  # fmt: skip
     session.add(run)
@@ -167,7 +178,8 @@ def execute(
         if run is None or run.status != "queued":
             return
         run.status, run.started_at, run.progress = "running", utcnow(), 0.0
-        spec = (run.company_id, str(run.source_spec.get("token", "")), run.target, run.time_column, run.task)
+        spec = (run.company_id, str(run.source_spec.get("token", "")), run.target, run.time_column, run.task,
+                run.source_spec.get("group"))  # fmt: skip
 
     def on_step(step: Step) -> None:
         if check:
@@ -180,10 +192,10 @@ def execute(
                             "done": step.done, "total": step.total}  # fmt: skip
 
     try:
-        company_id, token, target, time, task = spec
+        company_id, token, target, time, task, group = spec
         frame = staging.load(company_id, token)
         report = run_testbed(frame, target, time, None if task == "auto" else cast(Task, task), FOLDS,
-                             threads=threads, on_step=on_step)  # fmt: skip
+                             threads=threads, on_step=on_step, group=group)  # fmt: skip
         from smart365.analytics.cli import report_dict
 
         result = report_dict(report)
@@ -232,10 +244,24 @@ METRIC_NAMES = {
 }
 HIGHER_IS_BETTER = {"balanced_accuracy": True, "rmse": False, "f1": True}
 TRUSTED = N_("{model} wins: its {metric} is {ours} against {theirs} for the best simple baseline ({baseline}), {gain}.")
+TRUSTED_SPREAD = N_(
+    "Across {folds} folds the margin is {margin} on average and moves by {sd} (sd) from fold to fold, so it clears "
+    "the spread."
+)
 UNTRUSTED = N_(
     "No model beats the simple baselines: the best model, {model}, is no better than {baseline}. "
     "Do not trust a model on this data yet."
 )
+NOT_SHOWN = N_(
+    "No model is shown to be better than the simple baselines: the best model, {model}, is ahead of {baseline} by "
+    "{margin} on average, but that moves by {sd} (sd) from fold to fold across {folds} folds. Do not trust a model "
+    "on this data yet."
+)
+TOO_FEW_FOLDS = N_(
+    "No model is shown to be better than the simple baselines: only {folds} fold could be scored, so there is no "
+    "fold-to-fold spread to judge the margin by. Give a longer history."
+)
+REGRESSION_WORDS = N_("The best model, {model}, {reading}.")
 
 
 #: The test-bed's candidate names, for translation (the engine names them in English).
@@ -257,17 +283,20 @@ def model_label(name: str) -> str:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The one-sentence result: ``trusted`` when a model beats every simple baseline."""
+    """The one-sentence result: ``trusted`` when a model is shown better than every simple baseline (its
+    margin's mean over the folds exceeds its fold-to-fold sd); ``reading``: what the best model's R² says."""
 
     trusted: bool
     sentence: str
     caution: str | None
+    reading: str | None = None
 
 
 def verdict(report: dict[str, Any]) -> Verdict:
-    """The result in one plain sentence (current language), plus a caution when the margin is thin.
+    """The result in one plain sentence (current language), plus how the margin compares with its spread.
 
-    >>> r = {"winner": {"model": "LightGBM", "metric": "rmse", "mean": 1.0, "beats_baselines": True},
+    >>> r = {"winner": {"model": "LightGBM", "metric": "rmse", "mean": 1.0, "beats_baselines": True,
+    ...                 "margin": {"mean": 1.0, "sd": 0.2, "folds": 4}},
     ...      "results": [{"model": "LightGBM", "baseline": False, "mean": 1.0, "sd": 0.1},
     ...                  {"model": "mean (training)", "baseline": True, "mean": 2.0, "sd": 0.0}]}
     >>> from smart365.core.i18n import use_locale
@@ -280,19 +309,40 @@ def verdict(report: dict[str, Any]) -> Verdict:
     name = gettext(METRIC_NAMES.get(metric, metric))
     baseline = next((r for r in report["results"] if r["baseline"]), None)
     best_model = next((r for r in report["results"] if not r["baseline"]), None)
+    reading = _reading(report, best_model)
+    margin = winner.get("margin") or {}
+    folds = int(margin.get("folds", 0) or 0)
+    spread = {"margin": fmt(margin.get("mean"), 3), "sd": fmt(margin.get("sd"), 3), "folds": folds}
     if baseline is None or best_model is None or not winner["beats_baselines"]:
         model = model_label(best_model["model"]) if best_model else "-"
-        sentence = gettext(UNTRUSTED).format(model=model, baseline=model_label(baseline["model"]) if baseline else "-")
-        return Verdict(False, sentence, None)
+        base = model_label(baseline["model"]) if baseline else "-"
+        ahead = margin.get("mean") is not None and float(margin["mean"]) > 0
+        text = TOO_FEW_FOLDS if ahead and folds < 2 else NOT_SHOWN if ahead else UNTRUSTED
+        return Verdict(False, gettext(text).format(model=model, baseline=base, **spread), None, reading)
     ours, theirs = float(best_model["mean"]), float(baseline["mean"])
     values = {"model": model_label(best_model["model"]), "metric": name, "ours": fmt(ours), "theirs": fmt(theirs)}
     sentence = gettext(TRUSTED).format(
         **values, baseline=model_label(baseline["model"]), gain=_gain(metric, ours, theirs)
     )
-    spread = best_model.get("sd")
-    thin = spread is not None and math.isfinite(spread) and abs(ours - theirs) < spread
-    caution = gettext(N_("The margin is smaller than the spread across folds, so it may not hold on new data."))
-    return Verdict(True, sentence, caution if thin else None)
+    caution = gettext(TRUSTED_SPREAD).format(**spread) if margin else None
+    return Verdict(True, sentence, caution, reading)
+
+
+def _reading(report: dict[str, Any], best: dict[str, Any] | None) -> str | None:
+    """A regression's R² in words (never a bare negative number)."""
+    if report.get("task") != "regression" or best is None:
+        return None
+    found = r2_reading((best.get("metrics") or {}).get("r2"))
+    if found is None:
+        return None
+    reading = gettext(found[0]).format(**found[1])
+    return gettext(REGRESSION_WORDS).format(model=model_label(best["model"]), reading=reading)
+
+
+def r2_words(r2: float | None) -> str:
+    """An R² in words, in the current language (``—`` when undefined)."""
+    found = r2_reading(r2)
+    return gettext(found[0]).format(**found[1]) if found else "—"
 
 
 def _gain(metric: str, ours: float, theirs: float) -> str:

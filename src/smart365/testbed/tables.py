@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from smart365.analytics.quality import Finding, data_quality
-from smart365.analytics.testbed import TestbedError, load_table
+from smart365.analytics.testbed import TestbedError, as_datetime, load_table
 from smart365.core.db import SEOUL
 from smart365.core.i18n import N_
 from smart365.core.uploads import HISTORY, ReadLimits
@@ -262,8 +262,9 @@ class Preview:
     time_guess: str | None
 
 
-def preview(frame: pd.DataFrame, head: int = 8) -> Preview:
-    """Summarise a table for the preview.
+def preview(frame: pd.DataFrame, head: int = 8, gaps: bool = False) -> Preview:
+    """Summarise a table for the preview. ``gaps``: a table built from tags on a time grid, whose missing
+    values are time steps without a reading; each such column's gaps are reported.
 
     >>> p = preview(pd.DataFrame({"일시": ["2026-01-01 08:00", "2026-01-01 09:00"], "x": [1.5, None]}))
     >>> p.rows, [(c["name"], c["kind"], c["missing"]) for c in p.columns], p.time_guess
@@ -277,7 +278,34 @@ def preview(frame: pd.DataFrame, head: int = 8) -> Preview:
     named = [n for n in times if _TIME_NAMES.search(n)]
     guesses = named or times
     findings = data_quality(frame, times=times)
+    if gaps:
+        findings += gap_findings(frame.drop(columns=times))
     return Preview(len(frame), columns, cells, findings, guesses[0] if guesses else None)
+
+
+GAP_MESSAGES = {
+    "gaps": N_("Column {column} has no reading in {count} of {rows} time steps (the longest gap {longest} steps "
+               "in a row). Models treat them as missing values; rows without a target value are left out."),
+}
+
+
+def gap_findings(frame: pd.DataFrame) -> list[Finding]:
+    """One finding per column with time steps that have no value: how many, and the longest run.
+
+    >>> [f.english() for f in gap_findings(pd.DataFrame({"a": [1.0, None, None, 2.0], "b": [1.0] * 4}))]
+    ['Column a has no reading in 2 of 4 time steps (the longest gap 2 steps in a row). Models treat them as \
+missing values; rows without a target value are left out.']
+    """
+    found = []
+    for col in frame.columns:
+        missing = frame[col].isna().to_numpy()
+        if missing.any():
+            padded = np.concatenate([[0], missing.astype(np.int8), [0]])
+            edges = np.flatnonzero(np.diff(padded))
+            longest = int((edges[1::2] - edges[::2]).max())
+            found.append(Finding("gaps", str(col), {"column": str(col), "count": int(missing.sum()),
+                                 "rows": len(frame), "longest": longest}, GAP_MESSAGES))  # fmt: skip
+    return found
 
 
 def column_kind(s: pd.Series) -> str:
@@ -289,8 +317,8 @@ def column_kind(s: pd.Series) -> str:
     if pd.api.types.is_datetime64_any_dtype(s):
         return "time"
     sample = s.dropna().astype(str).head(200)
-    if len(sample) and sample.str.contains(r"\d[-/.:]\d").mean() >= 0.9:
-        parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+    if len(sample) and sample.str.contains(r"\d\s*[-/.:]\s*\d|\d\s*년").mean() >= 0.9:
+        parsed = as_datetime(sample)
         if parsed.notna().mean() >= 0.9:
             return "time"
     numbers = pd.to_numeric(sample, errors="coerce")
