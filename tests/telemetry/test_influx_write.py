@@ -53,7 +53,8 @@ def _fixture_key(world: World) -> None:
     """Register the fixture's API key for firm A (its secret is fixed so the recorded bytes replay as they are)."""
     key_id, secret = KEY.removeprefix("s365_").split("_", 1)
     with world.db.session(SYSTEM) as session:
-        session.add(ApiKey(company_id=world.firm_a, key_id=key_id, secret_sha256=hashlib.sha256(secret.encode()).hexdigest(),
+        digest = hashlib.sha256(secret.encode()).hexdigest()
+        session.add(ApiKey(company_id=world.firm_a, key_id=key_id, secret_sha256=digest,
                            name="telegraf", created_by_name="test"))  # fmt: skip
 
 
@@ -176,8 +177,10 @@ def test_assigning_an_inbox_signal_moves_its_past_and_future_points_onto_the_new
     assert store.read(tag_id, *EVER).value.tolist() == [40.0, 41.0]  # the past, kept in the inbox, moved over
 
     later = f"hydraulic,host=press-01 temp_c=45.5 {int(now.timestamp())}"
-    assert client.post("/api/v2/write?bucket=b&org=o&precision=s", content=gzip.compress(later.encode()),
-                       headers={"Authorization": f"Token {key}", "Content-Encoding": "gzip"}).status_code == 204  # fmt: skip
+    gzipped = {"Authorization": f"Token {key}", "Content-Encoding": "gzip"}
+    v2 = "/api/v2/write?bucket=b&org=o&precision=s"
+    sent = client.post(v2, content=gzip.compress(later.encode()), headers=gzipped)
+    assert sent.status_code == 204, sent.text
     assert store.read(tag_id, *EVER).value.tolist() == [40.0, 41.0, 45.5]  # the future goes to the tag
     assert all(s["series"] != row["series"] for s in client.get(
         f"/api/v1/companies/{world.firm_a}/signals", headers=member).json())  # fmt: skip
@@ -210,8 +213,14 @@ def test_another_firm_neither_sees_nor_feeds_the_inbox(app: Any, client: TestCli
     key_a, key_b = _key(world, world.firm_a), _key(world, world.firm_b)
     line = f"cpu,host=shared usage_idle=50 {int(datetime.now(UTC).timestamp())}"
     for key in (key_a, key_b):
-        assert client.post("/write?db=t&precision=s", content=line, headers={"Authorization": f"Token {key}"}).status_code == 204
-    a, b = _inbox(world, world.firm_a)["cpu,host=shared usage_idle"], _inbox(world, world.firm_b)["cpu,host=shared usage_idle"]
+        assert (
+            client.post("/write?db=t&precision=s", content=line, headers={"Authorization": f"Token {key}"}).status_code
+            == 204
+        )
+    a, b = (
+        _inbox(world, world.firm_a)["cpu,host=shared usage_idle"],
+        _inbox(world, world.firm_b)["cpu,host=shared usage_idle"],
+    )
     assert a.id != b.id  # each firm its own series of the same name
     outsider = bearer(client, world.emails["member_b"])
     assert client.get(f"/api/v1/companies/{world.firm_a}/signals", headers=outsider).status_code == 404
@@ -228,10 +237,12 @@ def test_another_firm_neither_sees_nor_feeds_the_inbox(app: Any, client: TestCli
     assert onto_a.status_code == 404 and _inbox(world, world.firm_b)["cpu,host=shared usage_idle"].tag_id is None
 
 
-def test_a_bad_line_is_a_400_naming_its_line_and_the_good_lines_are_kept(app: Any, client: TestClient, world: World) -> None:
+def test_a_bad_line_is_a_400_naming_its_line_and_the_good_lines_are_kept(
+    app: Any, client: TestClient, world: World
+) -> None:
     key = _key(world, world.firm_a)
     ts = int(datetime.now(UTC).timestamp())
-    body = f"m,host=a v=1 {ts}\nm,host=a v=oops {ts}\nm,host=a state=\"running\" {ts}\nm,host=a v=2 {ts + 1}\n"
+    body = f'm,host=a v=1 {ts}\nm,host=a v=oops {ts}\nm,host=a state="running" {ts}\nm,host=a v=2 {ts + 1}\n'
     for path, shape in (("/write?db=x&precision=s", "error"), ("/api/v2/write?bucket=x&org=o&precision=s", "message")):
         answer = client.post(path, content=body, headers={"Authorization": f"Token {key}"})
         assert answer.status_code == 400, answer.text
@@ -254,8 +265,13 @@ def test_a_wrong_or_missing_key_is_401_in_influxdbs_words(client: TestClient, wo
     wrong = "s365_0123456789ab_not-the-secret"
     basic = "Basic " + base64.b64encode(f"telegraf:{wrong}".encode()).decode()
     for path in ("/write?db=x", "/api/v2/write?bucket=x&org=o", "/query?q=SHOW+DATABASES"):
-        for headers in ({}, {"Authorization": f"Token {wrong}"}, {"Authorization": basic},
-                        {"Authorization": f"Token {revoked}"}, member):  # a user's token is no API key
+        for headers in (
+            {},
+            {"Authorization": f"Token {wrong}"},
+            {"Authorization": basic},
+            {"Authorization": f"Token {revoked}"},
+            member,
+        ):  # a user's token is no API key
             answer = client.post(path, content="m v=1", headers=headers)
             assert answer.status_code == 401, f"{path} {headers}: {answer.status_code}"
             body = answer.json()
@@ -280,15 +296,17 @@ def test_a_gzip_bomb_is_413_and_never_unpacked_whole(client: TestClient, world: 
     assert _inbox(world, world.firm_a) == {}
 
 
-def test_ingest_takes_gzip_too_and_keeps_its_equipment_id_convention(app: Any, client: TestClient, world: World) -> None:
+def test_ingest_takes_gzip_too_and_keeps_its_equipment_id_convention(
+    app: Any, client: TestClient, world: World
+) -> None:
     key = _key(world, world.firm_a)
     tag = world.ids_a["tag_id"]
     with world.db.session(SYSTEM) as session:
         name = session.get(Tag, tag).name  # type: ignore[union-attr]
     ts = int(datetime.now(UTC).timestamp())
     line = f"mct,equipment_id={world.ids_a['equipment_id']} {name.replace(' ', chr(92) + ' ')}=12.5 {ts}"
-    answer = client.post("/api/v1/ingest?precision=s", content=gzip.compress(line.encode()),
-                         headers={"X-API-Key": key, "Content-Type": "text/plain", "Content-Encoding": "gzip"})  # fmt: skip
+    headers = {"X-API-Key": key, "Content-Type": "text/plain", "Content-Encoding": "gzip"}
+    answer = client.post("/api/v1/ingest?precision=s", content=gzip.compress(line.encode()), headers=headers)
     assert answer.status_code == 200 and answer.json()["stored"] == 1, answer.text
     assert app.state.system.store.read(tag, *EVER).value.tolist() == [12.5]
 

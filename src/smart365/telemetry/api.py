@@ -32,7 +32,7 @@ from smart365.telemetry.line_protocol import REASONS as LINE_REASONS
 from smart365.telemetry.metrics import DEAD_LETTERS, INGEST_POINTS
 from smart365.telemetry.pipeline import REASONS, Pipeline, TagSpec, reason_text, unreadable_letters
 from smart365.telemetry.store import TimeSeriesStore
-from smart365.web.deps import ApiSession, IngestSession, InflatedBody, system_of
+from smart365.web.deps import ApiSession, InflatedBody, IngestSession, system_of
 
 router = APIRouter(prefix="/api/v1", tags=["telemetry"])
 log = logging.getLogger(__name__)

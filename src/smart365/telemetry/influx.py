@@ -98,7 +98,9 @@ class InfluxRoute(APIRoute):
 router = APIRouter(tags=["InfluxDB-compatible write"], route_class=InfluxRoute)
 WRITE_BODY = {
     "required": True,
-    "content": {"text/plain": {"schema": {"type": "string"}, "example": "cpu,host=press-01 usage_idle=97.5 1764028800"}},
+    "content": {
+        "text/plain": {"schema": {"type": "string"}, "example": "cpu,host=press-01 usage_idle=97.5 1764028800"}
+    },
 }
 
 
@@ -188,7 +190,8 @@ def _answer(request: Request, result: IngestResult) -> Response:
     return influx_error(request, 400, message, extra)
 
 
-@router.api_route("/query", methods=["GET", "POST"], response_class=JSONResponse)
+@router.get("/query", response_class=JSONResponse, operation_id="influx_query_get")
+@router.post("/query", response_class=JSONResponse, operation_id="influx_query_post")
 def query(request: Request, session: InfluxSession, body: RequestBody) -> Response:
     """Enough of InfluxQL for start-up checks: ``CREATE DATABASE`` (Telegraf), ``SHOW DATABASES`` and the like
     answer an empty result per statement; Smart365 stores what it is sent and is read through its own API."""
@@ -198,7 +201,8 @@ def query(request: Request, session: InfluxSession, body: RequestBody) -> Respon
     return JSONResponse({"results": [{"statement_id": i} for i in range(len(statements))]})
 
 
-@router.api_route("/ping", methods=["GET", "HEAD"], status_code=204, response_class=Response)
+@router.get("/ping", status_code=204, response_class=Response, operation_id="influx_ping_get")
+@router.head("/ping", status_code=204, response_class=Response, operation_id="influx_ping_head")
 def ping(verbose: str = "") -> Response:
     """Liveness as InfluxDB answers it: 204 and ``X-Influxdb-Version`` (``verbose=true``: 200 with the version)."""
     if verbose not in ("", "0", "false"):

@@ -27,7 +27,8 @@ from smart365.core.i18n import N_
 
 PRECISION_TO_US = {"ns": 1e-3, "us": 1, "ms": 1e3, "s": 1e6}
 INFLUX_PRECISIONS = ("ns", "u", "us", "µ", "ms", "s", "m", "h")
-"""What InfluxDB's ``precision`` takes (1.x: ``n``/``ns``, ``u``, ``ms``, ``s``, ``m``, ``h``; 2.x: ``ns``, ``us``, ``ms``, ``s``)."""
+"""What InfluxDB's ``precision`` takes (1.x: ``n``/``ns``, ``u``, ``ms``, ``s``, ``m``, ``h``; 2.x: ``ns``, ``us``,
+``ms``, ``s``)."""
 _MULTIPLY = {  # (times, divided by) from the precision's unit to µs
     "ns": (1, 1000),
     "n": (1, 1000),

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
@@ -157,7 +158,7 @@ def _row(company_id: int, name: str, source: str | None, api_key_id: int | None)
     )
 
 
-def _chunks(items: list[str] | list[int]) -> list[list]:  # type: ignore[type-arg]
+def _chunks(items: list[Any]) -> list[list[Any]]:
     return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
 
 
@@ -191,7 +192,9 @@ def list_series(
     the newest time and the number of points each holds (held points for the inbox, the tag's for a mapping)."""
     state = SeriesMapping.tag_id.is_(None) if inbox else SeriesMapping.tag_id.is_not(None)
     query = select(SeriesMapping).where(SeriesMapping.company_id == company_id, state)
-    rows = list(session.scalars(query.order_by(SeriesMapping.first_seen_at.desc(), SeriesMapping.id.desc()).limit(limit)))
+    rows = list(
+        session.scalars(query.order_by(SeriesMapping.first_seen_at.desc(), SeriesMapping.id.desc()).limit(limit))
+    )
     keys = {r.id: r.tag_id if r.tag_id is not None else held_key(r.id) for r in rows}
     tags = {t.id: t for t in session.scalars(select(Tag).where(Tag.id.in_([r.tag_id for r in rows if r.tag_id])))}
     latest = {int(r["tag_id"]): r for r in store.latest(list(keys.values())).to_pylist()}
@@ -201,8 +204,16 @@ def list_series(
         measurement, tag_set, field_name = series_parts(row.series)
         last = latest.get(keys[row.id], {})
         views.append(
-            SeriesView(row, measurement, tag_set, field_name, tags.get(row.tag_id) if row.tag_id else None,
-                       last.get("ts"), last.get("value"), counts.get(keys[row.id], 0))  # fmt: skip
+            SeriesView(
+                row,
+                measurement,
+                tag_set,
+                field_name,
+                tags.get(row.tag_id) if row.tag_id else None,
+                last.get("ts"),
+                last.get("value"),
+                counts.get(keys[row.id], 0),
+            )
         )
     return views
 

@@ -6,8 +6,8 @@ does the rest (:mod:`smart365.core.tenancy`).
 Credentials: a browser session (a server-side row named by the signed cookie), a user's bearer token, or a
 firm's API key (``Authorization: Bearer s365_…`` or ``X-API-Key``). An API key is admitted only by
 :data:`IngestSession` and :data:`InfluxSession` (the InfluxDB-compatible write, which takes the key where
-InfluxDB clients put their credentials); every other dependency answers 403 to it. Each request session carries the audit
-actor (the user and the client address), so features' audit records say who and from where.
+InfluxDB clients put their credentials); every other dependency answers 403 to it. Each request session carries
+the audit actor (the user and the client address), so features' audit records say who and from where.
 """
 
 from __future__ import annotations
