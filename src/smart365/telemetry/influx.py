@@ -35,6 +35,7 @@ from urllib.parse import parse_qs
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict
 from starlette.responses import JSONResponse, Response
 
 from smart365.core.encoding import inflate
@@ -95,6 +96,25 @@ class InfluxRoute(APIRoute):
         return answer
 
 
+class InfluxErrorV1(BaseModel):
+    """An error as InfluxDB 1.x answers it (Smart365's reasons and the refused lines may ride along)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str
+
+
+class InfluxErrorV2(BaseModel):
+    """An error as InfluxDB 2.x answers it (Smart365's reasons and the refused lines may ride along)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    message: str
+
+
+V1_ERRORS: dict[int | str, dict[str, Any]] = {"4XX": {"model": InfluxErrorV1, "description": "InfluxDB 1.x error"}}
+V2_ERRORS: dict[int | str, dict[str, Any]] = {"4XX": {"model": InfluxErrorV2, "description": "InfluxDB 2.x error"}}
 router = APIRouter(tags=["InfluxDB-compatible write"], route_class=InfluxRoute)
 WRITE_BODY = {
     "required": True,
@@ -104,7 +124,9 @@ WRITE_BODY = {
 }
 
 
-@router.post("/write", status_code=204, response_class=Response, openapi_extra={"requestBody": WRITE_BODY})
+@router.post(
+    "/write", status_code=204, response_class=Response, responses=V1_ERRORS, openapi_extra={"requestBody": WRITE_BODY}
+)
 def write_v1(
     request: Request, session: InfluxSession, body: RequestBody, db: str = "", rp: str = "", precision: str = "ns"
 ) -> Response:
@@ -116,7 +138,10 @@ def write_v1(
     return _write(request, session, body, precision, f"db={db}" + (f" rp={rp}" if rp else "") if db else None)
 
 
-@router.post("/api/v2/write", status_code=204, response_class=Response, openapi_extra={"requestBody": WRITE_BODY})
+@router.post(
+    "/api/v2/write", status_code=204, response_class=Response, responses=V2_ERRORS,
+    openapi_extra={"requestBody": WRITE_BODY},
+)  # fmt: skip
 def write_v2(
     request: Request, session: InfluxSession, body: RequestBody, org: str = "", bucket: str = "", precision: str = "ns"
 ) -> Response:
@@ -190,8 +215,8 @@ def _answer(request: Request, result: IngestResult) -> Response:
     return influx_error(request, 400, message, extra)
 
 
-@router.get("/query", response_class=JSONResponse, operation_id="influx_query_get")
-@router.post("/query", response_class=JSONResponse, operation_id="influx_query_post")
+@router.get("/query", response_class=JSONResponse, responses=V1_ERRORS, operation_id="influx_query_get")
+@router.post("/query", response_class=JSONResponse, responses=V1_ERRORS, operation_id="influx_query_post")
 def query(request: Request, session: InfluxSession, body: RequestBody) -> Response:
     """Enough of InfluxQL for start-up checks: ``CREATE DATABASE`` (Telegraf), ``SHOW DATABASES`` and the like
     answer an empty result per statement; Smart365 stores what it is sent and is read through its own API."""
