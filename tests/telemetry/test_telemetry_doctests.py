@@ -7,11 +7,15 @@ from types import ModuleType
 
 import pytest
 
-from smart365.telemetry import batch, file_import, line_protocol, metrics, pipeline, sources, store
+from smart365.core import encoding
+from smart365.telemetry import batch, file_import, json_batch, line_protocol, metrics, pipeline, signals, sources, store
+from smart365.web import deps
 
 
 @pytest.mark.parametrize(
-    "module", [batch, file_import, line_protocol, metrics, pipeline, sources, store], ids=lambda m: m.__name__
+    "module",
+    [batch, file_import, json_batch, line_protocol, metrics, pipeline, signals, sources, store, encoding, deps],
+    ids=lambda m: m.__name__,
 )
 def test_docstring_examples(module: ModuleType) -> None:
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)

@@ -15,7 +15,7 @@ from smart365.core.db import as_utc, utcnow
 from smart365.core.tenancy import SYSTEM
 from smart365.registry.models import Tag
 from tests.conftest import World, bearer
-from tests.web.test_tenancy_matrix import PUBLIC, _call, _csrf, _page_client, _routes
+from tests.web.test_tenancy_matrix import MACHINE_ONLY, PUBLIC, _call, _csrf, _page_client, _routes
 
 
 def _new_key(client: TestClient, world: World, who: str = "member_a", firm: int | None = None) -> Any:
@@ -70,7 +70,7 @@ def test_a_key_is_refused_on_every_other_route(app: Any, client: TestClient, wor
     key = _new_key(client, world).json()["key"]
     walked = 0
     for method, path, _route in _routes(app):
-        if (method, path) in PUBLIC or path == "/api/v1/ingest":
+        if (method, path) in PUBLIC or (method, path) in MACHINE_ONLY or path == "/api/v1/ingest":
             continue
         for headers in ({"Authorization": f"Bearer {key}"}, {"X-API-Key": key}):
             response = _call(app, client, method, path, world.ids_a, headers)

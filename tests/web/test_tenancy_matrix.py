@@ -42,6 +42,16 @@ PUBLIC = {
     ("GET", "/openapi.json"): "the API description holds no firm data",
     ("GET", "/docs"): "API documentation",
     ("GET", "/favicon.ico"): "the site icon",
+    ("GET", "/ping"): "InfluxDB clients' liveness check",
+    ("GET", "/health"): "InfluxDB 2.x clients' health check",
+}
+#: InfluxDB-compatible routes for machines: a firm's API key only, every other caller (user, session, nobody)
+#: gets 401. Their tenancy (a key writes into its own firm's series) is tested in tests/telemetry/test_influx_write.py.
+MACHINE_ONLY = {
+    ("POST", "/write"): "InfluxDB 1.x write",
+    ("POST", "/api/v2/write"): "InfluxDB 2.x write",
+    ("GET", "/query"): "InfluxDB start-up queries",
+    ("POST", "/query"): "InfluxDB start-up queries (Telegraf's CREATE DATABASE)",
 }
 #: Routes that end the caller's own login: walked only anonymously (401), since ending the walkers' logins
 #: would turn every later answer into 401.
@@ -156,7 +166,8 @@ def _call(app: Any, client: TestClient, method: str, path: str, ids: dict[str, i
 
 
 def test_every_route_is_scoped_for_every_role(app: Any, client: TestClient, world: World) -> None:
-    routes = [(m, p, r) for m, p, r in _routes(app) if (m, p) not in PUBLIC and (m, p) not in ENDS_OWN_LOGIN]
+    skipped = PUBLIC.keys() | ENDS_OWN_LOGIN.keys() | MACHINE_ONLY.keys()
+    routes = [(m, p, r) for m, p, r in _routes(app) if (m, p) not in skipped]
     assert len(routes) > 25, "the walk must see the whole app"
     before = _snapshot(world, app)
     api_headers = {who: bearer(client, world.emails[who]) for who in OUTSIDERS + INSIDERS}
@@ -188,6 +199,10 @@ def test_anonymous_callers_are_turned_away_everywhere(app: Any, world: World) ->
     anonymous = TestClient(app)
     for method, path, _route in _routes(app):
         if (method, path) in PUBLIC:
+            continue
+        if (method, path) in MACHINE_ONLY:
+            response = anonymous.request(method, path, content=b"m v=1")
+            assert response.status_code == 401, f"{method} {path}: {response.status_code}"
             continue
         response = _call(app, anonymous, method, path, world.ids_a, {})
         expected = (401,) if path.startswith("/api/") else (303, 403)

@@ -52,6 +52,7 @@ class Action(StrEnum):
     TESTBED_DEPLOY = "testbed.deploy"
     API_KEY_CREATE = "api_key.create"
     API_KEY_REVOKE = "api_key.revoke"
+    SIGNAL_ASSIGN = "signal.assign"
 
 
 class Outcome(StrEnum):
@@ -75,6 +76,7 @@ ACTION_LABELS: dict[str, str] = {
     Action.TESTBED_DEPLOY: N_("Test-bed model deployed"),
     Action.API_KEY_CREATE: N_("API key created"),
     Action.API_KEY_REVOKE: N_("API key revoked"),
+    Action.SIGNAL_ASSIGN: N_("Signal mapped to a tag"),
 }
 OUTCOME_LABELS: dict[str, str] = {
     Outcome.OK: N_("Succeeded"),

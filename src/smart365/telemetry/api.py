@@ -33,7 +33,7 @@ from smart365.telemetry.line_protocol import REASONS as LINE_REASONS
 from smart365.telemetry.metrics import DEAD_LETTERS, INGEST_POINTS
 from smart365.telemetry.pipeline import REASONS, Pipeline, TagSpec, reason_text, unreadable_letters
 from smart365.telemetry.store import TimeSeriesStore
-from smart365.web.deps import ApiSession, IngestSession, RequestBody, system_of
+from smart365.web.deps import ApiSession, InflatedBody, IngestSession, system_of
 
 router = APIRouter(prefix="/api/v1", tags=["telemetry"])
 log = logging.getLogger(__name__)
@@ -105,8 +105,9 @@ def get_store(request: Request) -> TimeSeriesStore:
 
 
 @router.post("/ingest", response_model=IngestResult, openapi_extra={"requestBody": INGEST_BODY})
-def ingest(request: Request, session: IngestSession, body: RequestBody, precision: str = "ns") -> IngestResult:
-    """Store a batch of points: JSON ``{"points": [...]}`` or line protocol (``text/plain``).
+def ingest(request: Request, session: IngestSession, body: InflatedBody, precision: str = "ns") -> IngestResult:
+    """Store a batch of points: JSON ``{"points": [...]}`` or line protocol (``text/plain``), sent as it is or
+    with ``Content-Encoding: gzip`` (413 when it unpacks past the body limit).
 
     Points and lines that fail go to the dead-letter table; the answer lists the first ones with the reason
     and counts all of them by reason. A plain ``def``: the body is parsed in the thread pool, never on the
@@ -121,7 +122,7 @@ def ingest(request: Request, session: IngestSession, body: RequestBody, precisio
     if len(batch) > MAX_POINTS_PER_REQUEST:
         raise TooLarge(limit=MAX_POINTS_PER_REQUEST)
     on_stored = system_of(request).alarms.process  # the alarm rules and deployed models see HTTP points too
-    return _store(get_store(request), _pipeline(session, batch), batch, rows, errors, on_stored)
+    return store_points(get_store(request), _pipeline(session, batch), batch, rows, errors, on_stored)
 
 
 def _from_json(body: bytes) -> tuple[Batch, np.ndarray, list[LineError]]:
@@ -168,7 +169,7 @@ def _pipeline(session: Session, batch: Batch) -> Pipeline:
     return Pipeline(specs)
 
 
-def _store(
+def store_points(
     store: TimeSeriesStore,
     pipeline: Pipeline,
     batch: Batch,

@@ -26,7 +26,22 @@ from dataclasses import dataclass, field
 from smart365.core.i18n import N_
 
 PRECISION_TO_US = {"ns": 1e-3, "us": 1, "ms": 1e3, "s": 1e6}
-_MULTIPLY = {"ns": (1, 1000), "us": (1, 1), "ms": (1000, 1), "s": (1_000_000, 1)}  # (times, divided by)
+INFLUX_PRECISIONS = ("ns", "u", "us", "µ", "ms", "s", "m", "h")
+"""What InfluxDB's ``precision`` takes (1.x: ``n``/``ns``, ``u``, ``ms``, ``s``, ``m``, ``h``; 2.x: ``ns``, ``us``,
+``ms``, ``s``)."""
+_MULTIPLY = {  # (times, divided by) from the precision's unit to µs
+    "ns": (1, 1000),
+    "n": (1, 1000),
+    "us": (1, 1),
+    "u": (1, 1),
+    "µ": (1, 1),
+    "ms": (1000, 1),
+    "s": (1_000_000, 1),
+    "m": (60_000_000, 1),
+    "h": (3_600_000_000, 1),
+}
+MAX_SERIES_CHARS = 1000
+"""Longest series name (measurement, tags and field) the signal inbox keeps; a longer one refuses its line."""
 MAX_FIELDS_PER_LINE = 10_000
 """More fields than this on one line (a machine with ten thousand signals, or junk) refuse the line."""
 MAX_RAW_CHARS = 1000
@@ -41,6 +56,9 @@ REASONS: dict[str, str] = {
     "bad_timestamp": N_("The timestamp is not a whole number in range."),
     "not_a_number": N_("A field is not a number."),
     "too_many_fields": N_("The line has more fields than one line may carry."),
+    "text_field": N_("A field holds text; Smart365 stores numbers only."),
+    "series_too_long": N_("The measurement, tags and field name are too long."),
+    "inbox_full": N_("The firm's new-signal inbox is full; assign or map its signals first."),
 }
 """Reason code → English message id for lines the parser rejects (one text per code, for counts)."""
 
@@ -219,3 +237,120 @@ def _number(raw: str) -> float | None:
     if _INTEGER.fullmatch(raw):
         return float(raw[:-1])
     return float(raw) if _FLOAT.fullmatch(raw) else None
+
+
+# -- any line protocol (the InfluxDB-compatible write): series by measurement, tag set and field -----------
+
+
+@dataclass
+class SeriesLines:
+    """Readings ``(line, series, ts µs, value)`` and the rejected lines, from :func:`parse_series_lines`.
+
+    ``series`` is the reading's canonical name, ``measurement,tag=value,… field`` with the tags sorted and
+    escaped as line protocol escapes them: the same signal always has the same name, however a client
+    orders its tags.
+    """
+
+    readings: list[tuple[int, str, int, float]] = field(default_factory=list)
+    errors: list[LineError] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.readings) + len(self.errors)
+
+
+def parse_series_lines(
+    text: str, precision: str = "ns", now_us: int | None = None, max_points: int | None = None
+) -> SeriesLines:
+    """Parse any line protocol into one reading per numeric field, named by its series.
+
+    Unlike :func:`parse_lines` nothing is asked of the tag set: the measurement, every tag and the field
+    name together say which signal a value belongs to (the way InfluxDB keys its series). A text field is
+    refused with its line number (the store keeps numbers); booleans read as 1 and 0.
+
+    >>> parsed = parse_series_lines('cpu,host=press-01,cpu=cpu-total usage_idle=97.5,usage_user=1i 1700000000')
+    >>> [(line, series, value) for line, series, _ts, value in parsed.readings]
+    [(1, 'cpu,cpu=cpu-total,host=press-01 usage_idle', 97.5), (1, 'cpu,cpu=cpu-total,host=press-01 usage_user', 1.0)]
+    >>> parse_series_lines('weather,site=2\\\\ 공장 temp=21.5').readings[0][1]
+    'weather,site=2\\\\ 공장 temp'
+    >>> [(e.line, e.code) for e in parse_series_lines('m v=1\\nm s="up 3 days"\\nm v=x').errors]
+    [(2, 'text_field'), (3, 'not_a_number')]
+    """
+    now_us = now_us if now_us is not None else int(time.time() * 1e6)
+    parsed = SeriesLines()
+    number, position = 1, 0
+    for count, match in enumerate(_NON_BLANK.finditer(text), start=1):
+        number += text.count("\n", position, match.start())
+        position = match.start()
+        line = match.group().strip()
+        if line and not line.startswith("#"):
+            _parse_series_line(number, line, precision, now_us, parsed)
+        if max_points is not None and (len(parsed) > max_points or count > max_points):
+            raise TooManyPoints(max_points)
+    return parsed
+
+
+def _parse_series_line(number: int, line: str, precision: str, now_us: int, out: SeriesLines) -> None:
+    sections = split_line(line)
+    if sections is None:
+        message = N_("The line has more than {limit} fields.")
+        out.errors.append(_error(number, "too_many_fields", line, message, limit=str(MAX_FIELDS_PER_LINE)))
+        return
+    if len(sections) not in (2, 3) or not sections[0][0]:
+        out.errors.append(_error(number, "malformed_line", line))
+        return
+    tags = [_split_pair(item) for item in sections[0][1:]]
+    if any(not key or not value for key, value in tags):
+        out.errors.append(_error(number, "malformed_line", line))
+        return
+    ts_us = _timestamp(sections[2], precision) if len(sections) == 3 else now_us
+    if ts_us is None:
+        message = N_("The timestamp '{value}' is not a whole number in range.")
+        out.errors.append(_error(number, "bad_timestamp", line, message, value=_clip(",".join(sections[2]))))
+        return
+    prefix = ",".join([sections[0][0], *(f"{k}={v}" for k, v in sorted(tags, key=lambda kv: _unescape(kv[0])))])
+    for key, raw in (_split_pair(item) for item in sections[1]):
+        series = f"{prefix} {key}"
+        if not key or not raw:
+            out.errors.append(_error(number, "malformed_line", line))
+        elif len(series) > MAX_SERIES_CHARS:
+            out.errors.append(_error(number, "series_too_long", line))
+        elif raw.startswith('"'):
+            message = N_("Field '{field}' holds text; Smart365 stores numbers only.")
+            out.errors.append(_error(number, "text_field", line, message, field=_clip(_unescape(key))))
+        elif (value := _number(raw)) is None:
+            message = N_("Field '{field}' is not a number: {value}")
+            out.errors.append(_error(number, "not_a_number", line, message, field=_clip(key), value=_clip(raw)))
+        else:
+            out.readings.append((number, series, ts_us, value))
+
+
+def _split_pair(item: str) -> tuple[str, str]:
+    """``key=value`` cut at the first ``=`` that is not escaped; both parts stay escaped."""
+    at = 0
+    while (at := item.find("=", at)) > 0 and item[at - 1] == "\\":
+        at += 1
+    return (item[:at], item[at + 1 :]) if at > 0 else (item, "")
+
+
+_UNESCAPE = re.compile(r"\\([ ,=\"\\])")
+
+
+def _unescape(text: str) -> str:
+    """A measurement, tag or field name as written before line protocol escaped it.
+
+    >>> _unescape('host\\\\ name\\\\,x')
+    'host name,x'
+    """
+    return _UNESCAPE.sub(r"\1", text)
+
+
+def series_parts(series: str) -> tuple[str, dict[str, str], str]:
+    """A canonical series name taken apart: measurement, tags and field, unescaped.
+
+    >>> series_parts('cpu,host=press-01,region=2\\\\ 공장 usage_idle')
+    ('cpu', {'host': 'press-01', 'region': '2 공장'}, 'usage_idle')
+    """
+    sections = split_line(series) or [[series]]
+    head, field_name = sections[0], sections[-1][0] if len(sections) > 1 else ""
+    tags = dict(_split_pair(item) for item in head[1:])
+    return _unescape(head[0]), {_unescape(k): _unescape(v) for k, v in tags.items()}, _unescape(field_name)

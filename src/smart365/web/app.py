@@ -31,6 +31,7 @@ from smart365.registry import api as registry_api
 from smart365.registry import pages as registry_pages
 from smart365.registry import plant_pages
 from smart365.telemetry import api as telemetry_api
+from smart365.telemetry import influx, signal_pages
 from smart365.testbed import pages as testbed_pages
 from smart365.web import admin, api_keys, assets, auth, home
 from smart365.web.contract import install_api_contract
@@ -141,6 +142,9 @@ def create_app(system: System) -> FastAPI:
     app.include_router(campaign_pages.pages)  # survey campaigns, population analytics, per-firm report
     app.include_router(testbed_pages.pages)  # AI test-bed: data, runs in the background, results, deploy
     app.include_router(assets.pages)  # /favicon.ico and /docs (Swagger UI from static/vendor)
+    app.include_router(influx.router)  # InfluxDB-compatible /write, /api/v2/write, /query, /ping for Telegraf & co.
+    for router in signal_pages.routers:  # a firm's new-signal inbox and series mappings
+        app.include_router(router)
     for router in (*admin.routers, *api_keys.routers):  # audit log, users, firms' API keys
         app.include_router(router)
     install_api_contract(app)  # /openapi.json documents the error bodies as sent; database value errors are 422

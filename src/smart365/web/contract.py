@@ -83,10 +83,15 @@ class NotAllowed(AppError):
     default_message = N_("This address does not take that method.")
 
 
+#: Paths outside ``/api/`` that machines call (the InfluxDB-compatible write): their errors are JSON too.
+MACHINE_PATHS = frozenset({"/write", "/query"})
+
+
 def error_answer(request: Request, error: AppError, status: int | None = None) -> Response:
     """The answer to an error outside the app's own handlers: JSON for the API, the error page otherwise."""
     status = status or error.status
-    if request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", ""):
+    path = request.url.path
+    if path.startswith("/api/") or path in MACHINE_PATHS or "application/json" in request.headers.get("accept", ""):
         return JSONResponse({"error": error.to_dict()}, status_code=status)
     return render(request, "error.html", status_code=status, error=error.localized())
 

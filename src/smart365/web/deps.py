@@ -5,12 +5,15 @@ does the rest (:mod:`smart365.core.tenancy`).
 
 Credentials: a browser session (a server-side row named by the signed cookie), a user's bearer token, or a
 firm's API key (``Authorization: Bearer s365_…`` or ``X-API-Key``). An API key is admitted only by
-:data:`IngestSession`; every other dependency answers 403 to it. Each request session carries the audit
-actor (the user and the client address), so features' audit records say who and from where.
+:data:`IngestSession` and :data:`InfluxSession` (the InfluxDB-compatible write, which takes the key where
+InfluxDB clients put their credentials); every other dependency answers 403 to it. Each request session carries
+the audit actor (the user and the client address), so features' audit records say who and from where.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
@@ -23,6 +26,7 @@ from smart365.core.accounts import User, principal_for, user_for_session, user_f
 from smart365.core.api_keys import looks_like_key, principal_for_key
 from smart365.core.audit import Actor, client_address
 from smart365.core.db import Database
+from smart365.core.encoding import inflate
 from smart365.core.errors import Forbidden, Unauthorized
 from smart365.core.i18n import N_
 from smart365.core.settings import Settings
@@ -127,6 +131,39 @@ def ingest_principal(request: Request, token: Annotated[str | None, Depends(oaut
     return principal
 
 
+def influx_credential(request: Request) -> str | None:
+    """Where InfluxDB clients put a credential: ``Authorization: Token …`` (2.x, Telegraf's influxdb_v2) or
+    ``Bearer …``, Basic auth or the ``u``/``p`` query parameters (1.x, Telegraf's influxdb: the password,
+    else the user name), or ``X-API-Key``.
+
+    >>> from starlette.requests import Request as R
+    >>> influx_credential(R({"type": "http", "headers": [(b"authorization", b"Token s365_x")], "query_string": b""}))
+    's365_x'
+    >>> basic = b"Basic " + base64.b64encode(b"telegraf:s365_y")
+    >>> influx_credential(R({"type": "http", "headers": [(b"authorization", basic)], "query_string": b""}))
+    's365_y'
+    """
+    scheme, _sep, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() in ("token", "bearer") and value.strip():
+        return value.strip()
+    if scheme.lower() == "basic":
+        try:
+            user, _colon, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return password or user or None
+    query = request.query_params
+    return query.get("p") or query.get("u") or request.headers.get("x-api-key") or None
+
+
+def influx_principal(request: Request) -> Principal:
+    """The firm whose API key an InfluxDB client sent, else 401 (a browser session or user token is no key)."""
+    credential = influx_credential(request)
+    if not looks_like_key(credential):
+        raise Unauthorized(N_("Send the firm's API key as the token or password (InfluxDB clients: token, or u/p)."))
+    return _resolve(request, credential, key_ok=True)[1]
+
+
 def page_principal(request: Request, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
     """The browser user of a page, else a redirect to the login page (an API key gets 403)."""
     credential = _credential(request, token)
@@ -154,6 +191,11 @@ def ingest_session(request: Request, principal: Annotated[Principal, Depends(ing
     yield from _scoped_session(request, principal)
 
 
+def influx_session(request: Request, principal: Annotated[Principal, Depends(influx_principal)]) -> Iterator[Session]:
+    """A session scoped to the firm of the API key an InfluxDB-compatible client sent."""
+    yield from _scoped_session(request, principal)
+
+
 def page_session(request: Request, principal: Annotated[Principal, Depends(page_principal)]) -> Iterator[Session]:
     """A session scoped to the page's user."""
     yield from _scoped_session(request, principal)
@@ -173,6 +215,13 @@ async def request_body(request: Request) -> bytes:
     """The whole request body, read on the event loop (bounded by :mod:`smart365.web.limits`), so that the
     handler taking it can be a plain ``def`` and parse it in the thread pool instead of on the loop."""
     return await request.body()
+
+
+def inflated_body(request: Request, body: Annotated[bytes, Depends(request_body)]) -> bytes:
+    """The body unpacked as its ``Content-Encoding`` says (gzip or none), at most ``max_body_bytes`` unpacked
+    (413 past it, however small the compressed body). A plain ``def``: inflating runs in the thread pool."""
+    limit = get_settings(request).max_body_bytes
+    return inflate(body, request.headers.get("content-encoding"), limit)
 
 
 def csrf_token(request: Request) -> str:
@@ -202,3 +251,5 @@ PageSession = Annotated[Session, Depends(page_session, scope="function")]
 CentreAdmin = Annotated[Principal, Depends(require_roles(Role.CENTRE_ADMIN))]
 Csrf = Depends(verify_csrf)
 RequestBody = Annotated[bytes, Depends(request_body)]
+InflatedBody = Annotated[bytes, Depends(inflated_body)]
+InfluxSession = Annotated[Session, Depends(influx_session, scope="function")]
