@@ -11,7 +11,7 @@ from smart365.core.db import Database
 from smart365.core.tenancy import SYSTEM
 from smart365.sim.demo import seed_demo
 from smart365.sim.demo_testbed import seed_testbed_run
-from smart365.sim.live import DirectFeed, LiveConfig, LivePlant, showcase_tags
+from smart365.sim.live import DirectFeed, catch_up, showcase_tags
 from smart365.telemetry.store import open_store
 from smart365.testbed.models import TestbedRun
 from smart365.testbed.service import TestbedWorker
@@ -25,7 +25,7 @@ def test_demo_seeds_a_showcase_run_on_its_history_once(db: Database, tmp_path: P
     assert seed_testbed_run(db, store, worker) is None  # no history yet: nothing seeded, nothing breaks
     with db.session(SYSTEM) as session:
         _company, tags = showcase_tags(session)
-    LivePlant(LiveConfig(network=False, backfill_h=1.5))._history(DirectFeed(db, store, tags), [])
+    catch_up(DirectFeed(db, store, tags), hours=1.5)
     run_id = seed_testbed_run(db, store, worker)
     assert run_id is not None
     deadline = time.monotonic() + 120  # a guard against hanging, not a timing assertion
