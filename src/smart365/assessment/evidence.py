@@ -123,34 +123,21 @@ class DataFreshness:
     def measure(self, context: EvidenceContext, params: Mapping[str, Any]) -> Evidence:
         if context.store is None:
             return Evidence(None, N_("No evidence: the time-series store is not reachable."))
-        tags = dict(
-            context.session.execute(select(Tag.id, Tag.equipment_id).where(Tag.company_id == context.company_id)).all()
-        )
+        tags = _firm_tags(context)
         if not tags:
             return Evidence(None, N_("No evidence: no machine is registered."))
-        try:
-            newest = context.store.latest(list(tags)).to_pylist()
-        except Exception:  # an unreachable store means no evidence, never a broken page
+        newest = newest_by_machine(context, tags)
+        if newest is None:
             return Evidence(None, N_("No evidence: the time-series store is not reachable."))
         if not newest:
             return Evidence(None, N_("No evidence: no machine data has arrived in Smart365 yet."))
-        return self._stage(context, params, tags, newest)
-
-    def _stage(
-        self, context: EvidenceContext, params: Mapping[str, Any], tags: dict[int, int], newest: list[dict[str, Any]]
-    ) -> Evidence:
-        window = context.now - timedelta(days=int(params.get("window_days", 30)))
-        live_since = context.now - timedelta(days=1)
+        days = int(params.get("window_days", 30))
+        recent = {machine for machine, ts in newest.items() if ts >= context.now - timedelta(days=days)}
+        live = {machine for machine, ts in newest.items() if ts >= context.now - LIVE_WITHIN}
         machines = len(set(tags.values()))
-        recent = {tags[p["tag_id"]] for p in newest if p["ts"] is not None and _aware(p["ts"]) >= window}
-        live = {tags[p["tag_id"]] for p in newest if p["ts"] is not None and _aware(p["ts"]) >= live_since}
         stage = 2 if len(live) / machines >= float(params.get("live_share", 0.8)) else int(bool(recent))
         detail = N_("{live} of {total} machines sent data in the last day, {recent} in the last {days} days.")
-        return Evidence(
-            stage,
-            detail,
-            {"live": len(live), "recent": len(recent), "total": machines, "days": params.get("window_days", 30)},
-        )
+        return Evidence(stage, detail, {"live": len(live), "recent": len(recent), "total": machines, "days": days})
 
 
 class AlarmHandling:
@@ -343,9 +330,10 @@ def newest_points(context: EvidenceContext, tag_ids: list[int]) -> dict[int, dat
     return {row["tag_id"]: _aware(row["ts"]) for row in rows if row["ts"] is not None}
 
 
-def newest_by_machine(context: EvidenceContext) -> dict[int, datetime] | None:
-    """The newest point's time per machine of the firm (machines without data left out), or ``None``."""
-    tags = _firm_tags(context)
+def newest_by_machine(context: EvidenceContext, tags: dict[int, int] | None = None) -> dict[int, datetime] | None:
+    """The newest point's time per machine of the firm (machines without data left out), or ``None`` when the
+    store is not reachable; ``tags`` (tag id → machine id, see :func:`_firm_tags`) when already read."""
+    tags = _firm_tags(context) if tags is None else tags
     newest = newest_points(context, list(tags))
     if newest is None:
         return None
