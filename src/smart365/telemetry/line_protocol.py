@@ -21,9 +21,13 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from smart365.core.i18n import N_
+
+_Parsed = TypeVar("_Parsed", "ParsedLines", "SeriesLines")  # what a pass over the lines fills
 
 PRECISION_TO_US = {"ns": 1e-3, "us": 1, "ms": 1e3, "s": 1e6}
 INFLUX_PRECISIONS = ("ns", "u", "us", "µ", "ms", "s", "m", "h")
@@ -126,14 +130,23 @@ def parse_lines(
     more than 2 points or lines
     """
     now_us = now_us if now_us is not None else int(time.time() * 1e6)
-    parsed = ParsedLines()
+    return _each_line(
+        text, max_points, ParsedLines(), lambda n, line, out: _parse_line(n, line, precision, now_us, out)
+    )
+
+
+def _each_line(
+    text: str, max_points: int | None, parsed: _Parsed, parse: Callable[[int, str, _Parsed], None]
+) -> _Parsed:
+    """Feed every non-blank, non-comment line of ``text`` with its 1-based number to ``parse`` (which adds to
+    ``parsed``), in one pass; past ``max_points`` points or lines, :class:`TooManyPoints`."""
     number, position = 1, 0
     for count, match in enumerate(_NON_BLANK.finditer(text), start=1):
         number += text.count("\n", position, match.start())
         position = match.start()
         line = match.group().strip()
         if line and not line.startswith("#"):
-            _parse_line(number, line, precision, now_us, parsed)
+            parse(number, line, parsed)
         if max_points is not None and (len(parsed) > max_points or count > max_points):
             raise TooManyPoints(max_points)
     return parsed
@@ -276,17 +289,8 @@ def parse_series_lines(
     [(2, 'text_field'), (3, 'not_a_number')]
     """
     now_us = now_us if now_us is not None else int(time.time() * 1e6)
-    parsed = SeriesLines()
-    number, position = 1, 0
-    for count, match in enumerate(_NON_BLANK.finditer(text), start=1):
-        number += text.count("\n", position, match.start())
-        position = match.start()
-        line = match.group().strip()
-        if line and not line.startswith("#"):
-            _parse_series_line(number, line, precision, now_us, parsed)
-        if max_points is not None and (len(parsed) > max_points or count > max_points):
-            raise TooManyPoints(max_points)
-    return parsed
+    parse = lambda n, line, out: _parse_series_line(n, line, precision, now_us, out)  # noqa: E731
+    return _each_line(text, max_points, SeriesLines(), parse)
 
 
 def _parse_series_line(number: int, line: str, precision: str, now_us: int, out: SeriesLines) -> None:
