@@ -2,7 +2,8 @@
 
 Message ids are English; ``locale/<lang>/LC_MESSAGES/*.po`` hold the translations, one catalog per
 feature, merged at start-up (so two features never edit the same file). The current locale lives in a
-context variable set per request; Korean is the default.
+context variable set per request; Korean is the default. A Korean translation that writes a particle pair
+after a placeholder ("{model}이(가)") gets the right particle once the value is in (:mod:`.particles`).
 
 >>> with use_locale("ko"):
 ...     _("Companies")
@@ -10,6 +11,8 @@ context variable set per request; Korean is the default.
 >>> with use_locale("en"):
 ...     _("Companies")
 'Companies'
+>>> ParticleTemplate("{status}(으)로 변경").format(status="해결")
+'해결로 변경'
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from functools import cache
 from pathlib import Path
 
 from babel.messages.pofile import read_po
+
+from smart365.core.particles import after_placeholder, attach
 
 LOCALES = ("ko", "en")
 DEFAULT_LOCALE = "ko"
@@ -37,8 +42,18 @@ def catalog(locale: str) -> dict[str, str]:
         with po_file.open("rb") as fh:
             for message in read_po(fh, locale=locale):
                 if message.id and message.string and not message.fuzzy and isinstance(message.id, str):
-                    merged[message.id] = str(message.string)
+                    text = str(message.string)
+                    merged[message.id] = ParticleTemplate(text) if after_placeholder(text) else text
     return merged
+
+
+class ParticleTemplate(str):
+    """A translation whose particles depend on the values put in: ``format`` fills them, then picks each one."""
+
+    __slots__ = ()
+
+    def format(self, *args: object, **kwargs: object) -> str:
+        return attach(str.format(self, *args, **kwargs))
 
 
 def gettext(message: str) -> str:

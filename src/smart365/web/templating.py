@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse
 
 from smart365.core.db import to_local
 from smart365.core.i18n import N_, current_locale, gettext, ngettext
+from smart365.core.particles import attach
 from smart365.web.security import csp_nonce
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -24,7 +25,19 @@ def _feature_template_dirs() -> list[str]:
     return [str(own), *map(str, others)]
 
 
-_env = Environment(loader=FileSystemLoader(_feature_template_dirs()), extensions=["jinja2.ext.i18n"], autoescape=True)
+def _choose_particles(value: Any) -> Any:
+    """Every printed value picks its Korean particles ("{model}이(가)" → "LightGBM이"), keeping it safe HTML."""
+    if isinstance(value, str) and current_locale.get() == "ko":
+        return type(value)(attach(value))  # Markup stays Markup: only Hangul replaces the markers
+    return value
+
+
+_env = Environment(
+    loader=FileSystemLoader(_feature_template_dirs()),
+    extensions=["jinja2.ext.i18n"],
+    autoescape=True,
+    finalize=_choose_particles,
+)
 _env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
 templates = Jinja2Templates(env=_env)
 templates.env.globals["locale"] = current_locale.get
