@@ -3,9 +3,10 @@
 The maintained Python Sparkplug edge libraries on PyPI could not serve here: pysparkplug 0.6.1 pins
 paho-mqtt<2 (aiomqtt needs paho-mqtt 2) and its edge node has no primary-host handling; mqtt-spb-wrapper pins
 paho-mqtt 1.6.1 and protobuf 3.20.3 and uses the pre-3.0 STATE topic; aiospb 8 needs Python 3.12 (3.0.4 sends
-JSON, not protobuf); leaf-device pins protobuf<6 and a non-Sparkplug STATE namespace; tahu pins protobuf
-3.19.1. So the edge side is written here from the specification's edge rules, on paho-mqtt directly (not the
-aiomqtt wrapper the connector uses), with the payload codec of ``smart365.telemetry.sparkplug_b``:
+JSON, not protobuf, unless given a protobuf encoder, as ``test_sparkplug_third_party_edge`` does, and cannot take
+an NCMD); leaf-device pins protobuf<6 and a non-Sparkplug STATE namespace; tahu pins protobuf 3.19.1. So the
+edge side is written here from the specification's edge rules, on paho-mqtt directly (not the aiomqtt
+wrapper the connector uses), with the payload codec of ``smart365.telemetry.sparkplug_b``:
 
 * CONNECT with a clean session and the NDEATH as Will (QoS 1, not retained, bdSeq);
 * subscribe to ``spBv1.0/<group>/NCMD/<edge>`` (QoS 1) and ``spBv1.0/STATE/<primary host>`` (QoS 1);
