@@ -62,7 +62,7 @@ def test_contributions_add_up_and_are_explained_in_both_languages() -> None:
         assert all(c.weight == getattr(weights.weights, c.component) for c in r.contributions)
         assert r.explanation["ko"].count("+") == 4 and r.explanation["en"].count("+") == 4
     by_id = {r.firm_id: r for r in ranked}
-    assert by_id["near_target"].explanation["ko"].startswith("소부장 기업 아님 +0.0, Level 3까지 0.2단계 +28.0")
+    assert by_id["near_target"].explanation["ko"].startswith("소부장 기업 아님 +0.0, 레벨 3까지 0.2단계 +28.0")
     assert "already at Level 3" in by_id["done"].explanation["en"]
     assert [r.rank for r in ranked] == [1, 2, 3, 4]
 

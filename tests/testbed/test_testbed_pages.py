@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -317,7 +318,7 @@ def test_a_tag_run_is_deployed_through_the_model_registry(app: Any, client: Test
         assert model.tag_ids == [world.ids_a["tag_id"]]  # the input tag; the target tag is what it predicts
         assert model.name == "SENTINEL-A MCT/temp · linear (ridge)" and "rmse" in model.metrics
         assert model.trained_from < model.trained_to and model.deployed_by == "member_a"
-        assert model.settings == {"bucket_s": 60.0}  # live rows at the table's one-minute grid, as it learned
+        assert model.settings == {"bucket_s": 60.0, "testbed_run_id": run_id}  # one-minute rows, as it learned
         model_id = model.id
     # The saved model reads columns named by tag id, as live scoring names them, and predicts temp from load.
     live = pd.DataFrame({str(world.ids_a["tag_id"]): [10.0, 90.0]})
@@ -332,6 +333,19 @@ def test_a_tag_run_is_deployed_through_the_model_registry(app: Any, client: Test
     assert trail[-2:] == [("model.deploy", f"model:{model_id}", "ma@test.kr"),
                           ("testbed.deploy", f"testbed_run:{run_id}", "ma@test.kr")]  # fmt: skip
     assert member.post(f"/testbed/runs/{run_id}/deploy", data={"csrf_token": csrf}).status_code == 409  # once
+
+    # Live: the deployed model scores the machine's new points and its machine page shows the newest score.
+    machine_page = f"/monitoring/equipment/{world.ids_a['equipment_id']}"
+    assert "아직 점수가 없습니다" in member.get(machine_page).text  # deployed, nothing scored yet: said so
+    now = utcnow().replace(second=0, microsecond=0)
+    live_moments = [now + timedelta(minutes=i) for i in range(3)]
+    app.state.system.alarms.reload()
+    app.state.system.alarms.process(Batch.from_columns(world.ids_a["tag_id"], live_moments, [90.0, 90.0, 90.0]))
+    page = member.get(machine_page).text
+    row = page[page.index(f'data-model-id="{model_id}"'):]
+    score = float(re.search(r'data-testid="live-score"><strong[^>]*>([-0-9.e+]+)<', row).group(1))  # type: ignore[union-attr]
+    assert score == pytest.approx(47.0, abs=0.5)  # the temperature it predicts at load 90
+    assert f'href="/testbed/runs/{run_id}"' in row and "없음 (예측값)" in row  # a value: no alarm limit
 
 
 def test_a_run_cut_short_by_shutdown_fails_with_the_reason(app: Any, client: TestClient, world: World) -> None:

@@ -70,5 +70,5 @@ def test_member_lands_on_own_firm_and_cannot_open_another(client: TestClient, wo
         data={"email": world.emails["member_b"], "password": PASSWORD, "csrf_token": _csrf(client.get("/login").text)},
     )
     home = client.get("/", follow_redirects=False)
-    assert home.headers["location"] == f"/companies/{world.firm_b}"
+    assert home.status_code == 200 and 'data-testid="member-home"' in home.text and "비교 금속" in home.text
     assert client.get(f"/companies/{world.firm_a}").status_code == 404

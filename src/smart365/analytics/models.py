@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from smart365.core.db import Base, CompanyOwned, Timestamped
@@ -45,3 +45,15 @@ class AnalyticsModel(CompanyOwned, Timestamped, Base):
     created_by: Mapped[str] = mapped_column(String(200))
     deployed_by: Mapped[str | None] = mapped_column(String(200))
     deployed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ModelScore(CompanyOwned, Base):
+    """A deployed model's latest live score, as the scoring worker last wrote it (at most every few seconds),
+    so the machine page shows it whichever process scores."""
+
+    __tablename__ = "model_scores"
+
+    model_id: Mapped[int] = mapped_column(ForeignKey("analytics_models.id", ondelete="CASCADE"), primary_key=True)
+    scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    score: Mapped[float] = mapped_column(Float)
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)  # rows scored since the worker started

@@ -185,3 +185,12 @@ def load_detector(row: AnalyticsModel) -> Detector:
     if not isinstance(model, Detector):
         raise Invalid(N_("Model {name} is not an anomaly detector."), name=row.name)
     return model
+
+
+#: Kinds whose deployed models score the machine's live data (a detector, or a test-bed winner's probability)
+LIVE_KINDS = ("anomaly.", "testbed.")
+
+
+def scores_live(row: AnalyticsModel) -> bool:
+    """Whether a deployed row scores live data (its kind is a detector or a test-bed winner)."""
+    return row.kind.startswith(LIVE_KINDS)

@@ -23,7 +23,7 @@ from smart365.core.tenancy import Principal, Role
 from smart365.registry import service as registry_service
 from smart365.registry.models import Company
 from smart365.web.deps import Csrf, PagePrincipal, PageSession, system_of
-from smart365.web.templating import render
+from smart365.web.templating import HomeCard, render
 
 pages = APIRouter(include_in_schema=False)
 
@@ -185,3 +185,18 @@ def _radar(explanation: Explanation, target: int, locale: str) -> dict[str, Any]
         "target": [target] * len(domains),
         "labels": {"firm": _("This firm"), "target": _("Target: Level {level}").format(level=target)},
     }
+
+
+def home_card(request: Request, session: Session, principal: Principal, company_id: int) -> HomeCard:
+    """The member's home panel: the firm's level, its target and the first step of its roadmap."""
+    response = service.latest_result(session, company_id)
+    context: dict[str, Any] = {"company_id": company_id, "can_answer": service.may_answer(principal, company_id)}
+    if response is not None:
+        found = service.diagnose(response, top=1)
+        locale = current_locale.get()
+        level = response.level if response.level is not None else found.explanation["level"]
+        entry = found.roadmap[0] if found.roadmap else None
+        context |= {"level": level, "level_name": found.instrument.level_name(level).in_(locale),
+                    "target": found.target, "submitted_at": response.submitted_at, "entry": entry,
+                    "step": entry.steps[0] if entry and entry.steps else None, "lang": locale}  # fmt: skip
+    return HomeCard("assessment/home_card.html", context, order=10)

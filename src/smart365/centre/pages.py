@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response, StreamingResponse
@@ -17,7 +17,7 @@ from smart365.centre import dashboard, experts, support, tickets
 from smart365.centre.api import attachment_response, model_of
 from smart365.centre.categories import PRIORITIES, load_categories
 from smart365.centre.experts import ExpertIn
-from smart365.centre.models import Expert, Ticket, TicketStatus
+from smart365.centre.models import OPEN_STATUSES, Expert, Ticket, TicketStatus
 from smart365.centre.priority import PriorityWeights
 from smart365.core import audit
 from smart365.core.accounts import User
@@ -27,7 +27,7 @@ from smart365.core.tenancy import SYSTEM, Principal, Role
 from smart365.registry import vocab
 from smart365.registry.models import Company, Equipment
 from smart365.web.deps import Csrf, PagePrincipal, PageSession, get_db, get_settings
-from smart365.web.templating import render
+from smart365.web.templating import HomeCard, render
 
 pages = APIRouter(include_in_schema=False)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -391,3 +391,12 @@ def centre_assign(request: Request, principal: PagePrincipal) -> Response:
         plan = support.plan_assignment(centre)
         support.apply_plan(centre, plan)
     return RedirectResponse("/centre/priorities?assigned=1", status_code=303)
+
+
+def home_card(request: Request, session: Session, principal: Principal, company_id: int) -> HomeCard:
+    """The member's home panel: the firm's open requests to the Smart365 centre (애로사항), newest first."""
+    query = select(Ticket).where(Ticket.company_id == company_id, Ticket.status.in_(OPEN_STATUSES))
+    found = list(session.scalars(query.order_by(Ticket.opened_at.desc()).limit(5)))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    return HomeCard("centre/home_card.html", {"company_id": company_id, "tickets": found, "count": total,
+                    "status_labels": {s.value: _(s.label) for s in TicketStatus}}, order=30)  # fmt: skip

@@ -198,7 +198,7 @@ def rank_firms(firms: Sequence[FirmProfile], weights: PriorityWeights | None = N
 
 
 def _explain(firm: FirmProfile, contributions: Sequence[Contribution], weights: PriorityWeights, locale: str) -> str:
-    """E.g. "소부장 기업 +20.0, Level 3까지 0.5단계 +25.0, 준비도 0.62(인력 0.50 …) +12.4, 기대 효과 0.80 +24.0"."""
+    """E.g. "소부장 기업 +20.0, 레벨 3까지 0.5단계 +25.0, 준비도 0.62(인력 0.50 …) +12.4, 기대 효과 0.80 +24.0"."""
     by_name = {c.component: c for c in contributions}
     target = f"{weights.gap.target_level:g}"
     gap = weights.gap.target_level - firm.level

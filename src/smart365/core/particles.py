@@ -42,7 +42,8 @@ _UNITS = ("십", "백", "천", "만", "만", "만", "만", "억", "억", "억", 
 _LETTERS = dict(zip("abcdefghijklmnopqrstuvwxyz", "이비씨디이프지치이이이엘엠엔오피큐알스티유이유스이트", strict=True))
 # The usual sound a Latin word ends with when Koreans say it: ...m 엠/음, ...n 은, ...l 을, ...ng 응, stop consonants
 _WORD_ENDINGS = (
-    ("ng", "응"), ("le", "을"), ("m", "음"), ("n", "은"), ("l", "을"), ("k", "윽"), ("t", "읏"), ("p", "읍"), ("b", "읍"),
+    ("ng", "응"), ("le", "을"), ("m", "음"), ("n", "은"), ("l", "을"),
+    ("k", "윽"), ("t", "읏"), ("p", "읍"), ("b", "읍"),
 )  # fmt: skip
 
 

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from smart365.analytics.registry import kind_label
 from smart365.core import audit
 from smart365.core.errors import Forbidden, Invalid, field_reason
 from smart365.core.i18n import N_, _
@@ -36,7 +37,7 @@ from smart365.telemetry.file_import import FileImportReport, import_file, parse_
 from smart365.telemetry.pipeline import Pipeline, TagSpec
 from smart365.telemetry.store import TimeSeriesStore
 from smart365.web.deps import Csrf, PagePrincipal, PageSession, get_db, get_settings, system_of
-from smart365.web.templating import render, templates
+from smart365.web.templating import HomeCard, render, templates
 
 pages = APIRouter(include_in_schema=False)
 
@@ -180,6 +181,8 @@ def equipment_live(request: Request, equipment_id: int, principal: PagePrincipal
         timeline=service.state_timeline(store, setting, shifts[0][0].start, now) if setting else [],
         connector_states=CONNECTOR_STATES,
         events=service.company_events(session, machine.company_id, equipment_id=machine.id, limit=20),
+        live_models=service.live_models(session, machine.id),
+        kind_label=kind_label,
         can_act=principal.can_change(machine.company_id),
         labels=_labels(),
         state_labels=STATE_LABELS,
@@ -457,3 +460,10 @@ def _event_stream(
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+def home_card(request: Request, session: Session, principal: Principal, company_id: int) -> HomeCard:
+    """The member's home panel: the firm's open alarms, newest first."""
+    active = service.company_events(session, company_id, active=True, limit=200)
+    return HomeCard("monitoring/home_card.html", {"company_id": company_id, "count": len(active), "events": active[:5],
+                    "severity_labels": SEVERITY_LABELS}, order=20)  # fmt: skip

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 
 from smart365.analytics import registry
 from smart365.analytics.anomaly import AnyDetector, Contribution, explain_at
-from smart365.analytics.models import AnalyticsModel
+from smart365.analytics.models import AnalyticsModel, ModelScore
 from smart365.core.db import Database, utcnow
 from smart365.core.i18n import N_, gettext, translate_in
 from smart365.core.tenancy import SYSTEM
@@ -255,6 +255,8 @@ class Runner:
     state: RuleState = field(default_factory=RuleState)
     clock: RunClock = field(default_factory=RunClock)
     peak: float = float("inf")  # score of the open alarm's explanation (inf: none open, or not known here)
+    last: tuple[int, float] | None = None  # (µs, score) of the newest row scored
+    rows_scored: int = 0
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -295,6 +297,9 @@ class Runner:
         stream = getattr(self.detector, "update", None)  # the EWMA detector carries its filter between batches
         scores = stream(frame) if stream is not None else self.detector.score(frame)
         ROWS_SCORED.labels(model_id=str(self.model_id), equipment_id=str(self.equipment_id)).inc(len(scores))
+        self.last, self.rows_scored = (int(ts[-1]), float(scores[-1])), self.rows_scored + len(scores)
+        if not np.isfinite(self.detector.threshold):
+            return []  # a predicted value without a limit: scored and shown, never an alarm
         was_active = self.state.active
         self.state, changes = evaluate_rule(self.rule, ts, scores, self.state)
         out = []
@@ -462,12 +467,16 @@ class AnomalyMonitor:
     deployed. A model that fails (bad state, unexpected data) is logged and skipped: the worker goes on.
     """
 
-    def __init__(self, db: Database, refresh_s: float = 30.0, store: TimeSeriesStore | None = None) -> None:
+    def __init__(
+        self, db: Database, refresh_s: float = 30.0, store: TimeSeriesStore | None = None, publish_s: float = 5.0
+    ) -> None:
         self.db = db
         self.refresh_s = refresh_s
         self.store = store  # to know, on start, since when the machine has been running
+        self.publish_s = publish_s  # how often the latest scores are written for the pages
         self.runners: dict[int, Runner] = {}
         self._loaded_at = -float("inf")
+        self._published_at = -float("inf")
 
     def reload(self) -> None:
         """Read the deployed models again before the next batch."""
@@ -483,17 +492,21 @@ class AnomalyMonitor:
             except Exception:  # one broken model must not stop the ingest worker
                 log.exception("anomaly model %s failed on a batch; it is left out", runner.model_id)
                 self.runners.pop(runner.model_id, None)
-        if not results:
+        publish = time.monotonic() - self._published_at >= self.publish_s
+        if not results and not publish:
             return []
         with self.db.session(SYSTEM) as session:
-            return record(session, results)
+            if publish:
+                self._published_at = time.monotonic()
+                publish_scores(session, self.runners.values())
+            return record(session, results) if results else []
 
     def _refresh(self) -> None:
         if time.monotonic() - self._loaded_at < self.refresh_s:
             return
         self._loaded_at = time.monotonic()
         with self.db.session(SYSTEM) as session:
-            rows = [r for r in registry.deployed(session) if r.kind.startswith("anomaly.")]
+            rows = [r for r in registry.deployed(session) if registry.scores_live(r)]
             wanted = {r.id for r in rows}
             for model_id in set(self.runners) - wanted:
                 del self.runners[model_id]
@@ -554,6 +567,18 @@ def last_seen(store: TimeSeriesStore, tag_ids: Sequence[int]) -> int | None:
     """The newest stored point of any of the tags (µs), so a silence before the monitor started counts."""
     stamps = store.latest(list(tag_ids)).column("ts").to_pylist()
     return int(max(to_epoch_us(stamps).tolist())) if stamps else None
+
+
+def publish_scores(session: Session, runners: Iterable[Runner]) -> None:
+    """Write each runner's newest score, so every page sees it whichever process scores."""
+    for runner in runners:
+        if runner.last is None:
+            continue
+        at_us, score = runner.last
+        row = session.get(ModelScore, runner.model_id) or ModelScore(model_id=runner.model_id,
+                                                                     company_id=runner.company_id)  # fmt: skip
+        row.scored_at, row.score, row.rows = datetime.fromtimestamp(at_us / US, UTC), score, runner.rows_scored
+        session.add(row)
 
 
 def close_retired(session: Session, deployed_ids: set[int]) -> None:

@@ -10,6 +10,7 @@ import re
 import time
 import weakref
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -18,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from smart365.analytics import registry as models_registry
+from smart365.analytics.models import AnalyticsModel, ModelScore
 from smart365.core.db import utcnow
 from smart365.core.errors import Invalid, NotFound
 from smart365.core.i18n import N_, _
@@ -432,3 +435,40 @@ def localtime(moment: datetime, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# -- deployed models on the machine page -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiveModel:
+    """A deployed model as its machine page shows it: what it watches, its limit, its newest score, its alarm."""
+
+    model: AnalyticsModel
+    threshold: float | None  # None: the model gives a value, no alarm limit
+    latest: ModelScore | None  # None: nothing scored yet (the machine has not run since the deploy)
+    alarm: AlarmEvent | None
+    testbed_run_id: int | None
+
+    @property
+    def over(self) -> bool:
+        """Whether the newest score is above the limit."""
+        return bool(self.latest and self.threshold is not None and self.latest.score > self.threshold)
+
+
+def live_models(session: Session, equipment_id: int) -> list[LiveModel]:
+    """The machine's deployed models that score live, with their newest score and open alarm."""
+    rows = [r for r in models_registry.deployed(session, equipment_id) if models_registry.scores_live(r)]
+    if not rows:
+        return []
+    ids = [r.id for r in rows]
+    scores = {s.model_id: s for s in session.scalars(select(ModelScore).where(ModelScore.model_id.in_(ids)))}
+    open_alarms = select(AlarmEvent).where(AlarmEvent.model_id.in_(ids), AlarmEvent.cleared_at.is_(None))
+    alarms_of = {e.model_id: e for e in session.scalars(open_alarms)}
+    out = []
+    for row in rows:
+        limit = float(getattr(models_registry.load_model(row), "threshold", float("inf")))
+        run_id = (row.settings or {}).get("testbed_run_id")
+        out.append(LiveModel(row, limit if np.isfinite(limit) else None, scores.get(row.id), alarms_of.get(row.id),
+                             int(run_id) if run_id is not None else None))  # fmt: skip
+    return out

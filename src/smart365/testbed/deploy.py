@@ -106,10 +106,14 @@ def winner_state(
     if prep.task == "anomaly":
         state = fitted.detector.state()  # type: ignore[attr-defined]
         state.params |= {"testbed": params}
-    elif winner == "LightGBM":
-        state = ModelState(SAVABLE[winner], params, texts={"model": estimator.booster_.model_to_string()})
     else:
-        state = ModelState(SAVABLE[winner], params, arrays=_linear_arrays(estimator))
+        normal = anomaly.RobustBaseline.fit(prep.x.astype(float))  # explains a live score by what is off normal
+        arrays = {"normal_center": normal.center, "normal_scale": normal.scale}
+        if winner == "LightGBM":
+            texts = {"model": estimator.booster_.model_to_string()}
+            state = ModelState(SAVABLE[winner], params, arrays, texts=texts)
+        else:
+            state = ModelState(SAVABLE[winner], params, arrays | _linear_arrays(estimator))
     start, end = _window(prep)
     return SavedWinner(state.kind, state, dict(metrics or {}), start, end)
 
@@ -144,35 +148,43 @@ def _window(prep: Prepared) -> tuple[datetime, datetime]:
 
 def predict(state: ModelState, batch: pd.DataFrame) -> NDArray[Any]:
     """What a saved winner predicts for ``batch``: class index, value, or 0/1 anomaly flag per row."""
+    if state.kind not in ("testbed.lightgbm", "testbed.linear"):
+        detector = load_state(state)
+        return np.asarray(detector.detect(batch)).astype(np.int64)  # type: ignore[attr-defined]
+    raw = _raw(state, batch)
+    if state.params["task"] == "regression":
+        return raw
+    if "calibration" in state.params:
+        proba = positive_probability(state, batch, raw)
+        positive = int(state.params["calibration"]["positive"])
+        chosen = proba >= float(state.params["calibration"]["cut"])
+        return np.where(chosen, positive, 1 - positive).astype(np.int64)
     if state.kind == "testbed.lightgbm":
-        x = batch[state.params["features"]].to_numpy(dtype=float)
-        raw = np.asarray(lgb.Booster(model_str=state.texts["model"]).predict(x))
-        if state.params["task"] == "regression":
-            return raw
-        if "calibration" in state.params:
-            odds = np.clip(raw, 1e-6, 1 - 1e-6) / np.clip(1 - raw, 1e-6, 1)
-            return _decide(state.params["calibration"], np.log(odds))
         return raw.argmax(axis=1) if raw.ndim == 2 else (raw > 0.5).astype(np.int64)
-    if state.kind == "testbed.linear":
-        a = state.arrays
-        x = batch[state.params["features"]].to_numpy(dtype=float)
-        x = (np.where(np.isnan(x), a["median"], x) - a["mean"]) / a["scale"]
-        raw = x @ a["coef"].T + a["intercept"]
-        if state.params["task"] == "regression":
-            return np.asarray(raw[:, 0])
-        if "calibration" in state.params and raw.shape[1] == 1:
-            return _decide(state.params["calibration"], np.asarray(raw[:, 0]))
-        return raw.argmax(axis=1) if raw.shape[1] > 1 else (raw[:, 0] > 0).astype(np.int64)
-    detector = load_state(state)
-    return np.asarray(detector.detect(batch)).astype(np.int64)  # type: ignore[attr-defined]
+    return raw.argmax(axis=1) if raw.shape[1] > 1 else (raw[:, 0] > 0).astype(np.int64)
 
 
-def _decide(calibration: dict[str, Any], logit_class1: NDArray[Any]) -> NDArray[Any]:
-    """The saved threshold on the calibrated probability of the positive class (from the log-odds of class 1)."""
-    positive = int(calibration["positive"])
-    score = logit_class1 if positive == 1 else -logit_class1
-    proba = sigmoid(float(calibration["a"]) * score + float(calibration["b"]))
-    return np.where(proba >= float(calibration["cut"]), positive, 1 - positive).astype(np.int64)
+def _raw(state: ModelState, batch: pd.DataFrame) -> NDArray[Any]:
+    """The saved model's own output: LightGBM's probabilities or value, a linear model's margins or value."""
+    x = batch[state.params["features"]].to_numpy(dtype=float)
+    if state.kind == "testbed.lightgbm":
+        return np.asarray(lgb.Booster(model_str=state.texts["model"]).predict(x))
+    a = state.arrays
+    raw = (np.where(np.isnan(x), a["median"], x) - a["mean"]) / a["scale"] @ a["coef"].T + a["intercept"]
+    return np.asarray(raw[:, 0]) if state.params["task"] == "regression" else np.asarray(raw)
+
+
+def positive_probability(state: ModelState, batch: pd.DataFrame, raw: NDArray[Any] | None = None) -> NDArray[Any]:
+    """The calibrated probability of the positive class (the defect, the failure) per row of ``batch``."""
+    calibration = state.params["calibration"]
+    raw = _raw(state, batch) if raw is None else raw
+    if state.kind == "testbed.lightgbm":
+        odds = np.clip(raw, 1e-6, 1 - 1e-6) / np.clip(1 - raw, 1e-6, 1)
+        logit_class1 = np.log(odds)
+    else:
+        logit_class1 = np.asarray(raw[:, 0])
+    score = logit_class1 if int(calibration["positive"]) == 1 else -logit_class1
+    return np.asarray(sigmoid(float(calibration["a"]) * score + float(calibration["b"])), dtype=float)
 
 
 class _Saved:
@@ -191,6 +203,29 @@ class _Saved:
 
     def predict(self, batch: pd.DataFrame) -> NDArray[Any]:
         return predict(self._state, batch)
+
+    def score(self, batch: pd.DataFrame) -> NDArray[np.float64]:
+        """The live score: the positive class's calibrated probability (a two-class winner) or the value."""
+        if "calibration" in self._state.params:
+            return positive_probability(self._state, batch)
+        if self._state.params["task"] == "regression":
+            return np.asarray(_raw(self._state, batch), dtype=float)
+        raise Invalid(N_("This model predicts more than two classes, so it has no single live score."))
+
+    @property
+    def threshold(self) -> float:
+        """Alarm above this score: the decision threshold chosen on the training rows; none for a value."""
+        calibration = self._state.params.get("calibration")
+        return float(calibration["cut"]) if calibration else float("inf")
+
+    @property
+    def baseline(self) -> anomaly.RobustBaseline | None:
+        """The training rows' normal level per input, so a live alarm says which inputs are off normal."""
+        a = self._state.arrays
+        if "normal_center" not in a:
+            return None
+        return anomaly.RobustBaseline([str(f) for f in self._state.params["features"]], a["normal_center"],
+                                      a["normal_scale"])  # fmt: skip
 
     def state(self) -> ModelState:
         return self._state
@@ -233,7 +268,8 @@ def deploy_winner(session: Session, staging: Staging, run: TestbedRun, by: str) 
         kind=saved.kind, state=saved.state, tag_ids=inputs,
         trained_from=saved.trained_from, trained_to=saved.trained_to, metrics=saved.metrics, created_by=by,
     )  # fmt: skip
-    model.settings = {"bucket_s": row_period_s(pd.DatetimeIndex(pd.to_datetime(frame[run.time_column])))}
+    model.settings = {"bucket_s": row_period_s(pd.DatetimeIndex(pd.to_datetime(frame[run.time_column]))),
+                      "testbed_run_id": int(run.id)}  # the machine page links the model to the run it came from
     registry.deploy(session, model.id, by=by)
     run.deployed_model_id = int(model.id)
     audit.record(session, audit.Action.TESTBED_DEPLOY, f"testbed_run:{run.id}", company_id=run.company_id,

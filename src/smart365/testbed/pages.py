@@ -30,7 +30,7 @@ from smart365.testbed import deploy, service, tables
 from smart365.testbed.models import TestbedRun
 from smart365.testbed.tables import COLUMN_KINDS, SUFFIXES, Staging, TooLarge, preview, stage_tags
 from smart365.web.deps import Csrf, PagePrincipal, PageSession, system_of
-from smart365.web.templating import render
+from smart365.web.templating import HomeCard, render
 
 pages = APIRouter(include_in_schema=False)
 
@@ -300,3 +300,11 @@ def deploy_run(request: Request, run_id: int, principal: PagePrincipal, session:
         raise Forbidden()
     deploy.deploy_winner(session, _staging(request), run, by=_user_name(request))
     return RedirectResponse(f"/testbed/runs/{run.id}", status_code=303)
+
+
+def home_card(request: Request, session: Session, principal: Principal, company_id: int) -> HomeCard:
+    """The member's home panel: the firm's latest AI test-bed run and what it found."""
+    query = select(TestbedRun).where(TestbedRun.company_id == company_id)
+    run = session.scalars(query.order_by(TestbedRun.created_at.desc(), TestbedRun.id.desc()).limit(1)).first()
+    found = service.verdict(run.report) if run and run.status == "done" and run.report else None
+    return HomeCard("testbed/home_card.html", _common(company_id=company_id, run=run, verdict=found), order=40)

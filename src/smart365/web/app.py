@@ -147,5 +147,8 @@ def create_app(system: System) -> FastAPI:
         app.include_router(router)
     for router in (*admin.routers, *api_keys.routers):  # audit log, users, firms' API keys
         app.include_router(router)
+    # the member's home: level and next step, open alarms, requests to the centre, the last test-bed run
+    home.install_cards([assessment_pages.home_card, monitoring_pages.home_card, centre_pages.home_card,
+                        testbed_pages.home_card])  # fmt: skip
     install_api_contract(app)  # /openapi.json documents the error bodies as sent; database value errors are 422
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,15 @@ templates.env.globals["role_labels"] = {
 
 
 templates.env.filters["local"] = to_local
+
+
+@dataclass(frozen=True)
+class HomeCard:
+    """A panel of a firm member's home page, given by a feature: its template, what it shows, its place."""
+
+    template: str
+    context: dict[str, Any] = field(default_factory=dict)
+    order: int = 50
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
