@@ -38,7 +38,7 @@ def test_demo_seeds_a_showcase_run_on_its_history_once(db: Database, tmp_path: P
         time.sleep(0.1)
     worker.stop()
     assert run.status == "done", run.error
-    assert run.source_kind == "tags" and run.target == "MCT-01/cycle_time" and "MCT-01/spindle_load" in run.source
+    assert run.source_kind == "tags" and run.target == "MCT-01/사이클 타임" and "MCT-01/주축 부하" in run.source
     assert run.report and run.report["winner"]["best_model"] and len(run.report["results"]) == 5
     assert seed_testbed_run(db, store, worker) is None  # a later start adds nothing
     with db.session(SYSTEM) as session:

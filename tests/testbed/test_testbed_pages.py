@@ -449,3 +449,38 @@ def test_a_run_stored_before_the_honest_metrics_still_shows(app: Any, client: Te
         run.report = run.report | {"task": "classification", "classes": ["NG", "OK"]}  # type: ignore[operator]
     page = member.get(f"/testbed/runs/{world.ids_a['run_id']}")
     assert page.status_code == 200 and 'data-testid="run-verdict"' in page.text
+
+
+def test_a_deployed_defect_model_raises_its_alarm_on_the_machine_page(
+    app: Any, client: TestClient, world: World
+) -> None:
+    """A two-class winner scores the calibrated chance of a reject live and alarms above its threshold."""
+    from smart365.testbed import deploy
+
+    load_id = world.ids_a["tag_id"]
+    rng = np.random.default_rng(9)
+    load = rng.uniform(10, 90, 300)
+    table = pd.DataFrame({"time": pd.date_range("2026-11-01", periods=300, freq="min"), str(load_id): load,
+                          "reject": (load + rng.normal(0, 5, 300) > 65).astype(int)})  # fmt: skip
+    saved = deploy.winner_state(table, "reject", "time", "classification", "linear (logistic)")
+    with world.db.session(SYSTEM) as session:
+        model = model_registry.register(
+            session, company_id=world.firm_a, equipment_id=world.ids_a["equipment_id"], name="불량 예측",
+            kind=saved.kind, state=saved.state, tag_ids=[load_id], trained_from=saved.trained_from,
+            trained_to=saved.trained_to, metrics={}, created_by="test",
+        )  # fmt: skip
+        model.settings = {"bucket_s": 60.0}
+        model_registry.deploy(session, model.id, by="test")
+    app.state.system.alarms.reload()
+    now = utcnow().replace(second=0, microsecond=0)
+    hot = Batch.from_columns(load_id, [now + timedelta(minutes=i) for i in range(6)], [88.0] * 6)
+    app.state.system.alarms.process(hot)
+    member, _csrf = _member(app, world)
+    page = member.get(f"/monitoring/equipment/{world.ids_a['equipment_id']}").text
+    row = page[page.index('data-testid="live-model"') :].split("</tr>")[0]
+    assert 'data-testid="model-alarm"' in row, row
+    score = float(re.search(r'data-testid="live-score"><strong[^>]*>([-0-9.e+]+)<', row).group(1))  # type: ignore[union-attr]
+    assert 0.5 < score <= 1.0  # the chance of a reject at load 88, above the model's own threshold
+    cool = Batch.from_columns(load_id, [now + timedelta(minutes=6 + i) for i in range(6)], [15.0] * 6)
+    app.state.system.alarms.process(cool)
+    assert 'data-testid="model-alarm"' not in member.get(f"/monitoring/equipment/{world.ids_a['equipment_id']}").text

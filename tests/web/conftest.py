@@ -7,7 +7,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from smart365.bootstrap import bootstrap, records
+from smart365.bootstrap import System, bootstrap, records
 from smart365.core.settings import Settings
 from smart365.sim.demo import DEMO_PASSWORD, seed_demo
 from smart365.sim.live import LiveConfig, LivePlant
@@ -33,13 +33,20 @@ def _free_port() -> int:
 
 @contextmanager
 def serve_demo(
-    tmp_path_factory: pytest.TempPathFactory, name: str, firms: int, live: LiveConfig | None = None
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    firms: int,
+    live: LiveConfig | None = None,
+    prepare: Callable[[System], None] | None = None,
 ) -> Iterator[str]:
-    """A demo-seeded app on a free port (with the live plant when ``live`` says how); yields its base URL."""
+    """A demo-seeded app on a free port (with the live plant when ``live`` says how, after ``prepare`` has
+    added what a test needs to the system); yields its base URL."""
     settings = Settings(data_dir=tmp_path_factory.mktemp(name), secret_key=f"browser-{name}", warm_up=False)
     db = records(settings)
     seed_demo(db, firms=firms)
     system = bootstrap(settings, db=db)
+    if prepare is not None:
+        prepare(system)
     if live is not None:
         system.plugins.append(LivePlant(live))
     app = create_app(system)

@@ -44,13 +44,13 @@ def test_member_watches_the_plant_live_in_korean_and_english(live_plant_server: 
     expect(page.get_by_test_id("plant-oee")).to_have_text(re.compile(r"^\d+%$"))
     expect(page.get_by_test_id("line-가공라인")).to_contain_text(re.compile(r"OEE \d+% · A \d+%"))
     alarms = page.get_by_test_id("alarm-list")
-    expect(alarms).to_contain_text("barrel_temp > 238 °C")  # the heater of IMM-02 is drifting hot
+    expect(alarms).to_contain_text("실린더 온도 > 238 °C")  # the heater of IMM-02 is drifting hot
     expect(alarms).to_contain_text("긴급")
     page.wait_for_timeout(600)
     shot(page, "live-01-plant-ko")
 
-    alarms.locator("li", has_text="barrel_temp > 238").get_by_role("button", name="확인").click()
-    expect(page.get_by_test_id("alarm-list").locator("li", has_text="barrel_temp > 238")).to_contain_text("확인함")
+    alarms.locator("li", has_text="실린더 온도 > 238").get_by_role("button", name="확인").click()
+    expect(page.get_by_test_id("alarm-list").locator("li", has_text="실린더 온도 > 238")).to_contain_text("확인함")
 
     page.get_by_role("link", name="English").click()
     expect(page.get_by_test_id("plant-title")).to_contain_text("Live plant")
@@ -91,7 +91,7 @@ def test_alarm_list_and_csv_import_with_a_bad_row(live_plant_server: str, browse
     form.get_by_label("히스테리시스").fill("1")
     form.get_by_role("button", name="규칙 추가").click()
     page.get_by_test_id("rules").locator("summary").click()
-    expect(page.get_by_test_id("rule").filter(has_text="mould_temp < 20 °C")).to_have_count(1)
+    expect(page.get_by_test_id("rule").filter(has_text="금형 온도 < 20 °C")).to_have_count(1)
     shot(page, "live-04-alarms-ko")
 
     page.get_by_role("link", name="← 실시간 공장").click()

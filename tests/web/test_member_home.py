@@ -41,7 +41,8 @@ def test_the_home_shows_the_firms_own_alarms_requests_and_last_run(app: Any, cli
         session.add(AlarmEvent(company_id=world.firm_a, tag_id=world.ids_a["tag_id"], severity="critical",
                                equipment_id=world.ids_a["equipment_id"], condition="spindle_load > 90",
                                raised_at=now, raised_value=95.0))  # fmt: skip
-        session.add(Ticket(company_id=world.firm_a, title="SENTINEL 진동 문의", body="진동이 큽니다", category="maintenance"))
+        session.add(Ticket(company_id=world.firm_a, title="SENTINEL 진동 문의", body="진동이 큽니다",
+                           category="maintenance"))  # fmt: skip
         session.add(TestbedRun(company_id=world.firm_a, created_by="x", source_kind="file", source="품질.csv",
                                source_spec={}, target="판정", status="queued"))  # fmt: skip
     _login(client, world.emails["member_a"])

@@ -28,6 +28,12 @@ CMAPSS_COLUMNS = ("unit", "cycle", *SETTINGS, *SENSORS)
 RUL_CAP = 125
 
 
+MISSING_DATASET = N_(
+    "Dataset file not found: {path}. Put the benchmark datasets there, or set SMART365_DATASETS to the folder "
+    "that holds them (each dataset's SOURCE.md says where to get it)."
+)
+
+
 def datasets_root() -> Path:
     """The benchmark folder: ``$SMART365_DATASETS`` or the repository's sibling ``shared/datasets``."""
     env = os.environ.get("SMART365_DATASETS")
@@ -38,7 +44,7 @@ def datasets_root() -> Path:
 
 def _require(path: Path) -> Path:
     if not path.is_file():
-        raise NotFound(N_("Dataset file not found: {path}"), path=str(path))
+        raise NotFound(MISSING_DATASET, path=str(path))
     return path
 
 
@@ -149,7 +155,7 @@ def load_skab(root: Path | None = None) -> list[SkabExperiment]:
         for path in sorted((folder / sub).glob("*.csv"), key=lambda p: int(p.stem)):
             experiments.append(SkabExperiment(f"{sub}/{path.stem}", read_skab_file(path)))
     if not experiments:
-        raise NotFound(N_("Dataset file not found: {path}"), path=str(folder))
+        raise NotFound(MISSING_DATASET, path=str(folder))
     return experiments
 
 

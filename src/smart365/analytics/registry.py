@@ -31,6 +31,14 @@ NAME_MAX = 100
 #: What a person reads for a stored model kind that has no name of its own elsewhere (the test-bed's saved
 #: winners); the kind itself is an internal key.
 KIND_LABELS = {
+    "anomaly.pca": N_("PCA (T² and SPE)"),
+    "anomaly.ewma": N_("EWMA per signal"),
+    "anomaly.iforest": N_("Isolation forest"),
+    "anomaly.autoencoder": N_("Autoencoder"),
+    "anomaly.stuck": N_("Stuck sensor (unchanged value)"),
+    "anomaly.trend": N_("Trend (rising or falling too fast)"),
+    "quality.lightgbm": N_("Quality prediction (LightGBM)"),
+    "rul.lightgbm": N_("Remaining useful life (LightGBM)"),
     "testbed.lightgbm": N_("LightGBM (AI test-bed winner)"),
     "testbed.linear": N_("linear model (AI test-bed winner)"),
 }

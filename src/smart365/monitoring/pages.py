@@ -225,7 +225,7 @@ def alarms_page(request: Request, company_id: int, principal: PagePrincipal, ses
         tags=sorted(tag_names(session, company_id).items()),
         kind_labels=KIND_LABELS,
         describe=lambda rule: service.condition_text(
-            alarms.describe(service.to_rule(rule), rule.tag.name, rule.tag.unit)
+            alarms.describe(service.to_rule(rule), rule.tag.name, rule.tag.unit), rule.tag
         ),
         can_act=principal.can_change(company_id),
         severity_labels=SEVERITY_LABELS,
@@ -266,7 +266,7 @@ def _connection(request: Request, machine: Equipment) -> dict[str, Any] | None:
 
 
 def _describe(rule: AlarmRule) -> str:
-    return service.condition_text(alarms.describe(service.to_rule(rule), rule.tag.name, rule.tag.unit))
+    return service.condition_text(alarms.describe(service.to_rule(rule), rule.tag.name, rule.tag.unit), rule.tag)
 
 
 def _rule_errors(exc: ValidationError) -> str:

@@ -51,6 +51,7 @@ from smart365.core.tenancy import SYSTEM
 from smart365.monitoring.alarms import Rule, RuleState, Transition, evaluate_rule
 from smart365.monitoring.models import AlarmEvent
 from smart365.registry.models import Tag
+from smart365.registry.vocab import SIGNAL_LABELS
 from smart365.telemetry.batch import Batch, to_epoch_us
 from smart365.telemetry.store import TimeSeriesStore
 
@@ -71,22 +72,6 @@ DEFAULTS: dict[str, Any] = {
     "severity": "warning",
     "top": 3,
 }
-#: Readable names of the simulator's and common shop-floor tags (other tags show their own name).
-SIGNAL_LABELS = {
-    "spindle_load": N_("spindle load"),
-    "spindle_temp": N_("spindle temperature"),
-    "spindle_speed": N_("spindle speed"),
-    "vibration": N_("vibration"),
-    "cycle_time": N_("cycle time"),
-    "barrel_temp": N_("barrel temperature"),
-    "mould_temp": N_("mould temperature"),
-    "injection_pressure": N_("injection pressure"),
-    "tonnage": N_("tonnage"),
-    "die_temp": N_("die temperature"),
-    "stroke_rate": N_("stroke rate"),
-}
-
-
 def signal_label(tag: str, locale: str | None = None) -> str:
     """A tag's readable name in the current locale (or ``locale``).
 

@@ -39,6 +39,7 @@ from smart365.monitoring.oee import (
 )
 from smart365.monitoring.scoring import summary
 from smart365.registry.models import Equipment, Line, Site, Tag
+from smart365.registry.vocab import SIGNAL_LABELS
 from smart365.telemetry.store import TimeSeriesStore
 
 STATE_TAG, REASON_TAG = "state", "stop_reason"
@@ -222,24 +223,26 @@ def company_events(
     return list(session.scalars(query.order_by(AlarmEvent.raised_at.desc(), AlarmEvent.id.desc()).limit(limit)))
 
 
-def condition_text(condition: str) -> str:
-    """A condition for people: a state code gets its name in the current language.
+def condition_text(condition: str, tag: Tag | None = None) -> str:
+    """A condition for people: its tag by the display name, a state code by its name.
 
-    >>> condition_text("state = 2"), condition_text("barrel_temp > 238 °C")
-    ('state = 2 (정지)', 'barrel_temp > 238 °C')
+    >>> condition_text("state = 2"), condition_text("barrel_temp > 238 °C", Tag(name="barrel_temp"))
+    ('설비 상태: 정지', '실린더 온도 > 238 °C')
     """
     match = _STATE_CONDITION.match(condition)
     if match and int(match.group(1)) in STATE_LABELS:
-        return f"{condition} ({_(STATE_LABELS[int(match.group(1))])})"
+        return f"{tag.label if tag else _(SIGNAL_LABELS[STATE_TAG])}: {_(STATE_LABELS[int(match.group(1))])}"
+    if tag is not None and condition.startswith(f"{tag.name} "):
+        return tag.label + condition[len(tag.name) :]
     return condition
 
 
 def alarm_text(event: AlarmEvent) -> str:
     """What an alarm is about, for people: an anomaly alarm's top signals in the current language, else the
-    rule's condition."""
+    rule's condition with the tag's display name."""
     if event.explanation:
         return "AI · " + summary(event.explanation)
-    return condition_text(event.condition)
+    return condition_text(event.condition, event.tag)
 
 
 def event_json(event: AlarmEvent) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from smart365.analytics.anomaly import (
 )
 from smart365.analytics.contract import stopwatch
 from smart365.analytics.models import AnalyticsModel
+from smart365.analytics.registry import KIND_LABELS
 from smart365.core.errors import Invalid
 from smart365.core.i18n import N_
 from smart365.monitoring.scoring import DEFAULTS, history_frame, row_period_s
@@ -41,17 +42,17 @@ from smart365.telemetry.store import TimeSeriesStore
 #: sit at the 99.5 % quantile of the history's own scores times 1.5: a short history of one machine does
 #: not show every normal situation, and an operator ignores an alarm that cries wolf.
 DETECTORS: dict[str, tuple[Callable[[], AnyDetector], str]] = {
-    "anomaly.pca": (lambda: PcaDetector(PcaConfig(quantile=0.995, margin=1.5)), N_("PCA (T² and SPE)")),
-    "anomaly.ewma": (lambda: EwmaDetector(EwmaConfig(margin=1.5)), N_("EWMA per signal")),
+    "anomaly.pca": (lambda: PcaDetector(PcaConfig(quantile=0.995, margin=1.5)), KIND_LABELS["anomaly.pca"]),
+    "anomaly.ewma": (lambda: EwmaDetector(EwmaConfig(margin=1.5)), KIND_LABELS["anomaly.ewma"]),
     "anomaly.iforest": (
         # No margin: the forest's score stays below 1, so a multiple of its 99.5 % quantile can be out of reach.
         lambda: IsolationForestDetector(ForestConfig(quantile=0.995, margin=1.0)),
-        N_("Isolation forest"),
+        KIND_LABELS["anomaly.iforest"],
     ),
     # Alongside one of the above: a frozen sensor reads a normal value, so only its stillness gives it away.
-    "anomaly.stuck": (StuckSignalDetector, N_("Stuck sensor (unchanged value)")),
+    "anomaly.stuck": (StuckSignalDetector, KIND_LABELS["anomaly.stuck"]),
     # A wear or drift too fast for its history (both halves of a 120-row window rising), not a level.
-    "anomaly.trend": (TrendDetector, N_("Trend (rising or falling too fast)")),
+    "anomaly.trend": (TrendDetector, KIND_LABELS["anomaly.trend"]),
 }
 #: The input signals worth a model per machine kind (counters and state codes are not signals).
 INPUTS = {

@@ -6,6 +6,8 @@ from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Unique
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from smart365.core.db import Base, CompanyOwned, TenantScoped, Timestamped
+from smart365.core.i18n import gettext
+from smart365.registry.vocab import SIGNAL_LABELS
 
 
 class Company(TenantScoped, Timestamped, Base):
@@ -94,6 +96,7 @@ class Tag(CompanyOwned, Timestamped, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     equipment_id: Mapped[int] = mapped_column(ForeignKey("equipment.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
+    display_name: Mapped[str | None] = mapped_column(String(200))  # what people read (태그 표시 이름), e.g. 주축 부하
     unit: Mapped[str | None] = mapped_column(String(30))
     data_type: Mapped[str] = mapped_column(String(10), default="float")
     address: Mapped[str | None] = mapped_column(String(300))
@@ -101,3 +104,11 @@ class Tag(CompanyOwned, Timestamped, Base):
     max_value: Mapped[float | None] = mapped_column(Float)
 
     equipment: Mapped[Equipment] = relationship(back_populates="tags")
+
+    @property
+    def label(self) -> str:
+        """The tag as people read it: its display name, else a known signal's name in the current language,
+        else its name (``spindle_load`` → 주축 부하)."""
+        if self.display_name:
+            return self.display_name
+        return gettext(SIGNAL_LABELS[self.name]) if self.name in SIGNAL_LABELS else self.name

@@ -260,6 +260,7 @@ class TagIn(BaseModel):
             "examples": [
                 {
                     "name": "spindle_load",
+                    "display_name": "주축 부하",
                     "unit": "%",
                     "data_type": "float",
                     "address": "ns=2;s=MCT01.SpindleLoad",
@@ -271,6 +272,7 @@ class TagIn(BaseModel):
     )
 
     name: Name
+    display_name: Name | None = None  # what people read; the name stays the machine's own (주축 부하 / spindle_load)
     unit: Text30 | None = None
     data_type: DataType = "float"
     address: Text300 | None = None
@@ -282,6 +284,7 @@ class TagPatch(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"unit": "°C"}]})
 
     name: Name | None = None
+    display_name: Name | None = None
     unit: Text30 | None = None
     data_type: DataType | None = None
     address: Text300 | None = None

@@ -115,3 +115,20 @@ PROTOCOLS: dict[str, str] = {
 }
 
 DATA_TYPES: dict[str, str] = {"float": N_("Number"), "int": N_("Integer"), "bool": N_("On/off"), "str": N_("Text")}
+
+#: Readable names of common shop-floor tags (and the simulator's), for a tag without its own display name.
+SIGNAL_LABELS: dict[str, str] = {
+    "spindle_load": N_("spindle load"),
+    "spindle_temp": N_("spindle temperature"),
+    "spindle_speed": N_("spindle speed"),
+    "vibration": N_("vibration"),
+    "cycle_time": N_("cycle time"),
+    "part_count": N_("part count"),
+    "barrel_temp": N_("barrel temperature"),
+    "mould_temp": N_("mould temperature"),
+    "injection_pressure": N_("injection pressure"),
+    "tonnage": N_("tonnage"),
+    "die_temp": N_("die temperature"),
+    "stroke_rate": N_("stroke rate"),
+    "state": N_("machine state"),
+}

@@ -299,6 +299,8 @@ def deploy_run(request: Request, run_id: int, principal: PagePrincipal, session:
     if not principal.can_change(run.company_id):
         raise Forbidden()
     deploy.deploy_winner(session, _staging(request), run, by=_user_name(request))
+    session.commit()
+    system_of(request).alarms.reload()  # this process scores it from its next batch (a worker within 30 s)
     return RedirectResponse(f"/testbed/runs/{run.id}", status_code=303)
 
 

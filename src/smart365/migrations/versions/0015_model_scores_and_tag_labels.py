@@ -1,4 +1,4 @@
-"""analytics: each deployed model's latest live score, for the machine page
+"""analytics: each deployed model's latest live score, for the machine page; registry: a tag's display name
 
 Revision ID: 0015
 Revises: 0010
@@ -34,8 +34,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("model_id", name=op.f("pk_model_scores")),
     )
     op.create_index(op.f("ix_model_scores_company_id"), "model_scores", ["company_id"])
+    with op.batch_alter_table("tags") as batch:
+        batch.add_column(sa.Column("display_name", sa.String(length=200), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("tags") as batch:
+        batch.drop_column("display_name")
     op.drop_index(op.f("ix_model_scores_company_id"), table_name="model_scores")
     op.drop_table("model_scores")
