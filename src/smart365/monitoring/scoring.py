@@ -242,6 +242,7 @@ class Runner:
     peak: float = float("inf")  # score of the open alarm's explanation (inf: none open, or not known here)
     last: tuple[int, float] | None = None  # (µs, score) of the newest row scored
     rows_scored: int = 0
+    unpublished: bool = False  # ``last`` is newer than what the pages read
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -283,6 +284,7 @@ class Runner:
         scores = stream(frame) if stream is not None else self.detector.score(frame)
         ROWS_SCORED.labels(model_id=str(self.model_id), equipment_id=str(self.equipment_id)).inc(len(scores))
         self.last, self.rows_scored = (int(ts[-1]), float(scores[-1])), self.rows_scored + len(scores)
+        self.unpublished = True
         if not np.isfinite(self.detector.threshold):
             return []  # a predicted value without a limit: scored and shown, never an alarm
         was_active = self.state.active
@@ -477,7 +479,9 @@ class AnomalyMonitor:
             except Exception:  # one broken model must not stop the ingest worker
                 log.exception("anomaly model %s failed on a batch; it is left out", runner.model_id)
                 self.runners.pop(runner.model_id, None)
-        publish = time.monotonic() - self._published_at >= self.publish_s
+        publish = time.monotonic() - self._published_at >= self.publish_s and any(
+            r.unpublished for r in self.runners.values()
+        )  # no database round trip on a batch no model scored
         if not results and not publish:
             return []
         with self.db.session(SYSTEM) as session:
@@ -557,8 +561,9 @@ def last_seen(store: TimeSeriesStore, tag_ids: Sequence[int]) -> int | None:
 def publish_scores(session: Session, runners: Iterable[Runner]) -> None:
     """Write each runner's newest score, so every page sees it whichever process scores."""
     for runner in runners:
-        if runner.last is None:
+        if not runner.unpublished or runner.last is None:
             continue
+        runner.unpublished = False
         at_us, score = runner.last
         row = session.get(ModelScore, runner.model_id) or ModelScore(model_id=runner.model_id,
                                                                      company_id=runner.company_id)  # fmt: skip

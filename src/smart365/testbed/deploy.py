@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, ClassVar, Self, cast
 
 import lightgbm as lgb
@@ -168,10 +169,16 @@ def _raw(state: ModelState, batch: pd.DataFrame) -> NDArray[Any]:
     """The saved model's own output: LightGBM's probabilities or value, a linear model's margins or value."""
     x = batch[state.params["features"]].to_numpy(dtype=float)
     if state.kind == "testbed.lightgbm":
-        return np.asarray(lgb.Booster(model_str=state.texts["model"]).predict(x))
+        return np.asarray(_booster(state.texts["model"]).predict(x))
     a = state.arrays
     raw = (np.where(np.isnan(x), a["median"], x) - a["mean"]) / a["scale"] @ a["coef"].T + a["intercept"]
     return np.asarray(raw[:, 0]) if state.params["task"] == "regression" else np.asarray(raw)
+
+
+@lru_cache(maxsize=64)
+def _booster(model_text: str) -> lgb.Booster:
+    """A saved LightGBM model, parsed once: live scoring predicts with it on every batch."""
+    return lgb.Booster(model_str=model_text)
 
 
 def positive_probability(state: ModelState, batch: pd.DataFrame, raw: NDArray[Any] | None = None) -> NDArray[Any]:
