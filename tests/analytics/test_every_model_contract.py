@@ -80,6 +80,7 @@ EXAMPLES: dict[str, Example] = {
     "rul.lightgbm": Example(lambda: (rul.RulModel(SMALL), synthetic_fleet(12, seed=1), synthetic_fleet(3, seed=2))),
     "testbed.lightgbm": Example(_testbed("LightGBM")),
     "testbed.linear": Example(_testbed("linear (logistic)")),
+    "testbed.forest": Example(_testbed("random forest")),
 }  # fmt: skip
 
 

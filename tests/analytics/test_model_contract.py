@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import doctest
 import io
-import re
-from pathlib import Path
 from typing import ClassVar, Self
 
 import numpy as np
 import pandas as pd
 import pytest
-from babel.messages.pofile import read_po
 
 import smart365.analytics as analytics_pkg
 from smart365.analytics import contract, datasets, metrics, rul, spc
@@ -81,15 +78,3 @@ def test_eval_result_throughput() -> None:
 def test_docstring_examples(module: object) -> None:
     outcome = doctest.testmod(module, optionflags=doctest.ELLIPSIS)  # type: ignore[arg-type]
     assert outcome.failed == 0
-
-
-def test_every_marked_string_has_a_korean_translation() -> None:
-    source = Path(spc.__file__).parent
-    pattern = re.compile(r'N_\(\s*"((?:[^"\\]|\\.)*)"\s*\)')
-    marked = {m for path in source.glob("*.py") for m in pattern.findall(path.read_text(encoding="utf-8"))}
-    po_path = source.parent / "locale" / "ko" / "LC_MESSAGES" / "analytics.po"
-    with po_path.open("rb") as fh:
-        translated = {str(m.id): str(m.string) for m in read_po(fh, locale="ko") if m.id}
-    assert marked, "no marked strings found"
-    missing = sorted(m for m in marked if not translated.get(m))
-    assert not missing

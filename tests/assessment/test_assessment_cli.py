@@ -53,11 +53,11 @@ def test_file_with_bad_cells_scores_good_rows_lists_errors_and_exits_1(fixtures,
     assert (data["F-014"]["next_level"], data["F-014"]["points_to_next_level"]) == (None, None)
     assert (data["F-002"]["next_level"], data["F-002"]["points_to_next_level"]) == (2, 0.0)
     assert "오류 / errors" in result.output
-    assert "3.5은(는) 0–5 단계가 아닙니다" in result.output
+    assert "3.5는 0–5 단계가 아닙니다" in result.output
     with errors.open(encoding="utf-8-sig", newline="") as handle:
         written = list(csv.DictReader(handle))
     assert len(written) == 9
-    assert {"row": "9", "column": "brn", "reason_ko": "12345은(는) 올바른 사업자등록번호가 아닙니다(10자리, 검증번호)",
+    assert {"row": "9", "column": "brn", "reason_ko": "12345는 올바른 사업자등록번호가 아닙니다(10자리, 검증번호)",
             "reason_en": "12345 is not a valid business registration number (10 digits, check digit)"} in written
 
 

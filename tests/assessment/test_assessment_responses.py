@@ -56,9 +56,9 @@ def test_good_rows_are_read_in_full(instrument, fixtures):
 def test_errors_read_in_korean_too(instrument, fixtures):
     result = read_responses(fixtures / "survey_with_errors.csv", instrument)
     error = next(e for e in result.errors if e.column == "STR.2")
-    assert error.korean() == "3.5은(는) 0–5 단계가 아닙니다"
+    assert error.korean() == "3.5는 0–5 단계가 아닙니다"
     assert error.as_dict() == {"row": 5, "column": "STR.2", "reason": "3.5 is not a stage 0–5",
-                               "reason_ko": "3.5은(는) 0–5 단계가 아닙니다"}
+                               "reason_ko": "3.5는 0–5 단계가 아닙니다"}
 
 
 def _csv_to_excel(source: Path, target: Path) -> None:

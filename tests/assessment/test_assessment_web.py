@@ -90,7 +90,7 @@ def test_consultant_submits_on_behalf_and_the_diagnosis_shows_the_level(app: Any
     assert page.status_code == 200
     assert "레벨 1 · 기초" in page.text and "440.0" in page.text
     # ...but not connected: the systems rule is the one that stops Level 2, and only that one
-    assert "시스템·자동화 영역 단계 1.0이(가) 레벨 2에 필요한 1.5에 못 미칩니다" in page.text
+    assert "시스템·자동화 영역 단계 1.0이 레벨 2에 필요한 1.5에 못 미칩니다" in page.text
     assert page.text.count("총점") == 1  # the card label only: the points threshold is met
     assert 'id="chart-radar"' in page.text and "SYS.1" in page.text
     assert "컨설턴트가 기업을 대신해 응답" in page.text

@@ -75,6 +75,7 @@ def _refit(frame: pd.DataFrame, task: str, winner: str) -> np.ndarray:
 @pytest.mark.parametrize(("task", "winner"), [
     ("regression", "LightGBM"), ("regression", "linear (ridge)"), ("classification", "LightGBM"),
     ("classification", "linear (logistic)"), ("binary", "LightGBM"), ("binary", "linear (logistic)"),
+    ("regression", "random forest"), ("classification", "random forest"), ("binary", "random forest"),
     ("anomaly", "PCA T²+SPE"), ("anomaly", "EWMA robust z"),
     ("anomaly", "isolation forest"), ("anomaly", "trend (slope)"),
 ])  # fmt: skip
@@ -99,9 +100,9 @@ def test_saved_winner_predicts_the_same_as_the_fitted_model(task: str, winner: s
     assert saved.trained_from.utcoffset() is not None  # an aware moment
 
 
-def test_a_random_forest_winner_is_refused_with_the_reason() -> None:
-    with pytest.raises(Invalid, match="pickle"):
-        winner_state(_table("regression"), "y", "time", "regression", "random forest")
+def test_a_baseline_cannot_be_saved_and_says_so() -> None:
+    with pytest.raises(Invalid, match="cannot be saved as a model"):
+        winner_state(_table("regression"), "y", "time", "regression", "mean (training)")
 
 
 def test_a_loaded_winner_refits_on_newer_history() -> None:
@@ -111,3 +112,15 @@ def test_a_loaded_winner_refits_on_newer_history() -> None:
     refitted = model.fit(newer).state()
     assert refitted.params["features"] == ["a", "b", "c"]
     assert not np.allclose(refitted.arrays["coef"], saved.state.arrays["coef"])  # learned from the new rows
+
+
+def test_a_winner_of_more_classes_scores_its_predicted_class_without_an_alarm_limit() -> None:
+    codes = _table("classification")
+    codes["y"] = codes["y"].map({"low": 1, "mid": 2, "high": 3})  # a grade written as a number
+    model = load(winner_state(codes, "y", "time", "classification", "random forest").state)
+    x = codes[["a", "b", "c"]]
+    assert set(np.unique(model.score(x))) <= {1.0, 2.0, 3.0}  # type: ignore[attr-defined]
+    assert model.threshold == float("inf")  # type: ignore[attr-defined]
+    named = load(winner_state(_table("classification"), "y", "time", "classification", "LightGBM").state)
+    positions = named.score(x)  # type: ignore[attr-defined]
+    assert set(np.unique(positions)) <= {0.0, 1.0, 2.0} and len(positions) == len(x)

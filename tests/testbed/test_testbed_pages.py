@@ -316,7 +316,7 @@ def test_a_tag_run_is_deployed_through_the_model_registry(app: Any, client: Test
         state = model_registry.load_model(model)
         assert model.company_id == world.firm_a and model.kind == "testbed.linear" and model.status == "deployed"
         assert model.tag_ids == [world.ids_a["tag_id"]]  # the input tag; the target tag is what it predicts
-        assert model.name == "SENTINEL-A MCT/temp · linear (ridge)" and "rmse" in model.metrics
+        assert model.name == "SENTINEL-A MCT/temp" and "rmse" in model.metrics
         assert model.trained_from < model.trained_to and model.deployed_by == "member_a"
         assert model.settings == {"bucket_s": 60.0, "testbed_run_id": run_id}  # one-minute rows, as it learned
         model_id = model.id

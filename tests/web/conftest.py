@@ -147,6 +147,12 @@ def logged_in(
     return page
 
 
+def open_own_firm(page: Any) -> Any:
+    """From a member's home (where login lands) to the firm's own page."""
+    page.get_by_test_id("firm-details-link").click()
+    return page
+
+
 def shot(page: object, name: str) -> None:
     """Keep a full-page screenshot when SMART365_SCREENSHOTS names a folder."""
     if SHOTS:

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from smart365.sim.demo import DEMO_PASSWORD
-from tests.web.conftest import logged_in, shot
+from tests.web.conftest import logged_in, open_own_firm, shot
 
 pytestmark = pytest.mark.browser
 
@@ -51,7 +51,7 @@ def test_centre_admin_logs_in_searches_and_opens_a_firm(live_server: str, browse
 def test_company_member_edits_own_profile_with_a_clear_error_first(live_server: str, browser) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
-    page = logged_in(browser, live_server)
+    page = open_own_firm(logged_in(browser, live_server))
     expect(page.get_by_test_id("company-name")).to_contain_text("(주)한빛정밀")
     page.get_by_text("기업 정보 수정").click()
     page.get_by_label("스마트공장 구축 연도").fill("1800")
@@ -68,7 +68,7 @@ def test_company_member_edits_own_profile_with_a_clear_error_first(live_server: 
 def test_member_adds_a_machine_and_a_tag(live_server: str, browser) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
-    page = logged_in(browser, live_server, height=900)
+    page = open_own_firm(logged_in(browser, live_server, height=900))
     page.get_by_text("+ 설비 추가").first.click()
     form = page.locator("details.add[open] form")
     form.get_by_label("이름").fill("MCT-05")

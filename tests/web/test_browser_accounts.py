@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.conftest import logged_in, shot
+from tests.web.conftest import logged_in, open_own_firm, shot
 
 pytestmark = pytest.mark.browser
 
 
 def test_member_makes_a_key_and_the_centre_reads_it_in_the_audit_log(browser: object, live_server: str) -> None:
-    member = logged_in(browser, live_server)  # lands on its own firm's page
+    member = open_own_firm(logged_in(browser, live_server))
     member.get_by_test_id("api-keys-link").click()
     member.get_by_test_id("key-name").fill("1공장 Telegraf 게이트웨이")
     member.get_by_role("button", name="키 발급").click()

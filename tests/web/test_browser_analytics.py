@@ -53,7 +53,7 @@ def test_member_sees_the_spc_chart_and_deploys_a_model_version(analytics_server:
     expect(page.locator('[data-testid="model-row"][data-status="deployed"]', has_text="anomaly v")).to_contain_text(
         "anomaly v2"
     )
-    expect(page.get_by_role("button", name="v1(으)로 되돌리기")).to_be_visible()
+    expect(page.get_by_role("button", name="v1로 되돌리기")).to_be_visible()
 
     page.locator('a[data-lang="en"]').click()
     expect(page.get_by_test_id("analytics-title")).to_contain_text("MCT-02 · Analytics")

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.web.conftest import logged_in, shot
+from tests.web.conftest import logged_in, open_own_firm, shot
 
 pytestmark = pytest.mark.browser
 
@@ -54,7 +54,7 @@ def test_centre_admin_reads_the_level_distribution_of_the_2026_survey(live_serve
 def test_firm_member_sees_the_open_campaign_invitation(live_server: str, browser) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
-    page = logged_in(browser, live_server, height=900)
+    page = open_own_firm(logged_in(browser, live_server, height=900))
     page.get_by_test_id("survey-link").click()
     invitation = page.get_by_test_id("campaign-invitation")
     expect(invitation).to_contain_text("2026 하반기 경기 소부장 추적조사")

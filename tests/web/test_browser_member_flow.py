@@ -29,12 +29,7 @@ from smart365.sim.live import LiveConfig
 from smart365.telemetry.batch import Batch
 from tests.web.conftest import logged_in, serve_demo, shot
 
-pytestmark = [
-    pytest.mark.browser,
-    # Open: the run's winner on this table is sometimes a random forest, which cannot be deployed, so the
-    # deploy button is missing; the next step pins a deployable outcome (see the closing note of issue 14).
-    pytest.mark.skip(reason="the test-bed winner on this table is not always deployable yet"),
-]
+pytestmark = pytest.mark.browser
 
 HOURS = 3
 
@@ -137,6 +132,7 @@ def test_member_goes_from_home_to_a_deployed_model_watching_the_machine(flow_ser
     with urllib.request.urlopen(request, timeout=30) as answer:
         assert json.loads(answer.read())["stored"] == len(points)
     page.goto(f"{flow_server}/monitoring/equipment/{Plant.machine_id}")
+    expect(page.locator(".trend-card h4", has_text="절삭유 온도")).to_be_visible()  # each trend says what it is
     row = page.locator('[data-testid="live-model"]', has_text="불량 여부")
     for _ in range(30):  # the scores are written every few seconds: look again, as a person would
         if row.get_by_test_id("model-alarm").count():
@@ -146,6 +142,7 @@ def test_member_goes_from_home_to_a_deployed_model_watching_the_machine(flow_ser
     expect(row.get_by_test_id("live-score")).to_contain_text(re.compile(r"0\.\d+|1"))
     expect(row.get_by_test_id("model-alarm")).to_be_visible()
     expect(row.get_by_test_id("model-run")).to_be_visible()
+    expect(page.get_by_test_id("open-alarms")).to_contain_text("절삭유 온도")  # the alarm names the input by its name
     shot(page, "flow-05-machine-ko")
     page.get_by_role("link", name="English").click()
     expect(page.get_by_test_id("live-models")).to_contain_text("AI models watching this machine")

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import pytest
 
 from smart365.sim.live import LiveConfig
-from tests.web.conftest import logged_in, serve_demo, shot
+from tests.web.conftest import logged_in, open_own_firm, serve_demo, shot
 
 pytestmark = pytest.mark.browser
 
@@ -46,7 +46,7 @@ def _watch(page: Any, base_url: str) -> dict[str, list[str]]:
 def test_member_pages_work_under_the_policy(plant_server: str, browser) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
-    page = logged_in(browser, plant_server, width=1400)
+    page = open_own_firm(logged_in(browser, plant_server, width=1400))
     seen = _watch(page, plant_server)
     expect(page.get_by_test_id("company-name")).to_contain_text("(주)한빛정밀")
     company_url = page.url

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.web.conftest import logged_in, shot
+from tests.web.conftest import logged_in, open_own_firm, shot
 
 pytestmark = pytest.mark.browser
 
@@ -16,7 +16,7 @@ NOT_APPLICABLE = ("DEV.3", "KPI.5")
 def test_member_answers_the_survey_and_sees_level_two(live_server: str, browser) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
-    page = logged_in(browser, live_server, height=900)
+    page = open_own_firm(logged_in(browser, live_server, height=900))
     expect(page.get_by_test_id("company-name")).to_contain_text("(주)한빛정밀")
 
     page.get_by_test_id("survey-link").click()

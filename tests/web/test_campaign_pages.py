@@ -63,7 +63,7 @@ def test_import_on_the_page_checks_first_then_imports_the_good_rows(app: Any, wo
         ("4", "company_id"),
         ("4", "STR.1"),
     ]
-    assert errors[0][2] == f"{world.firm_b}은(는) 이 캠페인에 초대된 기업이 아닙니다"
+    assert errors[0][2] == f"{world.firm_b}는 이 캠페인에 초대된 기업이 아닙니다"
     token = re.search(r'name="token" value="([0-9a-f]+)"', checked.text)
     assert token is not None and "올바른 1개 행 가져오기" in checked.text
     done = client.post(url, data={"csrf_token": csrf, "token": token.group(1)})

@@ -59,6 +59,11 @@ ENDS_OWN_LOGIN = {("POST", "/api/v1/auth/logout"): "revokes the caller's own tok
 EXTRA_PARAMS = {"locale": "en"}
 
 
+# a particle pair left for the reader to choose ("모델이(가)", "1.053(으)로"): every page must pick one
+PARTICLE_MARKER = re.compile("|".join(re.escape(pair) for pair in (
+    "이(가)", "가(이)", "을(를)", "를(을)", "은(는)", "는(은)", "과(와)", "와(과)", "(으)로", "(이)나", "(이)라")))
+
+
 def _routes(app: Any) -> list[tuple[str, str, Any]]:
     """(method, path, route) for every route, included routers flattened."""
     found = []
@@ -130,7 +135,7 @@ def _snapshot(world: World, app: Any) -> str:
             cls = mapper.class_
             if issubclass(cls, TenantScoped):
                 key = getattr(cls, cls.tenant_key)
-                for row in session.scalars(select(cls).where(key == world.firm_a).order_by(cls.id)):
+                for row in session.scalars(select(cls).where(key == world.firm_a).order_by(*mapper.primary_key)):
                     digest.update(repr(sorted((c.key, getattr(row, c.key)) for c in mapper.column_attrs)).encode())
     return digest.hexdigest()
 
@@ -193,6 +198,9 @@ def test_every_route_is_scoped_for_every_role(app: Any, client: TestClient, worl
                 c = client if is_api else page_clients[who]
                 response = c.get(url, headers=api_headers[who] if is_api else {}, follow_redirects=False)
                 assert response.status_code in (200, 303), f"GET {path} as {who}: {response.status_code}"
+                if "text/html" in response.headers.get("content-type", ""):  # Korean as a person writes it
+                    marker = PARTICLE_MARKER.search(response.text)
+                    assert marker is None, f"GET {path} as {who}: {response.text[marker.start() - 40:marker.end()]}"
 
 
 def test_anonymous_callers_are_turned_away_everywhere(app: Any, world: World) -> None:

@@ -51,6 +51,8 @@ from sklearn.neural_network import MLPRegressor
 from smart365.analytics.contract import Detector, EvalResult, ModelState, register, stopwatch
 from smart365.analytics.datasets import SKAB_SENSORS, SkabExperiment, load_skab
 from smart365.analytics.metrics import skab_outlier_metrics
+from smart365.analytics.trees import flatten as flatten_trees
+from smart365.analytics.trees import walk as walk_trees
 from smart365.core.errors import Invalid
 from smart365.core.i18n import N_, gettext, translate_in
 
@@ -404,42 +406,17 @@ class IsolationForestDetector:
 
 
 def _flatten_forest(forest: IsolationForest) -> dict[str, NDArray[Any]]:
-    """All trees' nodes in one set of arrays; child indices made global; features mapped to columns."""
-    left, right, feature, threshold, size, roots = [], [], [], [], [], []
-    offset = 0
-    for tree, features in zip(forest.estimators_, forest.estimators_features_, strict=True):
-        t = tree.tree_
-        leaf = t.children_left == -1
-        roots.append(offset)
-        left.append(np.where(leaf, -1, t.children_left + offset))
-        right.append(np.where(leaf, -1, t.children_right + offset))
-        feature.append(np.where(leaf, 0, np.asarray(features)[np.maximum(t.feature, 0)]))
-        threshold.append(t.threshold)
-        size.append(t.n_node_samples)
-        offset += t.node_count
-    return {
-        "left": np.concatenate(left).astype(np.int64), "right": np.concatenate(right).astype(np.int64),
-        "feature": np.concatenate(feature).astype(np.int64), "threshold": np.concatenate(threshold),
-        "size": np.concatenate(size).astype(np.int64), "roots": np.asarray(roots, dtype=np.int64),
-        "max_samples": np.asarray([forest.max_samples_], dtype=np.int64),
-    }  # fmt: skip
+    """The forest's trees as arrays (:func:`~smart365.analytics.trees.flatten`) and the sample size its path
+    lengths scale by."""
+    flat = flatten_trees(forest.estimators_, forest.estimators_features_)
+    return flat | {"max_samples": np.asarray([forest.max_samples_], dtype=np.int64)}
 
 
-def _forest_scores(trees: dict[str, NDArray[Any]], x: NDArray[np.float32]) -> FloatArray:
-    """Walk every row down every tree at once (depth-wise), then 2^(−mean path / c(max_samples))."""
-    left, right, feature, thr = trees["left"], trees["right"], trees["feature"], trees["threshold"]
-    node = np.broadcast_to(trees["roots"], (len(x), trees["roots"].size)).copy()
-    depth = np.zeros(node.shape)
-    rows = np.arange(len(x))[:, None]
-    while True:
-        inner = left[node] != -1
-        if not inner.any():
-            break
-        go_left = x[rows, feature[node]].astype(float) <= thr[node]
-        node = np.where(inner, np.where(go_left, left[node], right[node]), node)
-        depth += inner
-    path = depth + average_path_length(trees["size"][node])
-    c = float(average_path_length(trees["max_samples"])[0])
+def _forest_scores(flat: dict[str, NDArray[Any]], x: NDArray[np.float32]) -> FloatArray:
+    """Every row down every tree at once, then 2^(−mean path / c(max_samples))."""
+    leaf, depth = walk_trees(flat, x)
+    path = depth + average_path_length(flat["size"][leaf])
+    c = float(average_path_length(flat["max_samples"])[0])
     return np.asarray(2.0 ** (-path.mean(axis=1) / c), dtype=float)
 
 

@@ -41,6 +41,7 @@ KIND_LABELS = {
     "rul.lightgbm": N_("Remaining useful life (LightGBM)"),
     "testbed.lightgbm": N_("LightGBM (AI test-bed winner)"),
     "testbed.linear": N_("linear model (AI test-bed winner)"),
+    "testbed.forest": N_("random forest (AI test-bed winner)"),
 }
 
 

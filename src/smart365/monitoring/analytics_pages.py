@@ -171,7 +171,7 @@ def analytics_page(
         rules_title=spc_view.rules_title(ask.rules),
         windows=WINDOWS_H,
         models=models.versions(session, machine.id),
-        tag_names={t.id: t.name for t in machine.tags},
+        tag_names={t.id: t.display_name or t.name for t in machine.tags},
         detectors=DETECTORS,
         kind_label=models.kind_label,
         status_labels=STATUS_LABELS,

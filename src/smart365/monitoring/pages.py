@@ -401,7 +401,8 @@ def _trends(store: TimeSeriesStore, tags: list[Tag], now: datetime) -> list[dict
     series: dict[int, list[list[Any]]] = {t.id: [] for t in tags}
     for row in table:
         series[row["tag_id"]].append([service._aware(row["last_ts"]).isoformat(), round(row["avg"], 3)])
-    return [{"id": t.id, "name": t.name, "unit": t.unit or "", "points": series[t.id]} for t in tags]
+    return [{"id": t.id, "name": t.name, "label": t.label, "unit": t.unit or "", "points": series[t.id]}
+            for t in tags]
 
 
 def _alarm_id(alarm_id: int | None) -> int:

@@ -436,8 +436,8 @@ def warm_up(runner: Runner, store: TimeSeriesStore, until_us: int) -> int:
 def runner_for(session: Session, row: AnalyticsModel) -> Runner:
     """The online runner of a deployed registry row."""
     detector = registry.load_detector(row)
-    rows = session.execute(select(Tag.id, Tag.name).where(Tag.id.in_(row.tag_ids))).all()
-    names = {int(r[0]): str(r[1]) for r in rows}
+    rows = session.execute(select(Tag.id, Tag.name, Tag.display_name).where(Tag.id.in_(row.tag_ids))).all()
+    names = {int(r[0]): str(r[2] or r[1]) for r in rows}  # the firm's name for it; a known signal is translated
     settings = DEFAULTS | dict(row.settings or {})
     return Runner(row.id, row.company_id, row.equipment_id, row.name, row.version, detector,  # type: ignore[arg-type]
                   list(row.tag_ids), names, settings)  # fmt: skip

@@ -1,9 +1,10 @@
 """Deploy a test-bed winner: refit it on the whole table and save it as a :class:`ModelState` (JSON
 parameters, numeric arrays, text; never a pickle), then register it in the model registry.
 
-Savable winners: LightGBM (its text dump), the linear models (imputation medians, scaling, coefficients as
-arrays) and the anomaly detectors (their own ``state()``). A random forest is not (scikit-learn's trees
-would need a pickle), and neither is a run on an uploaded file (a deployed model reads live tags).
+Every candidate that can win is savable: LightGBM (its text dump), the linear models (imputation medians,
+scaling, coefficients as arrays), the random forest (imputation medians and its trees as flat arrays,
+:mod:`smart365.analytics.trees`) and the anomaly detectors (their own ``state()``). A run on an uploaded file
+is not deployable (a deployed model reads live tags).
 
 A run on tags is refitted with its columns named by tag id, as live scoring reads them
 (:mod:`smart365.monitoring.scoring`), and registered with the feature tags as its inputs.
@@ -43,6 +44,8 @@ from smart365.analytics.testbed import (
     prepare,
     regression_candidates,
 )
+from smart365.analytics.trees import flatten as flatten_trees
+from smart365.analytics.trees import walk as walk_trees
 from smart365.core import audit
 from smart365.core.db import SEOUL
 from smart365.core.errors import Conflict, Invalid
@@ -52,11 +55,12 @@ from smart365.testbed.models import TestbedRun
 from smart365.testbed.tables import Staging
 
 SAVABLE = {"LightGBM": "testbed.lightgbm", "linear (ridge)": "testbed.linear", "linear (logistic)": "testbed.linear",
+           "random forest": "testbed.forest",
            "EWMA robust z": anomaly.EwmaDetector.kind, "PCA T²+SPE": anomaly.PcaDetector.kind,
            "isolation forest": anomaly.IsolationForestDetector.kind,
            "trend (slope)": anomaly.TrendDetector.kind}  # fmt: skip
-NOT_SAVABLE = N_("{model} cannot be saved safely (its trees would need a Python pickle); deploy a run won by "
-                 "LightGBM, a linear model or an anomaly detector.")  # fmt: skip
+SUPERVISED = ("testbed.lightgbm", "testbed.linear", "testbed.forest")
+NOT_SAVABLE = N_("{model} cannot be saved as a model, so it cannot be deployed.")
 
 
 def deployability(run: TestbedRun) -> tuple[bool, str | None]:
@@ -113,6 +117,8 @@ def winner_state(
         if winner == "LightGBM":
             texts = {"model": estimator.booster_.model_to_string()}
             state = ModelState(SAVABLE[winner], params, arrays, texts=texts)
+        elif winner == "random forest":
+            state = ModelState(SAVABLE[winner], params, arrays | _forest_arrays(estimator))
         else:
             state = ModelState(SAVABLE[winner], params, arrays | _linear_arrays(estimator))
     start, end = _window(prep)
@@ -138,6 +144,12 @@ def _linear_arrays(pipeline: Any) -> dict[str, NDArray[Any]]:
     }
 
 
+def _forest_arrays(pipeline: Any) -> dict[str, NDArray[Any]]:
+    imputer, forest = (step for _name, step in pipeline.steps)
+    trees = flatten_trees(forest.estimators_, values=True)
+    return {"median": np.asarray(imputer.statistics_, dtype=float)} | {f"tree_{k}": v for k, v in trees.items()}
+
+
 def _window(prep: Prepared) -> tuple[datetime, datetime]:
     """First and last moment of the training rows (Korean time when the table's times have no zone)."""
     if prep.order is None or not np.issubdtype(np.asarray(prep.order).dtype, np.datetime64):
@@ -149,7 +161,7 @@ def _window(prep: Prepared) -> tuple[datetime, datetime]:
 
 def predict(state: ModelState, batch: pd.DataFrame) -> NDArray[Any]:
     """What a saved winner predicts for ``batch``: class index, value, or 0/1 anomaly flag per row."""
-    if state.kind not in ("testbed.lightgbm", "testbed.linear"):
+    if state.kind not in SUPERVISED:
         detector = load_state(state)
         return np.asarray(detector.detect(batch)).astype(np.int64)  # type: ignore[attr-defined]
     raw = _raw(state, batch)
@@ -162,15 +174,23 @@ def predict(state: ModelState, batch: pd.DataFrame) -> NDArray[Any]:
         return np.where(chosen, positive, 1 - positive).astype(np.int64)
     if state.kind == "testbed.lightgbm":
         return raw.argmax(axis=1) if raw.ndim == 2 else (raw > 0.5).astype(np.int64)
+    if state.kind == "testbed.forest":
+        return raw.argmax(axis=1)
     return raw.argmax(axis=1) if raw.shape[1] > 1 else (raw[:, 0] > 0).astype(np.int64)
 
 
 def _raw(state: ModelState, batch: pd.DataFrame) -> NDArray[Any]:
-    """The saved model's own output: LightGBM's probabilities or value, a linear model's margins or value."""
+    """The saved model's own output: LightGBM's probabilities or value, a forest's class shares or value, a
+    linear model's margins or value."""
     x = batch[state.params["features"]].to_numpy(dtype=float)
     if state.kind == "testbed.lightgbm":
         return np.asarray(_booster(state.texts["model"]).predict(x))
     a = state.arrays
+    if state.kind == "testbed.forest":
+        trees = {k[len("tree_") :]: v for k, v in a.items() if k.startswith("tree_")}
+        leaf, _depth = walk_trees(trees, np.where(np.isnan(x), a["median"], x).astype(np.float32))
+        shares = trees["value"][leaf].mean(axis=1)  # the trees' average, as scikit-learn's forest predicts
+        return np.asarray(shares[:, 0]) if state.params["task"] == "regression" else np.asarray(shares)
     raw = (np.where(np.isnan(x), a["median"], x) - a["mean"]) / a["scale"] @ a["coef"].T + a["intercept"]
     return np.asarray(raw[:, 0]) if state.params["task"] == "regression" else np.asarray(raw)
 
@@ -185,9 +205,9 @@ def positive_probability(state: ModelState, batch: pd.DataFrame, raw: NDArray[An
     """The calibrated probability of the positive class (the defect, the failure) per row of ``batch``."""
     calibration = state.params["calibration"]
     raw = _raw(state, batch) if raw is None else raw
-    if state.kind == "testbed.lightgbm":
-        odds = np.clip(raw, 1e-6, 1 - 1e-6) / np.clip(1 - raw, 1e-6, 1)
-        logit_class1 = np.log(odds)
+    if state.kind in ("testbed.lightgbm", "testbed.forest"):
+        class1 = np.clip(raw if raw.ndim == 1 else raw[:, 1], 1e-6, 1 - 1e-6)
+        logit_class1 = np.log(class1 / (1 - class1))
     else:
         logit_class1 = np.asarray(raw[:, 0])
     score = logit_class1 if int(calibration["positive"]) == 1 else -logit_class1
@@ -212,12 +232,16 @@ class _Saved:
         return predict(self._state, batch)
 
     def score(self, batch: pd.DataFrame) -> NDArray[np.float64]:
-        """The live score: the positive class's calibrated probability (a two-class winner) or the value."""
+        """The live score: the positive class's calibrated probability (a two-class winner), the value (a
+        regression), or the predicted class (more classes: its label when the labels are numbers, else its
+        position), shown without an alarm limit."""
         if "calibration" in self._state.params:
             return positive_probability(self._state, batch)
         if self._state.params["task"] == "regression":
             return np.asarray(_raw(self._state, batch), dtype=float)
-        raise Invalid(N_("This model predicts more than two classes, so it has no single live score."))
+        chosen = predict(self._state, batch)
+        labels = pd.to_numeric(pd.Series(self._state.params["classes"]), errors="coerce").to_numpy(dtype=float)
+        return labels[chosen] if not np.isnan(labels).any() else chosen.astype(float)
 
     @property
     def threshold(self) -> float:
@@ -252,6 +276,11 @@ class SavedLinear(_Saved):
     kind: ClassVar[str] = "testbed.linear"
 
 
+@register
+class SavedForest(_Saved):
+    kind: ClassVar[str] = "testbed.forest"
+
+
 def deploy_winner(session: Session, staging: Staging, run: TestbedRun, by: str) -> int:
     """Refit the run's winner on its whole table, register it and deploy it; returns the model id."""
     ok, reason = deployability(run)
@@ -271,7 +300,7 @@ def deploy_winner(session: Session, staging: Staging, run: TestbedRun, by: str) 
     inputs = _input_tags(saved.state)
     equipment_id = _equipment_of(session, tag_of[run.target] if run.target in tag_of else inputs[0])
     model = registry.register(
-        session, company_id=run.company_id, equipment_id=equipment_id, name=f"{run.target} · {winner}",
+        session, company_id=run.company_id, equipment_id=equipment_id, name=run.target,
         kind=saved.kind, state=saved.state, tag_ids=inputs,
         trained_from=saved.trained_from, trained_to=saved.trained_to, metrics=saved.metrics, created_by=by,
     )  # fmt: skip

@@ -191,9 +191,10 @@ def tag_column(tag: Tag) -> str:
 
 
 def tag_table(store: TimeSeriesStore, tags: Sequence[Tag], start: datetime, end: datetime) -> pd.DataFrame:
-    """The tags' mean per time step on a regular grid over ``[start, end)``: a ``time`` column (Korean
-    time) and one column per tag. Short gaps (up to 3 steps) carry the last value forward; steps with no
-    value at all are left out."""
+    """The tags per time step on a regular grid over ``[start, end)``: a ``time`` column (Korean time) and
+    one column per tag, its mean in the step, or its highest value for a tag of a few whole-number codes (a
+    reject flag, a machine state), whose mean would be a code that never happened. Short gaps (up to 3
+    steps) carry the last value forward; steps with no value at all are left out."""
     if end <= start:
         raise TestbedError(N_("The end of the time range must be after its start."))
     if len(tags) < 2:
@@ -203,7 +204,9 @@ def tag_table(store: TimeSeriesStore, tags: Sequence[Tag], start: datetime, end:
     steps = _grid_steps(store, ids, start_us, end_us)
     plan = plan_buckets(start_us, end_us, steps)
     rows = store.range(ids, start_us, end_us, max_points=steps).to_pandas()
-    wide = rows.pivot_table(index="bucket", columns="tag_id", values="avg", aggfunc="mean")
+    codes = _code_tags(rows)
+    rows["value"] = rows["avg"].where(~rows["tag_id"].isin(codes), rows["max"])
+    wide = rows.pivot_table(index="bucket", columns="tag_id", values="value", aggfunc="mean")
     grid = pd.date_range(pd.Timestamp(plan.origin_us, unit="us"), pd.Timestamp(end_us, unit="us"),
                          freq=pd.Timedelta(microseconds=plan.width_us), inclusive="left")  # fmt: skip
     wide.index = pd.DatetimeIndex(wide.index).tz_localize(None) if wide.index.dtype.kind == "M" else wide.index
@@ -214,16 +217,27 @@ def tag_table(store: TimeSeriesStore, tags: Sequence[Tag], start: datetime, end:
     return frame.reset_index(drop=True)
 
 
+def _code_tags(rows: pd.DataFrame, most: int = 10) -> set[int]:
+    """Tags whose points are all whole numbers from a set of at most ``most`` codes."""
+    whole = (rows["min"] % 1 == 0) & (rows["max"] % 1 == 0)
+    codes = pd.concat([rows[["tag_id", "min"]].set_axis(["tag_id", "v"], axis=1),
+                       rows[["tag_id", "max"]].set_axis(["tag_id", "v"], axis=1)])  # fmt: skip
+    distinct = codes.groupby("tag_id")["v"].nunique()
+    all_whole = whole.groupby(rows["tag_id"]).all()
+    return {int(t) for t in distinct.index if distinct[t] <= most and all_whole[t]}
+
+
 def _grid_steps(store: TimeSeriesStore, ids: list[int], start_us: int, end_us: int) -> int:
     """How many time steps: no finer than the sparsest tag's usual spacing (a grid finer than the data
-    would be mostly empty), at most :data:`MAX_GRID_ROWS`."""
+    would be mostly empty), at most :data:`MAX_GRID_ROWS`. The usual spacing is read from the typical
+    (median) number of points in a probe step that has any, so missing minutes and outages do not coarsen
+    the grid."""
     probe_points = 100
     probe = store.range(ids, start_us, end_us, max_points=probe_points).to_pandas()
     if probe.empty:
         raise TestbedError(N_("The store holds no data for these tags in this time range."))
     width = plan_buckets(start_us, end_us, probe_points).width_us
-    per_tag = probe.groupby("tag_id").agg(buckets=("count", "size"), points=("count", "sum"))
-    spacing = float((per_tag["buckets"] * width / per_tag["points"]).max())
+    spacing = float((width / probe.groupby("tag_id")["count"].median()).max())
     return int(max(2, min(MAX_GRID_ROWS, (end_us - start_us) // max(spacing, 1e6))))
 
 
