@@ -50,10 +50,37 @@ def test_spc_page_marks_and_lists_a_known_violation(app: Any, world: World) -> N
     assert 'data-rule="1"' in response.text and "3σ" in response.text  # Nelson rule 1 in words
     assert 'data-testid="capability"' in response.text and "Cpk" in response.text
     assert chart["limits"]["ucl"] < 80.0 < chart["limits"]["ucl"] + 30
-    assert chart["baseline"] == [0, 89]  # by default the first half of the window's 180 minutes
+    first, last = chart["baseline"]  # chosen automatically: a stable quarter of the 180 minutes, not the spike
+    assert last - first + 1 == 45 and not first <= SPIKE <= last and 'data-testid="baseline-auto"' in response.text
     xbar = _page(member, world, hours="4", chart="Xbar-S", n="5")
     assert xbar.status_code == 200 and SPIKE // 5 in _chart(xbar.text)["flagged"]
-    assert _chart(xbar.text)["baseline"] == [0, 17]  # the 18 subgroups of 5 wholly inside minutes 0–89
+    first, last = _chart(xbar.text)["baseline"]
+    assert last - first + 1 == 20 and not first <= SPIKE // 5 <= last  # at least 20 subgroups, as phase I asks
+    manual = _page(member, world, hours="4", baseline_from=_local(0), baseline_to=_local(90))
+    assert _chart(manual.text)["baseline"] == [0, 89] and 'data-testid="baseline-auto"' not in manual.text
+
+
+def _local(minute: int, minutes: int = 180) -> str:
+    """The form's Korean time of the series' ``minute``."""
+    start = utcnow().replace(second=0, microsecond=0) - timedelta(minutes=minutes) + timedelta(hours=9)
+    return (start + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M")
+
+
+def test_the_default_baseline_is_a_stable_stretch_not_a_warm_up_ramp(app: Any, world: World) -> None:
+    now = utcnow().replace(second=0, microsecond=0)
+    values = np.concatenate([np.linspace(45, 80, 60), np.random.default_rng(5).normal(80.0, 1.0, 260)])
+    times = [now - timedelta(minutes=320 - i) for i in range(320)]  # the machine warmed up, then ran steadily
+    app.state.system.store.append(Batch.from_columns(world.ids_a["tag_id"], times, values))
+    member = _page_client(app, world.emails["member_a"])
+    response = _page(member, world, hours="6")
+    chart = _chart(response.text)
+    assert chart["baseline"][0] >= 60  # after the ramp
+    steady = [i for i in chart["flagged"] if i >= 65]  # Nelson's eight rules give a few false signals in 255
+    assert len(steady) <= 15 and len(chart["flagged"]) < 80  # was 311 of 321 with the first half as baseline
+    assert "자동으로 골랐습니다" in response.text and 'data-rule="1"' in response.text  # the ramp is out of limits
+    ramp = _page(member, world, hours="6", baseline_from=_local(0, 320), baseline_to=_local(60, 320))
+    assert 'data-testid="baseline-not-in-control"' in ramp.text and 'data-rule="' not in ramp.text
+    assert "부분군 크기 (X̄ 관리도)" in response.text
 
 
 def test_a_small_sustained_shift_is_signalled_by_ewma_and_cusum_not_by_3_sigma(app: Any, world: World) -> None:

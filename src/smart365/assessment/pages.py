@@ -6,6 +6,7 @@ on the firm's behalf); the centre may look at both pages; data partners see neit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -23,7 +24,7 @@ from smart365.core.tenancy import Principal, Role
 from smart365.registry import service as registry_service
 from smart365.registry.models import Company
 from smart365.web.deps import Csrf, PagePrincipal, PageSession, system_of
-from smart365.web.templating import HomeCard, render
+from smart365.web.templating import FirmCell, FirmColumn, HomeCard, render
 
 pages = APIRouter(include_in_schema=False)
 
@@ -200,3 +201,20 @@ def home_card(request: Request, session: Session, principal: Principal, company_
                     "target": found.target, "submitted_at": response.submitted_at, "entry": entry,
                     "step": entry.steps[0] if entry and entry.steps else None, "lang": locale}  # fmt: skip
     return HomeCard("assessment/home_card.html", context, order=10)
+
+
+def _level_cells(session: Session, company_ids: Sequence[int]) -> dict[int, FirmCell]:
+    """Each firm's level and target; a gap to the target (or no diagnosis yet) needs attention."""
+    cells = {}
+    for company_id in company_ids:
+        response = service.latest_result(session, company_id)
+        if response is None or response.level is None:
+            cells[company_id] = FirmCell(_("Not diagnosed yet"), f"/companies/{company_id}/survey", urgency=1)
+            continue
+        target = service.instrument_for(response.instrument_version).target_level
+        text = _("Level {level} → target {target}").format(level=response.level, target=target)
+        cells[company_id] = FirmCell(text, f"/companies/{company_id}/diagnosis", max(0, target - response.level))
+    return cells
+
+
+LEVEL_COLUMN = FirmColumn(N_("Level (target)"), _level_cells)

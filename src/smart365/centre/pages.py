@@ -4,6 +4,7 @@ priorities. Firms see their own tickets; consultants those of the firms assigned
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -19,6 +20,7 @@ from smart365.centre.categories import PRIORITIES, load_categories
 from smart365.centre.experts import ExpertIn
 from smart365.centre.models import OPEN_STATUSES, Expert, Ticket, TicketStatus
 from smart365.centre.priority import PriorityWeights
+from smart365.centre.sla import SlaStatus
 from smart365.core import audit
 from smart365.core.accounts import User
 from smart365.core.errors import AppError, Invalid
@@ -27,7 +29,7 @@ from smart365.core.tenancy import SYSTEM, Principal, Role
 from smart365.registry import vocab
 from smart365.registry.models import Company, Equipment
 from smart365.web.deps import Csrf, PagePrincipal, PageSession, get_db, get_settings
-from smart365.web.templating import HomeCard, render
+from smart365.web.templating import FirmCell, FirmColumn, HomeCard, render
 
 pages = APIRouter(include_in_schema=False)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -64,10 +66,13 @@ def _require_staff(principal: Principal) -> None:
 
 @pages.get("/tickets")
 def ticket_list(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
-    """Visible tickets with status, category, expert and SLA state; filter by status and category."""
+    """Visible tickets with status, category, expert and SLA state; filter by status, category and firm."""
     status = request.query_params.get("status") or None
     category = request.query_params.get("category") or None
     found = tickets.list_tickets(session, status, category)
+    firm = request.query_params.get("company_id", "")
+    if firm.isdigit():
+        found = [t for t in found if t.company_id == int(firm)]
     names = dict(session.execute(select(Company.id, Company.name)).all())
     return render(
         request, "centre/tickets.html", tickets=found, names=names, status=status, category=category, **_common()
@@ -400,3 +405,24 @@ def home_card(request: Request, session: Session, principal: Principal, company_
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     return HomeCard("centre/home_card.html", {"company_id": company_id, "tickets": found, "count": total,
                     "status_labels": {s.value: _(s.label) for s in TicketStatus}}, order=30)  # fmt: skip
+
+
+def _request_cells(session: Session, company_ids: Sequence[int]) -> dict[int, FirmCell]:
+    """Each firm's open requests; one past its SLA (first response or resolution) needs attention most."""
+    query = select(Ticket).where(Ticket.company_id.in_(company_ids), Ticket.status.in_(OPEN_STATUSES))
+    found: dict[int, list[Ticket]] = {}
+    for ticket in session.scalars(query):
+        found.setdefault(ticket.company_id, []).append(ticket)
+    cells = {}
+    for company_id, open_tickets in found.items():
+        clocks = [tickets.sla_of(t) for t in open_tickets]
+        late = sum(SlaStatus.BREACHED in (c.first_response.status, c.resolution.status) for c in clocks)
+        at_risk = sum(SlaStatus.WARNING in (c.first_response.status, c.resolution.status) for c in clocks)
+        text = _("{count} open").format(count=len(open_tickets))
+        if late:
+            text += " · " + _("{count} past the SLA").format(count=late)
+        cells[company_id] = FirmCell(text, f"/tickets?company_id={company_id}", 3 * late + at_risk)
+    return cells
+
+
+REQUEST_COLUMN = FirmColumn(N_("Open requests (SLA)"), _request_cells)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -37,7 +37,7 @@ from smart365.telemetry.file_import import FileImportReport, import_file, parse_
 from smart365.telemetry.pipeline import Pipeline, TagSpec
 from smart365.telemetry.store import TimeSeriesStore
 from smart365.web.deps import Csrf, PagePrincipal, PageSession, get_db, get_settings, system_of
-from smart365.web.templating import HomeCard, render, templates
+from smart365.web.templating import FirmCell, FirmColumn, HomeCard, render, templates
 
 pages = APIRouter(include_in_schema=False)
 
@@ -468,3 +468,20 @@ def home_card(request: Request, session: Session, principal: Principal, company_
     active = service.company_events(session, company_id, active=True, limit=200)
     return HomeCard("monitoring/home_card.html", {"company_id": company_id, "count": len(active), "events": active[:5],
                     "severity_labels": SEVERITY_LABELS}, order=20)  # fmt: skip
+
+
+def _alarm_cells(session: Session, company_ids: Sequence[int]) -> dict[int, FirmCell]:
+    """Each firm's active alarms (a critical one counts double)."""
+    query = (select(AlarmEvent.company_id, AlarmEvent.severity, func.count())
+             .where(AlarmEvent.company_id.in_(company_ids), AlarmEvent.cleared_at.is_(None))
+             .group_by(AlarmEvent.company_id, AlarmEvent.severity))  # fmt: skip
+    counts: dict[int, dict[str, int]] = {}
+    for company_id, severity, count in session.execute(query):
+        counts.setdefault(int(company_id), {})[str(severity)] = int(count)
+    return {company_id: FirmCell(_("{count} active").format(count=sum(found.values())),
+                                 f"/monitoring/companies/{company_id}/alarms",
+                                 sum(found.values()) + found.get("critical", 0))
+            for company_id, found in counts.items()}  # fmt: skip
+
+
+ALARM_COLUMN = FirmColumn(N_("Active alarms"), _alarm_cells)

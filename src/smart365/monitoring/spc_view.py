@@ -7,6 +7,13 @@ ran the whole minute count, because idle minutes are another process. I-MR chart
 X̄-R and X̄-S group ``n`` consecutive means into a subgroup. The limits come from the baseline period only
 (phase I) and are applied to the whole window (phase II).
 
+Without a baseline from the user, one is chosen: windows of a quarter of the plotted points (at least
+:data:`AUTO_MIN_POINTS`, as phase I asks for 20–25) slide across the data, and of those in control against
+their own limits (no point out, no run rule broken) the one whose limits flag the fewest points elsewhere
+wins, the latest on a tie: the stable period that best describes the rest. A ramp or a level change inside
+a window breaks its own rules, so it is never the baseline. The page says which period it chose, and when
+the baseline is not in control itself it says so instead of listing rule violations against it.
+
 Under the Shewhart chart the same points go through an EWMA and a tabular CUSUM chart, with the baseline's
 centre and the plotted statistic's σ: they signal a small sustained shift (a tool wearing, a heater drifting)
 long before a point crosses 3σ. Their settings are the textbook ones (Montgomery): λ 0.2 and L 3; k 0.5σ
@@ -16,7 +23,7 @@ and h 5σ.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
@@ -30,6 +37,8 @@ from smart365.telemetry.store import TimeSeriesStore
 ChartKind = Literal["I-MR", "Xbar-R", "Xbar-S"]
 RuleFamily = Literal["nelson", "western_electric"]
 MIN_BASELINE = 2
+AUTO_MIN_POINTS = 20  # the smallest automatic baseline, in plotted points
+AUTO_SHARE = 4  # an automatic baseline spans a quarter of the plotted points (when that is more)
 EWMA_LAMBDA, EWMA_WIDTH = 0.2, 3.0
 CUSUM_K, CUSUM_H = 0.5, 5.0
 _EWMA_SIGNAL = N_("EWMA (λ {lam}, L {width}): {count} points beyond its limits, the first at {first} ({way}).")
@@ -71,6 +80,8 @@ class SpcView:
     baseline: tuple[str, str]
     baseline_span: tuple[int, int]  # first and last plotted point inside the baseline
     baseline_points: int
+    baseline_auto: bool  # chosen by :func:`auto_baseline`, not by the user
+    baseline_in_control: bool  # no point out and no rule broken inside the baseline itself
     ewma: spc.EwmaResult
     cusum: spc.CusumResult
     violations: list[dict[str, Any]] = field(default_factory=list)
@@ -139,37 +150,38 @@ def build(store: TimeSeriesStore, tag_id: int, request: SpcRequest, gate_tag_id:
     buckets, means = minute_means(store, tag_id, request.start, request.end, gate)
     if len(means) < 2 * MIN_BASELINE:
         raise NoData(N_("This tag has too little data in the chosen period for a control chart."))
-    base_from = request.baseline_from or _as_dt(buckets[0])
-    base_to = request.baseline_to or _as_dt(buckets[len(buckets) // 2])
-    if base_from >= base_to:
-        raise Invalid(N_("The baseline must start before it ends."))
-    in_base = (buckets >= _np(base_from)) & (buckets < _np(base_to))
     group = 1 if request.chart == "I-MR" else request.n
     if request.chart != "I-MR" and not spc.MIN_N <= request.n <= spc.MAX_N:
         raise Invalid(N_("Subgroup size must be between {low} and {high}."), low=spc.MIN_N, high=spc.MAX_N)
     usable = len(means) // group * group
-    buckets, means, in_base = buckets[:usable], means[:usable], in_base[:usable]
-    if request.chart == "I-MR":
-        base_values = means[in_base]
-        data: np.ndarray = means
-        times = buckets
-        inside = in_base
+    buckets, means = buckets[:usable], means[:usable]
+    data = means if group == 1 else means.reshape(-1, group)
+    times = buckets[::group]
+    auto = request.baseline_from is None and request.baseline_to is None
+    if auto:
+        inside = auto_baseline(data, request.chart, request.rules)
     else:
-        data = means.reshape(-1, group)
-        whole = in_base.reshape(-1, group).all(axis=1)  # a subgroup counts only when wholly inside the baseline
-        base_values = data[whole]
-        times = buckets[::group]
-        inside = np.asarray(whole, dtype=bool)
+        base_from = request.baseline_from or _as_dt(buckets[0])
+        base_to = request.baseline_to or _as_dt(buckets[len(buckets) // 2])
+        if base_from >= base_to:
+            raise Invalid(N_("The baseline must start before it ends."))
+        in_base = (buckets >= _np(base_from)) & (buckets < _np(base_to))
+        inside = np.asarray(in_base.reshape(-1, group).all(axis=1), dtype=bool)  # a subgroup: wholly inside
+    base_values = data[inside]
     if len(base_values) < MIN_BASELINE:
         raise Invalid(
             N_("The baseline period holds {count} points of this tag; choose a period inside the data."),
             count=len(base_values),
         )
+    if auto:
+        first, last = np.flatnonzero(inside)[[0, -1]]
+        base_from, base_to = _as_dt(times[first]), _as_dt(buckets[(last + 1) * group - 1]) + timedelta(minutes=1)
     fit = {"I-MR": spc.imr, "Xbar-R": spc.xbar_r, "Xbar-S": spc.xbar_s}[request.chart]
     chart = fit(base_values)
     if chart.location.sigma <= 0:
         raise Invalid(N_("The baseline has no variation; control limits are undefined."))
     result = chart.apply(data, rules=request.rules)
+    in_control = not np.any(inside[_flagged(result)])
     loc = chart.location
     ewma = spc.ewma(result.location, loc.center, loc.sigma, EWMA_LAMBDA, EWMA_WIDTH)
     cusum = spc.cusum(result.location, loc.center, loc.sigma, CUSUM_K, CUSUM_H)
@@ -192,12 +204,50 @@ def build(store: TimeSeriesStore, tag_id: int, request: SpcRequest, gate_tag_id:
         baseline=(_local(base_from), _local(base_to)),
         baseline_span=(int(np.argmax(inside)), int(len(inside) - 1 - np.argmax(inside[::-1]))),
         baseline_points=len(base_values),
+        baseline_auto=auto,
+        baseline_in_control=in_control,
         ewma=ewma,
         cusum=cusum,
         violations=violations,
         flagged=flagged,
         capability=capability,
     )
+
+
+def auto_baseline(data: np.ndarray, chart: ChartKind, rules: RuleFamily) -> np.ndarray:
+    """Which plotted points form the automatic baseline (see the module docstring): a boolean mask.
+
+    >>> rng = np.random.default_rng(3)
+    >>> ramp_then_steady = np.concatenate([np.linspace(45, 80, 60), 80 + rng.normal(0, 1, 200)])
+    >>> mask = auto_baseline(ramp_then_steady, "I-MR", "nelson")
+    >>> int(np.flatnonzero(mask)[0]) >= 60, int(mask.sum())  # never the ramp; a quarter of the points
+    (True, 65)
+    """
+    fit = {"I-MR": spc.imr, "Xbar-R": spc.xbar_r, "Xbar-S": spc.xbar_s}[chart]
+    count = len(data)
+    width = min(count, max(AUTO_MIN_POINTS, count // AUTO_SHARE))
+    starts = sorted({*range(0, count - width + 1, max(1, width // 2)), count - width})
+    best: tuple[int, int, int] | None = None  # (flagged inside, flagged elsewhere, -start)
+    for start in starts:
+        window = np.zeros(count, dtype=bool)
+        window[start : start + width] = True
+        candidate = fit(data[window])
+        if candidate.location.sigma <= 0:
+            continue  # a flat stretch has no limits
+        flagged = _flagged(candidate.apply(data, rules=rules))
+        rank = (int(window[flagged].sum()), int((~window[flagged]).sum()), -start)
+        best = rank if best is None or rank < best else best
+    chosen = np.zeros(count, dtype=bool)
+    start = -best[2] if best is not None else 0
+    chosen[start : start + width] = True
+    return chosen
+
+
+def _flagged(result: spc.ChartResult) -> np.ndarray:
+    """Every plotted point out of its limits (either chart) or in a broken run rule."""
+    marks = {int(i) for v in result.violations for i in v.indices}
+    marks |= {int(i) for i in result.location_out.tolist()} | {int(i) for i in result.spread_out.tolist()}
+    return np.asarray(sorted(marks), dtype=np.int64)
 
 
 def rules_title(family: RuleFamily) -> str:

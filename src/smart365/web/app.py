@@ -147,8 +147,11 @@ def create_app(system: System) -> FastAPI:
         app.include_router(router)
     for router in (*admin.routers, *api_keys.routers):  # audit log, users, firms' API keys
         app.include_router(router)
-    # the member's home: level and next step, open alarms, requests to the centre, the last test-bed run
-    home.install_cards([assessment_pages.home_card, monitoring_pages.home_card, centre_pages.home_card,
-                        testbed_pages.home_card])  # fmt: skip
+    # the member's home: level and next step, open alarms, requests to the centre, the last test-bed run;
+    # the consultant's worklist: level and gap, requests and their SLA, active alarms per assigned firm
+    home.install_cards(
+        [assessment_pages.home_card, monitoring_pages.home_card, centre_pages.home_card, testbed_pages.home_card],
+        [assessment_pages.LEVEL_COLUMN, centre_pages.REQUEST_COLUMN, monitoring_pages.ALARM_COLUMN],
+    )
     install_api_contract(app)  # /openapi.json documents the error bodies as sent; database value errors are 422
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
+from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse
 
 from smart365.core.db import to_local
@@ -61,6 +63,24 @@ class HomeCard:
     template: str
     context: dict[str, Any] = field(default_factory=dict)
     order: int = 50
+
+
+@dataclass(frozen=True)
+class FirmCell:
+    """One fact about one firm on a consultant's worklist, given by a feature. Firms with more ``urgency``
+    come first, and a cell with any is marked."""
+
+    text: str
+    href: str | None = None
+    urgency: int = 0
+
+
+@dataclass(frozen=True)
+class FirmColumn:
+    """A feature's column on the consultant's worklist: its heading (a msgid) and its cells by firm id."""
+
+    title: str
+    cells: Callable[[Session, Sequence[int]], Mapping[int, FirmCell]]
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
