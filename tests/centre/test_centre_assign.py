@@ -207,3 +207,15 @@ def test_routing_prefers_skill_then_region_and_load_and_skips_the_unfit() -> Non
     assert [c.expert_id for c in route_ticket("maintenance", experts, language="en")] == ["english"]
     with pytest.raises(NotFound):
         best_expert("funding", experts)
+
+
+def test_an_english_ticket_with_only_korean_experts_still_gets_one_and_says_why() -> None:
+    experts = [Expert("near", {"maintenance": 4}, "ulsan", open_tickets=2),
+               Expert("novice", {"maintenance": 1}, "ulsan")]  # fmt: skip
+    ranked = route_ticket("maintenance", experts, region="ulsan", language="en")
+    assert [c.expert_id for c in ranked] == ["near"]  # still skilled enough; the novice still is not
+    assert ranked[0].explanation["en"].endswith("no available expert speaks English, this one works in Korean")
+    assert ranked[0].explanation["ko"].endswith("영어를 하는 전문가가 지금은 없어 한국어로 일하는 전문가를 배정")
+    both = [*experts, Expert("bilingual", {"maintenance": 3}, "seoul", languages=frozenset({"ko", "en"}))]
+    speaking = route_ticket("maintenance", both, region="ulsan", language="en")
+    assert [c.expert_id for c in speaking] == ["bilingual"] and "speaks" not in speaking[0].explanation["en"]

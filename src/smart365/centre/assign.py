@@ -513,14 +513,36 @@ def route_ticket(
 
     Eligible: available, speaks ``language``, level ≥ ``min_skill_level`` in the category and below their
     ticket limit. Score = skill·level/5 + region·[same] + load·(1 − open/limit) + dedicated·[dedicated]
-    + equipment·(share of the ticket's equipment kinds known).
+    + equipment·(share of the ticket's equipment kinds known). When nobody eligible speaks ``language``,
+    the ticket still gets an expert (a skilled one who works in another language), and the reason says so:
+    a firm writing in English is better served late in Korean than never.
 
     >>> experts = [Expert("busy", {"energy": 5}, "seoul", open_tickets=9),
     ...            Expert("free", {"energy": 4}, "seoul", open_tickets=0)]
     >>> [c.expert_id for c in route_ticket("energy", experts, region="seoul")]
     ['free', 'busy']
+    >>> print(route_ticket("energy", experts, language="en")[0].explanation["en"])
+    Energy expertise 4/5, 0 of 10 open tickets; no available expert speaks English, this one works in Korean
     """
-    w = weights or RouteWeights()
+    ranked = _ranked(category, experts, region, language, equipment, dedicated_expert, weights or RouteWeights())
+    if ranked:
+        return ranked
+    fallback = _ranked(category, experts, region, None, equipment, dedicated_expert, weights or RouteWeights())
+    by_id = {e.id: e for e in experts}
+    for candidate in fallback:
+        spoken = sorted(by_id[candidate.expert_id].languages)
+        for locale in LOCALES:
+            note = translate_in(locale, N_("no available expert speaks {language}, this one works in {spoken}"))
+            candidate.explanation[locale] += "; " + note.format(
+                language=translate_in(locale, LANGUAGES.get(language, language)),
+                spoken=", ".join(translate_in(locale, LANGUAGES.get(code, code)) for code in spoken))
+    return fallback
+
+
+def _ranked(
+    category: str, experts: Sequence[Expert], region: str | None, language: str | None,
+    equipment: frozenset[str], dedicated_expert: str | None, w: RouteWeights,
+) -> list[RouteCandidate]:  # fmt: skip
     home = _region(region) if region else None
     _check_equipment(equipment)
     ranked = []
@@ -542,10 +564,10 @@ def route_ticket(
     return sorted(ranked, key=lambda c: (-c.score, c.expert_id))
 
 
-def _can_route(expert: Expert, level: int, language: str, w: RouteWeights) -> bool:
+def _can_route(expert: Expert, level: int, language: str | None, w: RouteWeights) -> bool:
     return (
         expert.available
-        and language in expert.languages
+        and (language is None or language in expert.languages)
         and level >= w.min_skill_level
         and expert.open_tickets < expert.max_open_tickets
     )
