@@ -16,6 +16,7 @@ shape           what runs
 ==============  ==========================================================================================
 
 >>> import tempfile
+>>> from pathlib import Path
 >>> system = bootstrap(Settings(data_dir=Path(tempfile.mkdtemp())))
 >>> system.collection is not None, system.testbed is not None  # embedded serve: collects, runs the test-bed
 (True, True)

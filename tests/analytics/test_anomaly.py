@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -33,10 +31,6 @@ from smart365.analytics.datasets import SKAB_SENSORS, SkabExperiment, load_skab
 from smart365.analytics.metrics import skab_outlier_metrics
 from smart365.core.errors import Invalid
 from tests.analytics.conftest import require_dataset
-
-
-def test_docstring_examples() -> None:
-    assert doctest.testmod(anomaly).failed == 0
 
 
 def test_threshold_is_a_quantile_of_normal_scores_times_margin() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import io
 from typing import ClassVar, Self
 
@@ -10,8 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import smart365.analytics as analytics_pkg
-from smart365.analytics import contract, datasets, metrics, rul, spc
+from smart365.analytics import contract
 from smart365.analytics.contract import Detector, ModelState, ModelStateError, Predictor, load, register
 
 
@@ -72,9 +70,3 @@ def test_unknown_kind_is_a_clear_error() -> None:
 def test_eval_result_throughput() -> None:
     result = contract.EvalResult("m", "d", "p", {}, score_rows=10, score_seconds=0.0)
     assert np.isnan(result.rows_per_second)
-
-
-@pytest.mark.parametrize("module", [analytics_pkg, contract, spc, metrics, datasets, rul])
-def test_docstring_examples(module: object) -> None:
-    outcome = doctest.testmod(module, optionflags=doctest.ELLIPSIS)  # type: ignore[arg-type]
-    assert outcome.failed == 0

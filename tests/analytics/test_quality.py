@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 from dataclasses import replace
 
 import numpy as np
@@ -37,10 +36,6 @@ def process(n: int = 600, seed: int = 0) -> pd.DataFrame:
     risk = 1.5 * frame.temp - 1.0 * frame.pressure + rng.normal(0, 1, n)
     frame["fail"] = (risk > 2.2).astype(int)
     return frame
-
-
-def test_docstring_examples() -> None:
-    assert doctest.testmod(quality).failed == 0
 
 
 def test_data_quality_reports_what_looks_wrong() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import json
 from pathlib import Path
 
@@ -12,7 +11,6 @@ import pytest
 from typer.testing import CliRunner
 
 from smart365.analytics import benchmarks, testbed
-from smart365.analytics import cli as testbed_cli
 from smart365.analytics.cli import report_dict
 from smart365.analytics.datasets import datasets_root
 from smart365.analytics.testbed import TestbedError, expanding_folds, fold_metrics, prepare, run_testbed
@@ -20,11 +18,6 @@ from smart365.cli.main import app
 from tests.analytics.conftest import require_dataset
 
 runner = CliRunner()
-
-
-@pytest.mark.parametrize("module", [testbed, benchmarks, testbed_cli])
-def test_docstring_examples(module: object) -> None:
-    assert doctest.testmod(module).failed == 0  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("n", "folds", "seed"), [(10, 4, 0), (97, 3, 1), (500, 5, 2), (31, 2, 3)])

@@ -3,7 +3,6 @@ and no reader goes past the row limit."""
 
 from __future__ import annotations
 
-import doctest
 import io
 from typing import Any
 
@@ -11,7 +10,7 @@ import pandas as pd
 import pytest
 from openpyxl import Workbook
 
-from smart365.core import db, uploads
+from smart365.core import uploads
 from smart365.core.errors import Invalid
 from smart365.core.uploads import FileTooLarge, ReadLimits, check_parquet, check_workbook, workbook_rows
 
@@ -79,9 +78,3 @@ def test_a_parquet_file_is_checked_by_its_footer() -> None:
         check_parquet(b"PAR1 but nothing else", uploads.HISTORY)
     with pytest.raises(Invalid):
         check_workbook(buffer.getvalue(), uploads.HISTORY)
-
-
-@pytest.mark.parametrize("module", [db, uploads], ids=lambda m: m.__name__)
-def test_docstring_examples(module: Any) -> None:
-    result = doctest.testmod(module)
-    assert result.attempted > 0 and result.failed == 0

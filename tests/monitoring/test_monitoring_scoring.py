@@ -3,7 +3,6 @@ one anomaly, clears it, never raises twice for the same points, and a broken mod
 
 from __future__ import annotations
 
-import doctest
 from datetime import timedelta
 
 import numpy as np
@@ -23,7 +22,7 @@ from smart365.analytics.anomaly import (
 from smart365.analytics.models import AnalyticsModel
 from smart365.core.db import utcnow
 from smart365.core.tenancy import SYSTEM
-from smart365.monitoring import scoring, service, spc_view, training
+from smart365.monitoring import scoring, service, training
 from smart365.monitoring.models import AlarmEvent
 from smart365.monitoring.runtime import AlarmMonitor
 from smart365.registry.models import Tag
@@ -269,12 +268,6 @@ def test_a_model_trained_on_a_sparser_history_scores_live_rows_at_that_cadence(w
     (why,) = event.explanation
     # the limit is 60 of the history's rows (the detector's minimum): 10 minutes, as in training, not 60 s
     assert why["tag_id"] == tags["temp"] and why["limit_s"] == 600.0 and why["unchanged_s"] >= 600
-
-
-@pytest.mark.parametrize("module", [scoring, spc_view, training])
-def test_doctests(module: object) -> None:
-    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)  # type: ignore[arg-type]
-    assert result.failed == 0
 
 
 def test_a_monitor_starting_mid_run_knows_since_when_the_machine_runs() -> None:

@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import doctest
 import random
-from types import ModuleType
 from typing import ClassVar
 
 import pytest
 
-from smart365.telemetry import connectors
 from smart365.telemetry.batch import Batch
 from smart365.telemetry.connectors import (
     KINDS,
     Connector,
     ConnectorConfig,
     ConnectorConfigError,
-    base,
     create,
     emit_to,
-    modbus,
-    mqtt,
-    opcua,
-    sparkplug,
 )
 from smart365.telemetry.connectors.base import DeadLetter, backoff_delay
 from smart365.telemetry.pipeline import IngestOutcome, IngestQueue
@@ -119,10 +111,3 @@ def test_dead_letter_speaks_korean_and_english() -> None:
     assert record["reason"] == "no_birth"
     assert record["message_en"].startswith("Data arrived for a Sparkplug node")
     assert "Birth" in record["message_ko"] and record["message_ko"] != record["message_en"]
-
-
-@pytest.mark.parametrize("module", [connectors, base, modbus, mqtt, opcua, sparkplug], ids=lambda m: m.__name__)
-def test_docstring_examples(module: ModuleType) -> None:
-    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
-    assert result.attempted > 0
-    assert result.failed == 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import doctest
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,6 @@ from starlette.types import Message, Receive, Scope, Send
 
 from smart365.core.settings import Settings
 from smart365.telemetry import api as telemetry_api
-from smart365.web import contract, limits
 from smart365.web.limits import BodyLimitMiddleware
 from tests.conftest import World, bearer
 
@@ -120,9 +118,3 @@ def test_a_body_within_the_limit_passes_untouched() -> None:
     middleware = BodyLimitMiddleware(_read_all, max_body_bytes=5000, max_upload_bytes=10_000)
     sent = asyncio.run(_run(middleware, _scope(form), receive))
     assert sent[0]["status"] == 200 and sent[1]["body"] == b"6001"
-
-
-@pytest.mark.parametrize("module", [limits, contract], ids=lambda m: m.__name__)
-def test_docstring_examples(module: Any) -> None:
-    result = doctest.testmod(module)
-    assert result.attempted > 0 and result.failed == 0

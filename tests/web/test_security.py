@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import doctest
 import re
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-import smart365.web.metrics
-import smart365.web.security
 from smart365.core.settings import Settings
 from smart365.web.templating import PACKAGE_DIR
 from tests.conftest import PASSWORD, World, bearer
@@ -124,9 +120,3 @@ def test_the_site_icon_is_served_and_named_by_every_page(client: TestClient) -> 
     svg = client.get("/static/favicon.svg")
     assert svg.status_code == 200 and "<svg" in svg.text and ">365</text>" in svg.text
     assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in client.get("/login").text
-
-
-@pytest.mark.parametrize("module", [smart365.web.security, smart365.web.metrics], ids=lambda m: m.__name__)
-def test_docstring_examples(module: ModuleType) -> None:
-    result = doctest.testmod(module)
-    assert result.attempted > 0 and result.failed == 0

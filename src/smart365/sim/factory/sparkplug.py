@@ -4,6 +4,7 @@
 >>> topic, raw = node.nbirth(ts_ms=0)
 >>> topic, decode(raw).seq
 ('spBv1.0/g/NBIRTH/e', 0)
+>>> from smart365.telemetry.sparkplug_b import metric_value
 >>> topic, raw = node.ddata("IMM-01", {"mould_temp": 60.5}, ts_ms=1)
 >>> payload = decode(raw); (topic, payload.seq, payload.metrics[0].alias, metric_value(payload.metrics[0]))
 ('spBv1.0/g/DDATA/e/IMM-01', 1, 100, 60.5)
