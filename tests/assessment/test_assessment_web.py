@@ -54,12 +54,31 @@ def test_member_saves_part_and_resumes_later(app: Any, world: World) -> None:
     saved = client.post(url, data=_form(csrf, {"STR.1": "3", "KPI.5": "na"}, save="1"), follow_redirects=False)
     assert saved.status_code == 303 and saved.headers["location"].endswith("/survey?saved=1")
 
-    again = client.get(url + "?saved=1")
+    again = client.get(url + "?section=all&saved=1")
     assert "2 / 42 응답" in again.text
     assert _checked(again.text, "STR.1") == "3" and _checked(again.text, "KPI.5") == "na"
     assert _checked(again.text, "STR.2") is None
     [draft] = _responses(world, world.firm_a)
     assert draft.status == "draft" and draft.answers == {"STR.1": 3, "KPI.5": None}
+
+
+def test_the_survey_goes_section_by_section_and_resumes_where_the_firm_left_off(app: Any, world: World) -> None:
+    client, csrf = _login(app, world.emails["member_a"])
+    url = f"/companies/{world.firm_a}/survey"
+    first = client.get(url).text  # a new survey opens at its first section, with the others listed
+    assert 'data-domain="STR"' in first and 'data-domain="DEV"' not in first and 'data-testid="next-section"' in first
+    strategy = {item: "2" for item in ITEMS if item.startswith("STR.")}
+    moved = client.post(url, data=_form(csrf, strategy, section="STR", next="DEV"), follow_redirects=False)
+    assert moved.headers["location"].endswith("/survey?section=DEV&saved=1")
+    client.post(url, data=_form(csrf, {"DEV.1": "4"}, section="DEV"))  # a section posts only its own answers...
+    [draft] = _responses(world, world.firm_a)
+    assert {k: v for k, v in draft.answers.items() if k.startswith("STR.")} == dict.fromkeys(strategy, 2)
+    assert draft.answers["DEV.1"] == 4  # ...and the other sections' answers stay as saved
+    resumed = client.get(url).text  # coming back opens the first section with questions left
+    assert 'data-domain="DEV"' in resumed and 'data-domain="STR"' not in resumed
+    assert re.search(r'data-section="STR">.*?<small class="muted done">\d+/\d+', resumed, re.S)
+    bad = client.post(url, data=_form(csrf, {}, section="DEV", next="https://evil.example"), follow_redirects=False)
+    assert bad.headers["location"].endswith("/survey?section=DEV&saved=1")  # an unknown section is not followed
     assert draft.on_behalf is False and draft.level is None
 
 

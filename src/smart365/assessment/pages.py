@@ -6,7 +6,8 @@ on the firm's behalf); the centre may look at both pages; data partners see neit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -60,6 +61,36 @@ def _answers_from(form: FormData, instrument: Instrument) -> dict[str, int | Non
     return answers
 
 
+ALL, KPIS = "all", "kpis"  # the whole survey on one page; the priority KPIs (the last section)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A page of the survey: a domain's questions (or the priority KPIs) and how many are answered."""
+
+    id: str
+    title: str
+    answered: int
+    total: int
+
+
+def _sections(instrument: Instrument, answers: Mapping[str, int | None]) -> list[Section]:
+    lang = current_locale.get()
+    sections = []
+    for domain in instrument.domains:
+        items = [item.id for item in instrument.items if item.domain == domain.id]
+        done = sum(item in answers for item in items)
+        sections.append(Section(domain.id, f"{domain.id} · {domain.name.in_(lang)}", done, len(items)))
+    return [*sections, Section(KPIS, _("Priority KPIs"), 0, 0)]
+
+
+def _current(sections: list[Section], asked: str | None) -> str:
+    """The asked section, else where the firm left off: the first with unanswered questions."""
+    if asked in {s.id for s in sections} | {ALL}:
+        return str(asked)
+    return next((s.id for s in sections if s.answered < s.total), KPIS)
+
+
 def _survey_page(
     request: Request,
     session: Session,
@@ -68,10 +99,15 @@ def _survey_page(
     *,
     error: str | None = None,
     flash: str | None = None,
+    section: str | None = None,
 ) -> Response:
     draft = service.get_draft(session, company.id)
     instrument = service.instrument_for(draft.instrument_version if draft else None)
     answers = draft.answers if draft else {}
+    sections = _sections(instrument, answers)
+    current = _current(sections, section)
+    ids = [s.id for s in sections]
+    at = ids.index(current) if current in ids else None
     return render(
         request,
         "assessment/survey.html",
@@ -82,6 +118,10 @@ def _survey_page(
         answers=answers,
         priority_kpis=draft.priority_kpis if draft else [],
         answered=len(answers),
+        sections=sections,
+        section=current,
+        previous=ids[at - 1] if at else None,
+        following=ids[at + 1] if at is not None and at + 1 < len(ids) else None,
         can_answer=service.may_answer(principal, company.id),
         has_result=service.latest_result(session, company.id) is not None,
         invitations=campaigns.open_invitations(session, company.id),
@@ -92,10 +132,11 @@ def _survey_page(
 
 @pages.get("/companies/{company_id}/survey")
 def survey_form(request: Request, company_id: int, principal: PagePrincipal, session: PageSession) -> Response:
-    """The questionnaire, grouped by domain, with the firm's saved draft filled in."""
+    """The questionnaire one section (domain) at a time, or whole with ``section=all``, the firm's saved draft
+    filled in; without a section it opens where the firm left off."""
     company = _company(session, principal, company_id)
     flash = _("Saved. You can continue later.") if request.query_params.get("saved") else None
-    return _survey_page(request, session, principal, company, flash=flash)
+    return _survey_page(request, session, principal, company, flash=flash, section=request.query_params.get("section"))
 
 
 @pages.post("/companies/{company_id}/survey", dependencies=[Csrf])
@@ -104,11 +145,20 @@ async def survey_save(request: Request, company_id: int, principal: PagePrincipa
     company = _company(session, principal, company_id)
     service.require_answerer(session, company.id)
     form = await request.form()
-    instrument = service.instrument_for(getattr(service.get_draft(session, company.id), "instrument_version", None))
-    kpis = [str(k) for k in form.getlist("priority_kpis")]
-    service.save_answers(session, company.id, _answers_from(form, instrument), kpis)
+    draft = service.get_draft(session, company.id)
+    instrument = service.instrument_for(getattr(draft, "instrument_version", None))
+    answers, kpis = _answers_from(form, instrument), [str(k) for k in form.getlist("priority_kpis")]
+    section = str(form.get("section") or ALL)
+    if section != ALL and draft is not None:  # one section's page: the other sections' answers stay as saved
+        shown = {item.id for item in instrument.items if item.domain == section}
+        answers = {k: v for k, v in draft.answers.items() if k not in shown} | answers
+        kpis = kpis if section == KPIS else list(draft.priority_kpis)
+    service.save_answers(session, company.id, answers, kpis)
     if not form.get("submit"):
-        return RedirectResponse(f"/companies/{company.id}/survey?saved=1", status_code=303)
+        known = {domain.id for domain in instrument.domains} | {KPIS, ALL}
+        ahead = next((s for s in (form.get("next"), form.get("section")) if s in known), None)  # next, else this
+        where = f"section={ahead}&saved=1" if ahead else "saved=1"
+        return RedirectResponse(f"/companies/{company.id}/survey?{where}", status_code=303)
     try:
         service.submit(session, company.id)
     except Invalid as exc:  # the answers are saved all the same: the page says what is missing
