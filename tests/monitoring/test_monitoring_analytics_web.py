@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -20,13 +20,15 @@ from tests.web.test_tenancy_matrix import _csrf, _page_client
 SPIKE = 150  # the minute whose mean is far beyond 3σ
 
 
-def _series(app: Any, world: World, minutes: int = 180) -> None:
-    """One point per minute for the last ``minutes`` minutes: steady, but one far beyond the limits."""
+def _series(app: Any, world: World, minutes: int = 180) -> datetime:
+    """One point per minute for the last ``minutes`` minutes: steady, but one far beyond the limits; returns
+    the first point's time."""
     now = utcnow().replace(second=0, microsecond=0)
     times = [now - timedelta(minutes=minutes - i) for i in range(minutes)]
     values = np.random.default_rng(3).normal(50.0, 1.0, minutes)
     values[SPIKE] = 80.0
     app.state.system.store.append(Batch.from_columns(world.ids_a["tag_id"], times, values))
+    return times[0]
 
 
 def _page(client: TestClient, world: World, headers: dict[str, str] | None = None, **params: str) -> Any:
@@ -41,7 +43,7 @@ def _chart(html: str) -> dict[str, Any]:
 
 
 def test_spc_page_marks_and_lists_a_known_violation(app: Any, world: World) -> None:
-    _series(app, world)
+    start = _series(app, world)
     member = _page_client(app, world.emails["member_a"])
     response = _page(member, world, hours="4", lsl="40", usl="60")
     assert response.status_code == 200, response.text
@@ -56,14 +58,13 @@ def test_spc_page_marks_and_lists_a_known_violation(app: Any, world: World) -> N
     assert xbar.status_code == 200 and SPIKE // 5 in _chart(xbar.text)["flagged"]
     first, last = _chart(xbar.text)["baseline"]
     assert last - first + 1 == 20 and not first <= SPIKE // 5 <= last  # at least 20 subgroups, as phase I asks
-    manual = _page(member, world, hours="4", baseline_from=_local(0), baseline_to=_local(90))
+    manual = _page(member, world, hours="4", baseline_from=_local(start), baseline_to=_local(start, 90))
     assert _chart(manual.text)["baseline"] == [0, 89] and 'data-testid="baseline-auto"' not in manual.text
 
 
-def _local(minute: int, minutes: int = 180) -> str:
-    """The form's Korean time of the series' ``minute``."""
-    start = utcnow().replace(second=0, microsecond=0) - timedelta(minutes=minutes) + timedelta(hours=9)
-    return (start + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M")
+def _local(start: datetime, minute: int = 0) -> str:
+    """The form's Korean time of the series' ``minute`` (counted from its first point at ``start``)."""
+    return (start + timedelta(hours=9, minutes=minute)).strftime("%Y-%m-%dT%H:%M")
 
 
 def test_the_default_baseline_is_a_stable_stretch_not_a_warm_up_ramp(app: Any, world: World) -> None:
@@ -78,7 +79,7 @@ def test_the_default_baseline_is_a_stable_stretch_not_a_warm_up_ramp(app: Any, w
     steady = [i for i in chart["flagged"] if i >= 65]  # Nelson's eight rules give a few false signals in 255
     assert len(steady) <= 15 and len(chart["flagged"]) < 80  # was 311 of 321 with the first half as baseline
     assert "자동으로 골랐습니다" in response.text and 'data-rule="1"' in response.text  # the ramp is out of limits
-    ramp = _page(member, world, hours="6", baseline_from=_local(0, 320), baseline_to=_local(60, 320))
+    ramp = _page(member, world, hours="6", baseline_from=_local(times[0]), baseline_to=_local(times[0], 60))
     assert 'data-testid="baseline-not-in-control"' in ramp.text and 'data-rule="' not in ramp.text
     assert "부분군 크기 (X̄ 관리도)" in response.text
 
