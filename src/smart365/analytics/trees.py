@@ -40,10 +40,11 @@ def flatten(
         feature.append(np.where(leaf, 0, columns[np.maximum(t.feature, 0)]))
         threshold.append(t.threshold)
         size.append(t.n_node_samples)
-        node_values = np.asarray(t.value[:, 0, :], dtype=float)
-        if node_values.shape[1] > 1:  # class counts or shares (by version): shares, as predict_proba reads them
-            node_values = node_values / node_values.sum(axis=1, keepdims=True)
-        value.append(node_values)
+        if values:
+            node_values = np.asarray(t.value[:, 0, :], dtype=float)
+            if node_values.shape[1] > 1:  # class counts or shares (by version): shares, as predict_proba reads
+                node_values = node_values / node_values.sum(axis=1, keepdims=True)
+            value.append(node_values)
         offset += t.node_count
     trees = {
         "left": np.concatenate(left).astype(np.int64), "right": np.concatenate(right).astype(np.int64),
