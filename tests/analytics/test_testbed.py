@@ -250,7 +250,7 @@ def test_press_file_runs_in_row_order(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text(encoding="utf-8"))
     assert report["task"] == "regression" and report["time"] is None
-    assert report["notes"][0]["kind"] == "no_time"
+    assert report["notes"][0]["kind"] == "no_time_but" and report["notes"][0]["params"] == {"columns": "working_time"}
     assert {"machine_name", "item_no", "working_time"} <= set(report["data"]["dropped"])
     assert report["data"]["rows"] == 64_359
 

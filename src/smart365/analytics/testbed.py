@@ -192,6 +192,8 @@ class Prepared:
 NOTE_MESSAGES: Mapping[str, str] = MappingProxyType(
     {
         "no_time": N_("No time column given: rows are taken in file order (oldest first)."),
+        "no_time_but": N_("No time column given: rows are taken in file order (oldest first). {columns} holds dates "
+                          "and times: give it as the time column to order the rows and split the folds by time."),
         "bad_time": N_("{count} rows have no readable time in {column}; they are left out."),
         "task_classification": N_("Task detected from the target: classification."),
         "task_regression": N_("Task detected from the target: regression."),
@@ -277,6 +279,7 @@ def prepare(
     frame = frame.drop(columns=[c for c in drop if c not in (target, time, group)])
     checked = frame.drop(columns=[group]) if group else frame
     findings = data_quality(checked, target, times=[time] if time else ())
+    findings = [f for f in findings if not (f.kind == "id_like" and _is_time_column(checked[f.column]))]  # a date
     unlabelled = int(frame[target].isna().sum())
     if unlabelled:
         findings.append(Finding("target_missing", target, {"count": unlabelled}))
@@ -313,7 +316,9 @@ def _order_rows(
     integer = pd.api.types.is_integer_dtype(frame.index)
     rows = np.asarray(frame.index.to_numpy() if integer else np.arange(len(frame))) + 1
     if time is None:
-        return frame.reset_index(drop=True), [_note("no_time")], None, rows
+        dated = [str(c) for c in frame.columns if _is_time_column(frame[c])]
+        note = _note("no_time_but", columns=", ".join(dated)) if dated else _note("no_time")
+        return frame.reset_index(drop=True), [note], None, rows
     values = _as_time(frame[time])
     bad = int(values.isna().sum())
     notes = [_note("bad_time", count=bad, column=time)] if bad else []
@@ -425,7 +430,7 @@ def _feature(s: pd.Series, is_id: bool, kept: dict[str, pd.Series], encoded: lis
     if s.nunique(dropna=True) <= 1:
         return "constant"
     if is_id:
-        return "id"
+        return "datetime" if _is_time_column(s) else "id"  # a different date in every row is still a date
     if pd.api.types.is_datetime64_any_dtype(s) or _day_numbers(s):
         return "datetime"
     if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
@@ -458,6 +463,19 @@ def _day_numbers(s: pd.Series) -> bool:
         return False
     parsed = pd.to_datetime(values.astype(np.int64).astype(str), format="%Y%m%d", errors="coerce")
     return bool(parsed.notna().all())
+
+
+def _is_time_column(s: pd.Series) -> bool:
+    """Dates or times, stored as such or as text in a readable form."""
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return True
+    if not (pd.api.types.is_string_dtype(s) or s.dtype == object) or _numbers_as_text(s):
+        return False  # numbers written as text ("3.19") are numbers
+    return _looks_like_time(s)
+
+
+def _numbers_as_text(s: pd.Series) -> bool:
+    return bool(pd.to_numeric(s.dropna().head(200), errors="coerce").notna().mean() >= 0.95)
 
 
 def _looks_like_time(s: pd.Series) -> bool:

@@ -131,4 +131,5 @@ SIGNAL_LABELS: dict[str, str] = {
     "die_temp": N_("die temperature"),
     "stroke_rate": N_("stroke rate"),
     "state": N_("machine state"),
+    "stop_reason": N_("stop reason"),
 }
