@@ -23,6 +23,7 @@ from smart365.core.audit import AuditEntry
 from smart365.core.db import utcnow
 from smart365.core.i18n import use_locale
 from smart365.core.tenancy import SYSTEM
+from smart365.registry.models import Tag
 from smart365.telemetry.batch import Batch
 from smart365.testbed import tables
 from smart365.testbed.models import TestbedRun
@@ -183,8 +184,6 @@ def test_bad_files_and_choices_are_refused_in_both_languages_and_nothing_is_kept
 
 def _temperature_tag(world: World) -> int:
     """A second tag ("temp") on firm A's machine, beside the world's spindle load."""
-    from smart365.registry.models import Tag
-
     with world.db.session(SYSTEM) as session:
         extra = Tag(company_id=world.firm_a, equipment_id=world.ids_a["equipment_id"], name="temp", unit="°C")
         session.add(extra)
@@ -484,3 +483,44 @@ def test_a_deployed_defect_model_raises_its_alarm_on_the_machine_page(
     cool = Batch.from_columns(load_id, [now + timedelta(minutes=6 + i) for i in range(6)], [15.0] * 6)
     app.state.system.alarms.process(cool)
     assert 'data-testid="model-alarm"' not in member.get(f"/monitoring/equipment/{world.ids_a['equipment_id']}").text
+
+
+def test_a_run_on_a_file_is_deployed_onto_the_tags_its_columns_are(app: Any, client: TestClient,
+                                                                  world: World) -> None:  # fmt: skip
+    temp_id = _temperature_tag(world)  # firm A's machine has "SENTINEL-A spindle" and "temp"
+    rng = np.random.default_rng(3)
+    load = rng.uniform(10, 90, 200)
+    frame = pd.DataFrame({"측정시각": pd.date_range("2026-03-02 08:00", periods=200, freq="min").astype(str),
+                          "sentinel-a spindle": load.round(2), "TEMP": (20 + 0.3 * load + rng.normal(0, 0.3, 200)),
+                          "품질": rng.normal(0, 1, 200)})  # fmt: skip
+    frame["품질"] = 2 * frame["TEMP"] + rng.normal(0, 0.5, 200)
+    member, csrf = _member(app, world)
+    token = _upload(member, csrf, world.firm_a, "측정.csv", frame.to_csv(index=False).encode()).headers["location"]
+    response = member.post(f"/testbed/companies/{world.firm_a}/runs", data={
+        "csrf_token": csrf, "table": token.rsplit("=", 1)[1], "target": "품질", "time": "측정시각",
+    }, follow_redirects=False)  # fmt: skip
+    run_id = int(response.headers["location"].rsplit("/", 1)[1])
+    _wait(member, run_id)
+    page = member.get(f"/testbed/runs/{run_id}").text
+    assert 'data-testid="tag-mapping"' in page and 'data-testid="deploy"' in page
+    proposed = dict(re.findall(r'data-column="([^"]+)" required>.*?<option value="(\d+)" selected', page, re.S))
+    assert proposed == {"sentinel-a spindle": str(world.ids_a["tag_id"]), "TEMP": str(temp_id)}  # by name
+
+    url = f"/testbed/runs/{run_id}/deploy"
+    missing = member.post(url, data={"csrf_token": csrf, "tag-TEMP": str(temp_id)})
+    assert missing.status_code == 422 and "sentinel-a spindle 열이 어느 태그인지" in missing.text
+    twice = {"csrf_token": csrf, "tag-TEMP": str(temp_id), "tag-sentinel-a spindle": str(temp_id)}
+    assert member.post(url, data=twice).status_code == 422
+    with world.db.session(SYSTEM) as session:
+        firm_b_tag = session.scalars(select(Tag.id).where(Tag.company_id == world.firm_b)).first()
+    assert firm_b_tag is not None
+    theirs = {"csrf_token": csrf, "tag-TEMP": str(temp_id), "tag-sentinel-a spindle": str(firm_b_tag)}
+    assert member.post(url, data=theirs).status_code == 422  # another firm's tag is not this firm's to read
+    chosen = {"csrf_token": csrf, "tag-TEMP": str(temp_id), "tag-sentinel-a spindle": str(world.ids_a["tag_id"])}
+    assert member.post(url, data=chosen, follow_redirects=False).status_code == 303
+    with world.db.session(SYSTEM) as session:
+        (model,) = model_registry.deployed(session, world.ids_a["equipment_id"])
+        assert sorted(model.tag_ids) == sorted([world.ids_a["tag_id"], temp_id]) and model.name == "품질"
+        state = model_registry.load_model(model)
+    live = pd.DataFrame({str(world.ids_a["tag_id"]): [50.0], str(temp_id): [35.0]})
+    assert float(state.predict(live)[0]) == pytest.approx(70.0, abs=2.0)  # 품질 ≈ 2 × temp, read from the tag

@@ -4,7 +4,8 @@ parameters, numeric arrays, text; never a pickle), then register it in the model
 Every candidate that can win is savable: LightGBM (its text dump), the linear models (imputation medians,
 scaling, coefficients as arrays), the random forest (imputation medians and its trees as flat arrays,
 :mod:`smart365.analytics.trees`) and the anomaly detectors (their own ``state()``). A run on an uploaded file
-is not deployable (a deployed model reads live tags).
+is deployed onto the firm's tags: each input column is mapped to a registered tag (:func:`propose_mapping`
+suggests one by name), because a deployed model reads live tags.
 
 A run on tags is refitted with its columns named by tag id, as live scoring reads them
 (:mod:`smart365.monitoring.scoring`), and registered with the feature tags as its inputs.
@@ -19,6 +20,7 @@ A run on tags is refitted with its columns named by tag id, as live scoring read
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -28,6 +30,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from smart365.analytics import anomaly, registry
@@ -69,8 +72,11 @@ def deployability(run: TestbedRun) -> tuple[bool, str | None]:
     winner = report.get("winner", {})
     if run.deployed_model_id is not None:
         return False, N_("Deployed as model #{model_id}.")
-    if run.source_kind != "tags":
-        return False, N_("Only runs on the firm's own tags can be deployed: a deployed model reads live tags.")
+    if run.source_kind != "tags" and not run.time_column:
+        return False, N_("A deployed model needs a date/time column to know what period it learned from.")
+    if run.source_kind != "tags" and any("=" in f for f in input_columns(run)):
+        return False, N_("The model reads a column made from text values, which no live tag sends, so it cannot "
+                         "watch the machine.")
     if not winner.get("beats_baselines"):
         return False, N_("No model beats the simple baselines, so there is nothing worth deploying.")
     if winner.get("model") not in SAVABLE:
@@ -281,8 +287,51 @@ class SavedForest(_Saved):
     kind: ClassVar[str] = "testbed.forest"
 
 
-def deploy_winner(session: Session, staging: Staging, run: TestbedRun, by: str) -> int:
-    """Refit the run's winner on its whole table, register it and deploy it; returns the model id."""
+def input_columns(run: TestbedRun) -> list[str]:
+    """The columns the run's models read (after its data checks left some out)."""
+    return [str(f) for f in ((run.report or {}).get("data") or {}).get("features", [])]
+
+
+def propose_mapping(session: Session, run: TestbedRun) -> dict[str, int | None]:
+    """For a run on a file: the firm's tag each input column most likely is, by name (``MACHINE/tag``, the
+    tag's name or its display name, case and spacing aside); ``None`` where no single tag matches."""
+    from smart365.registry.models import Tag
+
+    def key(text: str) -> str:
+        return "".join(ch for ch in text.casefold() if ch.isalnum() or ch == "/")
+
+    names: dict[str, set[int]] = {}
+    for tag in session.scalars(select(Tag).where(Tag.company_id == run.company_id)):
+        for name in {tag.name, tag.label, f"{tag.equipment.name}/{tag.name}", f"{tag.equipment.name}/{tag.label}"}:
+            names.setdefault(key(name), set()).add(int(tag.id))
+    found = {column: names.get(key(column), set()) for column in input_columns(run)}
+    return {column: next(iter(ids)) if len(ids) == 1 else None for column, ids in found.items()}
+
+
+def _mapped(session: Session, run: TestbedRun, mapping: Mapping[str, int] | None) -> dict[str, int]:
+    """The run's input columns → tag ids: a tag run's own; a file run's as the user mapped them (every input
+    to a distinct tag of the firm)."""
+    if run.source_kind == "tags":
+        return {str(column): int(tag) for column, tag in run.source_spec.get("columns_of", {}).items()}
+    from smart365.registry.models import Tag
+
+    chosen = dict(mapping or {})
+    for column in input_columns(run):
+        tag = session.get(Tag, chosen.get(column, -1))
+        if tag is None or tag.company_id != run.company_id:
+            raise Invalid(N_("Choose the firm's tag that column {column} is, so the model can read it live."),
+                          column=column)  # fmt: skip
+    taken = [chosen[column] for column in input_columns(run)]
+    if len(set(taken)) < len(taken):
+        raise Invalid(N_("Each column needs a tag of its own: two columns cannot read the same tag."))
+    return {column: int(chosen[column]) for column in input_columns(run)}
+
+
+def deploy_winner(
+    session: Session, staging: Staging, run: TestbedRun, by: str, mapping: Mapping[str, int] | None = None
+) -> int:
+    """Refit the run's winner on its whole table, register it and deploy it; returns the model id. A run on
+    a file needs ``mapping``: its input columns → the firm's tags the model reads live."""
     ok, reason = deployability(run)
     if not ok:
         raise Conflict(reason or NOT_SAVABLE, model=_winner(run), model_id=run.deployed_model_id or 0)
@@ -290,7 +339,7 @@ def deploy_winner(session: Session, staging: Staging, run: TestbedRun, by: str) 
     spec = run.source_spec
     winner = _winner(run)
     metrics = {k: float(v) for k, v in report["results"][0]["metrics"].items() if v is not None}
-    tag_of = {str(column): int(tag) for column, tag in spec.get("columns_of", {}).items()}
+    tag_of = _mapped(session, run, mapping)
     frame = staging.load(run.company_id, str(spec.get("token", "")))
     frame = frame.rename(columns={column: str(tag) for column, tag in tag_of.items()})
     target = str(tag_of.get(run.target, run.target))
@@ -309,7 +358,8 @@ def deploy_winner(session: Session, staging: Staging, run: TestbedRun, by: str) 
     registry.deploy(session, model.id, by=by)
     run.deployed_model_id = int(model.id)
     audit.record(session, audit.Action.TESTBED_DEPLOY, f"testbed_run:{run.id}", company_id=run.company_id,
-                 details={"model_id": int(model.id), "model": winner, "target": run.target})  # fmt: skip
+                 details={"model_id": int(model.id), "model": winner, "target": run.target,
+                          "tags": tag_of})  # fmt: skip
     return int(model.id)
 
 

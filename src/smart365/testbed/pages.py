@@ -264,7 +264,8 @@ def run_page(request: Request, run_id: int, principal: PagePrincipal, session: P
     """A run: live progress while it runs, then the result in plain words, the table and the findings."""
     run = registry.get(session, TestbedRun, run_id)
     company = registry.get(session, Company, run.company_id)
-    return render(request, "testbed/run.html", **_common(run=run, company=company, **_result(run, principal)))
+    return render(request, "testbed/run.html", **_common(run=run, company=company, **_result(run, principal),
+                                                     **_mapping_form(session, run)))
 
 
 @pages.get("/testbed/runs/{run_id}/progress")
@@ -292,13 +293,26 @@ def _result(run: TestbedRun, principal: Principal) -> dict[str, Any]:
     }
 
 
+def _mapping_form(session: Session, run: TestbedRun) -> dict[str, Any]:
+    """For a deployable run on a file: each input column, the tag proposed for it, and the firm's tags."""
+    if run.source_kind == "tags" or run.status != "done" or not deploy.deployability(run)[0]:
+        return {"mapping": None}
+    query = select(Tag).where(Tag.company_id == run.company_id)
+    choices = sorted((f"{tag.equipment.name}/{tag.label}", int(tag.id)) for tag in session.scalars(query))
+    return {"mapping": deploy.propose_mapping(session, run), "tag_choices": choices}
+
+
 @pages.post("/testbed/runs/{run_id}/deploy", dependencies=[Csrf])
-def deploy_run(request: Request, run_id: int, principal: PagePrincipal, session: PageSession) -> Response:
-    """Refit the winner on the whole table and register it as a deployed model of the firm."""
+async def deploy_run(request: Request, run_id: int, principal: PagePrincipal, session: PageSession) -> Response:
+    """Refit the winner on the whole table and register it as a deployed model of the firm; a run on a file
+    is deployed onto the tags its columns were mapped to (fields ``tag-<column>``)."""
     run = registry.get(session, TestbedRun, run_id)
     if not principal.can_change(run.company_id):
         raise Forbidden()
-    deploy.deploy_winner(session, _staging(request), run, by=_user_name(request))
+    form = await request.form()
+    mapping = {column: int(value) for column in deploy.input_columns(run)
+               if isinstance(value := form.get(f"tag-{column}"), str) and value.isdigit()}  # fmt: skip
+    deploy.deploy_winner(session, _staging(request), run, by=_user_name(request), mapping=mapping)
     session.commit()
     system_of(request).alarms.reload()  # this process scores it from its next batch (a worker within 30 s)
     return RedirectResponse(f"/testbed/runs/{run.id}", status_code=303)
