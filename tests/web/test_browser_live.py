@@ -85,7 +85,7 @@ def test_alarm_list_and_csv_import_with_a_bad_row(live_plant_server: str, browse
     expect(page.get_by_test_id("active-alarm").first).to_be_visible()
     page.get_by_test_id("rules").locator("summary").click()
     form = page.locator("form.rule-form")
-    form.get_by_label("태그").select_option(label="IMM-01/mould_temp")
+    form.get_by_label("태그").select_option(label="IMM-01/금형 온도")  # tags by their display names
     form.get_by_label("조건").select_option("low")
     form.get_by_label("한계값").fill("20")
     form.get_by_label("히스테리시스").fill("1")
