@@ -222,7 +222,7 @@ def alarms_page(request: Request, company_id: int, principal: PagePrincipal, ses
         shelved_events=[e for e in active if service.is_shelved(e)],
         history=service.company_events(session, company_id, active=False, limit=100),
         rules=service.company_rules(session, company_id),
-        tags=tag_choices(session, company_id),
+        tags=registry.tag_choices(session, company_id),
         kind_labels=KIND_LABELS,
         describe=lambda rule: service.condition_text(
             alarms.describe(service.to_rule(rule), rule.tag.name, rule.tag.unit), rule.tag
@@ -355,12 +355,6 @@ def tag_names(session: Session, company_id: int) -> dict[str, int]:
         names[f"{machine}/{tag}"] = tag_id
         names[str(tag_id)] = tag_id
     return names
-
-
-def tag_choices(session: Session, company_id: int) -> list[tuple[str, int]]:
-    """The firm's tags as people read them (``MACHINE/display name``), for a choice in a form."""
-    query = select(Tag).join(Equipment, Tag.equipment_id == Equipment.id).where(Equipment.company_id == company_id)
-    return sorted((f"{tag.equipment.name}/{tag.label}", tag.id) for tag in session.scalars(query))
 
 
 def import_history_file(

@@ -112,3 +112,8 @@ class Tag(CompanyOwned, Timestamped, Base):
         if self.display_name:
             return self.display_name
         return gettext(SIGNAL_LABELS[self.name]) if self.name in SIGNAL_LABELS else self.name
+
+    @property
+    def machine_label(self) -> str:
+        """The tag with its machine, as people read it: ``MACHINE/label`` (MCT-01/주축 부하)."""
+        return f"{self.equipment.name}/{self.label}"

@@ -212,3 +212,9 @@ def population_summary(session: Session) -> PopulationSummary:
         by_system=dict(sorted(by_system.items(), key=lambda kv: -kv[1])),
         median_employees=median,
     )
+
+
+def tag_choices(session: Session, company_id: int) -> list[tuple[str, int]]:
+    """The firm's tags as people read them (``MACHINE/label``) with their ids, sorted, for a choice in a form."""
+    tags = session.scalars(select(Tag).where(Tag.company_id == company_id))
+    return sorted((tag.machine_label, int(tag.id)) for tag in tags)

@@ -54,6 +54,7 @@ from smart365.core.db import SEOUL
 from smart365.core.errors import Conflict, Invalid
 from smart365.core.i18n import N_
 from smart365.monitoring.scoring import row_period_s
+from smart365.registry.models import Tag
 from smart365.testbed.models import TestbedRun
 from smart365.testbed.tables import Staging
 
@@ -192,12 +193,13 @@ def _raw(state: ModelState, batch: pd.DataFrame) -> NDArray[Any]:
     if state.kind == "testbed.lightgbm":
         return np.asarray(_booster(state.texts["model"]).predict(x))
     a = state.arrays
+    filled = np.where(np.isnan(x), a["median"], x)  # the training medians, as the fitted imputer filled them
     if state.kind == "testbed.forest":
         trees = {k[len("tree_") :]: v for k, v in a.items() if k.startswith("tree_")}
-        leaf, _depth = walk_trees(trees, np.where(np.isnan(x), a["median"], x).astype(np.float32))
+        leaf, _depth = walk_trees(trees, filled.astype(np.float32))
         shares = trees["value"][leaf].mean(axis=1)  # the trees' average, as scikit-learn's forest predicts
         return np.asarray(shares[:, 0]) if state.params["task"] == "regression" else np.asarray(shares)
-    raw = (np.where(np.isnan(x), a["median"], x) - a["mean"]) / a["scale"] @ a["coef"].T + a["intercept"]
+    raw = (filled - a["mean"]) / a["scale"] @ a["coef"].T + a["intercept"]
     return np.asarray(raw[:, 0]) if state.params["task"] == "regression" else np.asarray(raw)
 
 
@@ -295,14 +297,13 @@ def input_columns(run: TestbedRun) -> list[str]:
 def propose_mapping(session: Session, run: TestbedRun) -> dict[str, int | None]:
     """For a run on a file: the firm's tag each input column most likely is, by name (``MACHINE/tag``, the
     tag's name or its display name, case and spacing aside); ``None`` where no single tag matches."""
-    from smart365.registry.models import Tag
 
     def key(text: str) -> str:
         return "".join(ch for ch in text.casefold() if ch.isalnum() or ch == "/")
 
     names: dict[str, set[int]] = {}
     for tag in session.scalars(select(Tag).where(Tag.company_id == run.company_id)):
-        for name in {tag.name, tag.label, f"{tag.equipment.name}/{tag.name}", f"{tag.equipment.name}/{tag.label}"}:
+        for name in {tag.name, tag.label, f"{tag.equipment.name}/{tag.name}", tag.machine_label}:
             names.setdefault(key(name), set()).add(int(tag.id))
     found = {column: names.get(key(column), set()) for column in input_columns(run)}
     return {column: next(iter(ids)) if len(ids) == 1 else None for column, ids in found.items()}
@@ -313,18 +314,16 @@ def _mapped(session: Session, run: TestbedRun, mapping: Mapping[str, int] | None
     to a distinct tag of the firm)."""
     if run.source_kind == "tags":
         return {str(column): int(tag) for column, tag in run.source_spec.get("columns_of", {}).items()}
-    from smart365.registry.models import Tag
-
     chosen = dict(mapping or {})
-    for column in input_columns(run):
+    columns = input_columns(run)
+    for column in columns:
         tag = session.get(Tag, chosen.get(column, -1))
         if tag is None or tag.company_id != run.company_id:
             raise Invalid(N_("Choose the firm's tag that column {column} is, so the model can read it live."),
                           column=column)  # fmt: skip
-    taken = [chosen[column] for column in input_columns(run)]
-    if len(set(taken)) < len(taken):
+    if len({chosen[column] for column in columns}) < len(columns):
         raise Invalid(N_("Each column needs a tag of its own: two columns cannot read the same tag."))
-    return {column: int(chosen[column]) for column in input_columns(run)}
+    return {column: int(chosen[column]) for column in columns}
 
 
 def deploy_winner(
@@ -379,8 +378,6 @@ def _winner(run: TestbedRun) -> str:
 
 
 def _equipment_of(session: Session, tag_id: int) -> int:
-    from smart365.registry.models import Tag
-
     tag = session.get(Tag, int(tag_id))
     if tag is None:
         raise Invalid(N_("The target tag no longer exists."))

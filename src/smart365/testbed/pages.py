@@ -297,8 +297,7 @@ def _mapping_form(session: Session, run: TestbedRun) -> dict[str, Any]:
     """For a deployable run on a file: each input column, the tag proposed for it, and the firm's tags."""
     if run.source_kind == "tags" or run.status != "done" or not deploy.deployability(run)[0]:
         return {"mapping": None}
-    query = select(Tag).where(Tag.company_id == run.company_id)
-    choices = sorted((f"{tag.equipment.name}/{tag.label}", int(tag.id)) for tag in session.scalars(query))
+    choices = registry.tag_choices(session, run.company_id)
     return {"mapping": deploy.propose_mapping(session, run), "tag_choices": choices}
 
 

@@ -187,7 +187,7 @@ def _plain_name(filename: str) -> str:
 
 def tag_column(tag: Tag) -> str:
     """A tag's column name in the wide table as people read it: ``MACHINE/display name`` (MCT-01/주축 부하)."""
-    return f"{tag.equipment.name}/{tag.label}"
+    return tag.machine_label
 
 
 def tag_table(store: TimeSeriesStore, tags: Sequence[Tag], start: datetime, end: datetime) -> pd.DataFrame:
