@@ -524,10 +524,11 @@ def route_ticket(
     >>> print(route_ticket("energy", experts, language="en")[0].explanation["en"])
     Energy expertise 4/5, 0 of 10 open tickets; no available expert speaks English, this one works in Korean
     """
-    ranked = _ranked(category, experts, region, language, equipment, dedicated_expert, weights or RouteWeights())
+    w = weights or RouteWeights()
+    ranked = _ranked(category, experts, region, language, equipment, dedicated_expert, w)
     if ranked:
         return ranked
-    fallback = _ranked(category, experts, region, None, equipment, dedicated_expert, weights or RouteWeights())
+    fallback = _ranked(category, experts, region, None, equipment, dedicated_expert, w)
     by_id = {e.id: e for e in experts}
     for candidate in fallback:
         spoken = sorted(by_id[candidate.expert_id].languages)

@@ -39,6 +39,7 @@ RuleFamily = Literal["nelson", "western_electric"]
 MIN_BASELINE = 2
 AUTO_MIN_POINTS = 20  # the smallest automatic baseline, in plotted points
 AUTO_SHARE = 4  # an automatic baseline spans a quarter of the plotted points (when that is more)
+FITS = {"I-MR": spc.imr, "Xbar-R": spc.xbar_r, "Xbar-S": spc.xbar_s}  # chart kind → limits from a baseline
 EWMA_LAMBDA, EWMA_WIDTH = 0.2, 3.0
 CUSUM_K, CUSUM_H = 0.5, 5.0
 _EWMA_SIGNAL = N_("EWMA (λ {lam}, L {width}): {count} points beyond its limits, the first at {first} ({way}).")
@@ -176,7 +177,7 @@ def build(store: TimeSeriesStore, tag_id: int, request: SpcRequest, gate_tag_id:
     if auto:
         first, last = np.flatnonzero(inside)[[0, -1]]
         base_from, base_to = _as_dt(times[first]), _as_dt(buckets[(last + 1) * group - 1]) + timedelta(minutes=1)
-    fit = {"I-MR": spc.imr, "Xbar-R": spc.xbar_r, "Xbar-S": spc.xbar_s}[request.chart]
+    fit = FITS[request.chart]
     chart = fit(base_values)
     if chart.location.sigma <= 0:
         raise Invalid(N_("The baseline has no variation; control limits are undefined."))
@@ -223,7 +224,7 @@ def auto_baseline(data: np.ndarray, chart: ChartKind, rules: RuleFamily) -> np.n
     >>> int(np.flatnonzero(mask)[0]) >= 60, int(mask.sum())  # never the ramp; a quarter of the points
     (True, 65)
     """
-    fit = {"I-MR": spc.imr, "Xbar-R": spc.xbar_r, "Xbar-S": spc.xbar_s}[chart]
+    fit = FITS[chart]
     count = len(data)
     width = min(count, max(AUTO_MIN_POINTS, count // AUTO_SHARE))
     starts = sorted({*range(0, count - width + 1, max(1, width // 2)), count - width})
