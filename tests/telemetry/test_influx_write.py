@@ -359,3 +359,26 @@ def test_a_full_inbox_refuses_new_series_by_line_and_keeps_the_known_ones(
     assert set(_inbox(world, world.firm_a)) == {"a v", "b v"}
     row = _inbox(world, world.firm_a)["a v"]
     assert app.state.system.store.read(signals.held_key(row.id), *EVER).value.tolist() == [1.0, 2.0]
+
+
+def test_a_tags_new_limit_and_a_new_mapping_hold_from_the_very_next_write(
+    app: Any, client: TestClient, world: World
+) -> None:
+    """What a firm's series resolve to is remembered between writes; a change to a tag or a mapping is not missed."""
+    key, tag = _key(world, world.firm_a), world.ids_a["tag_id"]  # the spindle tag: max 150
+    with world.db.session(SYSTEM) as session:
+        signals.map_series(session, world.firm_a, "spindle,host=mct load", tag, by="test")
+    auth = {"Authorization": f"Token {key}"}
+    ts = int(datetime.now(UTC).timestamp())
+    assert client.post("/write?precision=s", content=f"spindle,host=mct load=140 {ts}", headers=auth).status_code == 204
+    with world.db.session(SYSTEM) as session:
+        session.get(Tag, tag).max_value = 120  # type: ignore[union-attr]
+    refused = client.post("/write?precision=s", content=f"spindle,host=mct load=130 {ts + 1}", headers=auth)
+    assert refused.status_code == 400 and refused.json()["line"] == 1, refused.text
+    with world.db.session(SYSTEM) as session:
+        signals.map_series(session, world.firm_a, "spindle,host=mct torque", tag, by="test")
+    assert client.post("/write?precision=s", content=f"spindle,host=mct torque=99 {ts + 2}",
+                       headers=auth).status_code == 204  # fmt: skip
+    store = app.state.system.store
+    assert store.read(tag, *EVER).value.tolist()[-2:] == [140.0, 99.0]
+    assert "spindle,host=mct torque" not in {s for s, r in _inbox(world, world.firm_a).items() if r.tag_id is None}

@@ -161,17 +161,16 @@ def _write(request: Request, session: Any, body: bytes, precision: str, source: 
         raise TooLarge(limit=exc.limit) from exc
     principal = principal_of(session)
     company_id = int(principal.company_id)  # type: ignore[arg-type]  # an API key always names its firm
-    names = {series for _line, series, _ts, _value in parsed.readings}
-    resolution = signals.resolve(session, company_id, names, source, principal.api_key_id)
+    resolution = signals.resolve(session, company_id, set(parsed.names), source, principal.api_key_id)
     # Commit the new inbox rows before their points are stored under keys made of their ids: a rolled-back row
     # would free its id for another series, which would then inherit the held points.
     session.commit()
-    kept = [r for r in parsed.readings if r[1] not in resolution.refused]
-    errors = parsed.errors + _refused(parsed.readings, resolution.refused, text_str)
-    batch = Batch.from_columns(
-        np.array([resolution.keys[r[1]] for r in kept], dtype=np.int64), [r[2] for r in kept], [r[3] for r in kept]
-    ) if kept else Batch.empty()  # fmt: skip
-    rows = np.array([r[0] for r in kept], dtype=np.int64)
+    refused = np.array([name in resolution.refused for name in parsed.names], dtype=bool)[parsed.series]
+    keys = np.array([resolution.keys.get(name, -1) for name in parsed.names], dtype=np.int64)[parsed.series]
+    kept = ~refused
+    errors = parsed.errors + _refused(parsed.line[refused], text_str)
+    batch = Batch.from_columns(keys[kept], parsed.ts_us[kept], parsed.value[kept])
+    rows = parsed.line[kept]
     specs = {key: TagSpec() for key in resolution.keys.values() if key >= signals.HELD_BASE}
     specs |= {tag: TagSpec(min_value=low, max_value=high) for tag, (low, high) in resolution.limits.items()}
     alarms = system_of(request).alarms
@@ -184,13 +183,13 @@ def _write(request: Request, session: Any, body: bytes, precision: str, source: 
     return _answer(request, store_points(get_store(request), Pipeline(specs), batch, rows, errors, on_stored))
 
 
-def _refused(readings: list[tuple[int, str, int, float]], refused: set[str], text: str) -> list[LineError]:
+def _refused(lines: np.ndarray, text: str) -> list[LineError]:
     """One error per line that carried a new series the full inbox could not take."""
-    if not refused:
+    if not len(lines):
         return []
-    lines = sorted({line for line, series, _ts, _value in readings if series in refused})
     raw = text.split("\n")
-    return [LineError(n, "inbox_full", LINE_REASONS["inbox_full"], {}, raw[n - 1][:1000]) for n in lines]
+    reason = LINE_REASONS["inbox_full"]
+    return [LineError(n, "inbox_full", reason, {}, raw[n - 1][:1000]) for n in np.unique(lines).tolist()]
 
 
 def _answer(request: Request, result: IngestResult) -> Response:

@@ -25,9 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+import numpy as np
+import pyarrow as pa
+from numpy.typing import NDArray
+
 from smart365.core.i18n import N_
 
-_Parsed = TypeVar("_Parsed", "ParsedLines", "SeriesLines")  # what a pass over the lines fills
+_Parsed = TypeVar("_Parsed", "ParsedLines", "_SeriesRows")  # what a pass over the lines fills
 
 PRECISION_TO_US = {"ns": 1e-3, "us": 1, "ms": 1e3, "s": 1e6}
 INFLUX_PRECISIONS = ("ns", "u", "us", "µ", "ms", "s", "m", "h")
@@ -257,18 +261,48 @@ def _number(raw: str) -> float | None:
 
 @dataclass
 class SeriesLines:
-    """Readings ``(line, series, ts µs, value)`` and the rejected lines, from :func:`parse_series_lines`.
+    """Readings column by column, and the rejected lines, from :func:`parse_series_lines`.
 
-    ``series`` is the reading's canonical name, ``measurement,tag=value,… field`` with the tags sorted and
-    escaped as line protocol escapes them: the same signal always has the same name, however a client
-    orders its tags.
+    ``names`` holds each distinct series once, in the order first seen: its canonical name,
+    ``measurement,tag=value,… field`` with the tags sorted and escaped as line protocol escapes them, so the same
+    signal always has the same name however a client orders its tags. Per reading: ``series`` (an index into
+    ``names``), ``line`` (1-based), ``ts_us`` and ``value``.
     """
+
+    names: list[str] = field(default_factory=list)
+    series: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    line: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    ts_us: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    value: NDArray[np.float64] = field(default_factory=lambda: np.empty(0, dtype=np.float64))
+    errors: list[LineError] = field(default_factory=list)
+
+    def readings(self) -> list[tuple[int, str, int, float]]:
+        """The readings as ``(line, series, ts µs, value)`` rows (for reading them, not for speed)."""
+        names = [self.names[i] for i in self.series.tolist()]
+        return list(zip(self.line.tolist(), names, self.ts_us.tolist(), self.value.tolist(), strict=True))
+
+
+@dataclass
+class _SeriesRows:
+    """What the line-by-line reader fills; :meth:`columns` turns it into :class:`SeriesLines`."""
 
     readings: list[tuple[int, str, int, float]] = field(default_factory=list)
     errors: list[LineError] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.readings) + len(self.errors)
+
+    def columns(self) -> SeriesLines:
+        index: dict[str, int] = {}
+        series = [index.setdefault(name, len(index)) for _line, name, _ts, _value in self.readings]
+        return SeriesLines(
+            list(index),
+            np.array(series, dtype=np.int64),
+            np.array([r[0] for r in self.readings], dtype=np.int64),
+            np.array([r[2] for r in self.readings], dtype=np.int64),
+            np.array([r[3] for r in self.readings], dtype=np.float64),
+            self.errors,
+        )
 
 
 def parse_series_lines(
@@ -280,20 +314,121 @@ def parse_series_lines(
     name together say which signal a value belongs to (the way InfluxDB keys its series). A text field is
     refused with its line number (the store keeps numbers); booleans read as 1 and 0.
 
+    A body without escapes, quotes or a single bad line (what gateways send) is read column by column
+    (:func:`_plain_series_lines`); any other body line by line, which names each bad line. Both read the same.
+
     >>> parsed = parse_series_lines('cpu,host=press-01,cpu=cpu-total usage_idle=97.5,usage_user=1i 1700000000')
-    >>> [(line, series, value) for line, series, _ts, value in parsed.readings]
+    >>> [(line, series, value) for line, series, _ts, value in parsed.readings()]
     [(1, 'cpu,cpu=cpu-total,host=press-01 usage_idle', 97.5), (1, 'cpu,cpu=cpu-total,host=press-01 usage_user', 1.0)]
-    >>> parse_series_lines('weather,site=2\\\\ 공장 temp=21.5').readings[0][1]
-    'weather,site=2\\\\ 공장 temp'
+    >>> parse_series_lines('weather,site=2\\\\ 공장 temp=21.5').names
+    ['weather,site=2\\\\ 공장 temp']
     >>> [(e.line, e.code) for e in parse_series_lines('m v=1\\nm s="up 3 days"\\nm v=x').errors]
     [(2, 'text_field'), (3, 'not_a_number')]
     """
     now_us = now_us if now_us is not None else int(time.time() * 1e6)
+    if (plain := _plain_series_lines(text, precision, now_us, max_points)) is not None:
+        return plain
     parse = lambda n, line, out: _parse_series_line(n, line, precision, now_us, out)  # noqa: E731
-    return _each_line(text, max_points, SeriesLines(), parse)
+    return _each_line(text, max_points, _SeriesRows(), parse).columns()
 
 
-def _parse_series_line(number: int, line: str, precision: str, now_us: int, out: SeriesLines) -> None:
+_NOT_IN_A_NUMBER = str.maketrans("", "", "0123456789.eE+-")
+_BOOL_TEXT = {key: str(int(value)) for key, value in _BOOL.items()}
+
+
+def _plain_series_lines(text: str, precision: str, now_us: int, max_points: int | None) -> SeriesLines | None:
+    """The fast reading of a plain body, or ``None`` for :func:`parse_series_lines` to read it line by line.
+
+    Plain: no backslash or quote anywhere, and every line ``measurement[,k=v…] k=v[,k=v…] [timestamp]`` with
+    numbers only. Each line costs a few string splits; a machine's field list, seen again on its next line, is
+    one dictionary lookup; all values are converted at once by Arrow. A body over ``max_points`` raises
+    :class:`TooManyPoints` as the line reader does.
+
+    >>> plain = _plain_series_lines('m,b=2,a=1 x=1,y=2i 5\\nm,a=1,b=2 x=3 6', 's', 0, None)
+    >>> plain.names, plain.series.tolist(), plain.ts_us.tolist(), plain.value.tolist()
+    (['m,a=1,b=2 x', 'm,a=1,b=2 y'], [0, 1, 0], [5000000, 5000000, 6000000], [1.0, 2.0, 3.0])
+    >>> _plain_series_lines('m x="on"', 's', 0, None) is None
+    True
+    """
+    if "\\" in text or '"' in text:
+        return None
+    times, divided_by = _MULTIPLY[precision]
+    names: dict[str, int] = {}
+    prefixes: dict[str, str] = {}
+    layouts: dict[tuple[str, str], NDArray[np.int64]] = {}  # (measurement and tags, field names) → series
+    series: list[NDArray[np.int64]] = []
+    values: list[str] = []
+    numbers: list[int] = []
+    stamps: list[int] = []
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        head, _sep, rest = line.partition(" ")
+        fields, _sep, stamp = rest.partition(" ")
+        items = fields.replace("=", ",").split(",")
+        count = len(items) // 2
+        if len(items) != 2 * (fields.count(",") + 1) or count > MAX_FIELDS_PER_LINE or " " in stamp:
+            return None
+        prefix = prefixes.get(head)
+        if prefix is None and (prefix := _plain_prefix(head)) is None:
+            return None
+        prefixes[head] = prefix
+        keys = items[0::2]
+        layout = layouts.get((prefix, fields_key := ",".join(keys)))
+        if layout is None:
+            if not all(keys) or len(prefix) + 1 + max(map(len, keys)) > MAX_SERIES_CHARS:
+                return None
+            layout = np.array([names.setdefault(f"{prefix} {k}", len(names)) for k in keys], dtype=np.int64)
+            layouts[(prefix, fields_key)] = layout
+        if stamp:
+            if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 19):
+                return None
+            ts_us = int(stamp) * times // divided_by
+        else:
+            ts_us = now_us
+        series.append(layout)
+        values += items[1::2]
+        numbers.append(number)
+        stamps.append(ts_us)
+        if max_points is not None and (len(values) > max_points or len(numbers) > max_points):
+            raise TooManyPoints(max_points)
+    parsed = _plain_numbers(values)
+    if parsed is None or (numbers and max(stamps) > INT64_MAX):
+        return None
+    counts = np.array([len(s) for s in series], dtype=np.int64)
+    return SeriesLines(
+        list(names),
+        np.concatenate(series) if series else np.empty(0, dtype=np.int64),
+        np.repeat(np.array(numbers, dtype=np.int64), counts),
+        np.repeat(np.array(stamps, dtype=np.int64), counts),
+        parsed,
+    )
+
+
+def _plain_prefix(head: str) -> str | None:
+    """``measurement,tags`` with the tags sorted by key; ``None`` when a tag lacks its key or value."""
+    measurement, *tags = head.split(",")
+    pairs = [tag.partition("=") for tag in tags]
+    if not measurement or any(not key or not sep or not value or "=" in value for key, sep, value in pairs):
+        return None
+    return ",".join([measurement, *(f"{k}={v}" for k, _s, v in sorted(pairs, key=lambda p: p[0]))])
+
+
+def _plain_numbers(values: list[str]) -> NDArray[np.float64] | None:
+    """Float, integer (``12i``, ``7u``) and boolean field values as float64, or ``None`` if any is not one."""
+    if "".join(values).translate(_NOT_IN_A_NUMBER):  # a letter somewhere: integers and booleans, or text
+        values = [_BOOL_TEXT.get(v) or (v[:-1] if v[-1:] in ("i", "u") and _INTEGER.fullmatch(v) else v)
+                  for v in values]  # fmt: skip
+        if "".join(values).translate(_NOT_IN_A_NUMBER):
+            return None
+    try:
+        return np.asarray(pa.array(values, pa.string()).cast(pa.float64()), dtype=np.float64)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
+def _parse_series_line(number: int, line: str, precision: str, now_us: int, out: _SeriesRows) -> None:
     sections = split_line(line)
     if sections is None:
         message = N_("The line has more than {limit} fields.")

@@ -19,6 +19,8 @@ Tenancy: every query runs in the caller's scoped session, so a firm sees and cha
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -68,6 +70,9 @@ def digest(series: str) -> str:
     return hashlib.sha256(series.encode()).hexdigest()
 
 
+Limits = tuple[float | None, float | None]
+
+
 @dataclass
 class Resolution:
     """Where each series of a write goes: ``keys`` maps a series name to a store key (its tag id, or its
@@ -76,7 +81,7 @@ class Resolution:
 
     keys: dict[str, int] = field(default_factory=dict)
     refused: set[str] = field(default_factory=set)
-    limits: dict[int, tuple[float | None, float | None]] = field(default_factory=dict)
+    limits: dict[int, Limits] = field(default_factory=dict)
     new: int = 0
 
 
@@ -85,8 +90,31 @@ def resolve(
 ) -> Resolution:
     """Store keys for ``names`` in the firm's series; a series seen for the first time joins the inbox.
 
-    A concurrent write that registers the same series first is no error: its row is used.
+    A concurrent write that registers the same series first is no error: its row is used. What a firm's
+    known series resolve to is remembered between writes (:class:`_Known`) for as long as its series and tags
+    are unchanged, which one small query per write checks.
     """
+    fingerprint = _fingerprint(session, company_id)
+    known = _KNOWN.get(company_id, fingerprint)
+    out = Resolution()
+    for name in names & known.keys():
+        out.keys[name], limits = known[name]
+        if limits is not None:
+            out.limits[out.keys[name]] = limits
+    if len(out.keys) == len(names):
+        return out
+    fresh = _resolve_in_records(session, company_id, names - out.keys.keys(), source, api_key_id)
+    out.keys |= fresh.keys
+    out.limits |= fresh.limits
+    out.refused, out.new = fresh.refused, fresh.new
+    if not fresh.new:  # a new inbox row changes the fingerprint: what it resolved to is learnt next time
+        _KNOWN.learn(company_id, fingerprint, {n: (k, fresh.limits.get(k)) for n, k in fresh.keys.items()})
+    return out
+
+
+def _resolve_in_records(
+    session: Session, company_id: int, names: set[str], source: str | None, api_key_id: int | None
+) -> Resolution:
     out = Resolution()
     found = _known(session, company_id, names)
     for name, (series_id, tag_id) in found.items():
@@ -103,6 +131,48 @@ def resolve(
         for tag_id, low, high in session.execute(select(Tag.id, Tag.min_value, Tag.max_value).where(Tag.id.in_(chunk))):
             out.limits[tag_id] = (low, high)
     return out
+
+
+def _fingerprint(session: Session, company_id: int) -> tuple[Any, ...]:
+    """What changes whenever a series of the firm is registered, assigned or loses its tag, or a tag of the
+    firm is added, changed (its limits) or deleted."""
+    series = select(func.count(), func.max(SeriesMapping.id), func.max(SeriesMapping.assigned_at)).where(
+        SeriesMapping.company_id == company_id
+    )
+    tags = select(func.count(), func.max(Tag.updated_at)).where(Tag.company_id == company_id)
+    return (*session.execute(series).one(), *session.execute(tags).one())
+
+
+class _Known:
+    """Per firm, the store key and limits its known series resolved to, valid under one fingerprint.
+
+    Bounded: past :data:`KNOWN_MAX_SERIES` series in all, the firm seen least recently is forgotten.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._firms: OrderedDict[int, tuple[tuple[Any, ...], dict[str, tuple[int, Limits | None]]]] = OrderedDict()
+
+    def get(self, company_id: int, fingerprint: tuple[Any, ...]) -> dict[str, tuple[int, Limits | None]]:
+        with self._lock:
+            entry = self._firms.get(company_id)
+            if entry is None or entry[0] != fingerprint:
+                return {}
+            self._firms.move_to_end(company_id)
+            return entry[1]
+
+    def learn(self, company_id: int, fingerprint: tuple[Any, ...], keys: dict[str, tuple[int, Limits | None]]) -> None:
+        with self._lock:
+            entry = self._firms.get(company_id)
+            known = dict(entry[1]) if entry is not None and entry[0] == fingerprint else {}
+            self._firms[company_id] = (fingerprint, known | keys)
+            self._firms.move_to_end(company_id)
+            while sum(len(k) for _f, k in self._firms.values()) > KNOWN_MAX_SERIES and len(self._firms) > 1:
+                self._firms.popitem(last=False)
+
+
+KNOWN_MAX_SERIES = 200_000
+_KNOWN = _Known()
 
 
 def _known(session: Session, company_id: int, names: set[str]) -> dict[str, tuple[int, int | None]]:

@@ -210,6 +210,19 @@ def _tag_list(tag_ids: int | Iterable[int]) -> list[int]:
 # -- the interface -------------------------------------------------------------------------------------
 
 
+GROUP_MAX_POINTS = 1_000_000
+"""The most points one group commit stores (several requests' batches together); a larger batch goes alone."""
+
+
+@dataclass
+class _Append:
+    """A batch waiting for a group commit, and what came of it: how many points were new, or the error."""
+
+    batch: Batch
+    new: int | None = None
+    error: Exception | None = None
+
+
 class TimeSeriesStore(ABC):
     """Points by (tag_id, ts), rollups, latest values and dead letters; thread-safe, one writer at a time.
 
@@ -219,6 +232,8 @@ class TimeSeriesStore(ABC):
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
+        self._waiting: list[_Append] = []  # appends queued for the next group commit, oldest first
+        self._waiting_lock = threading.Lock()
 
     # public API -------------------------------------------------------------------------------------
 
@@ -227,20 +242,71 @@ class TimeSeriesStore(ABC):
 
         Duplicates inside the batch are resolved first (last row wins); a pair already stored is kept
         as it is, so re-sending a batch changes nothing.
+
+        Appends from several threads at once are committed together (a group commit): whichever thread
+        gets the writer next stores every batch queued by then (up to :data:`GROUP_MAX_POINTS`), in the
+        order they came, in one transaction with one rollup merge and one sync, and every caller returns
+        once that transaction has committed. A group that fails is written again batch by batch, so only
+        the batch at fault fails.
+
+        >>> import concurrent.futures
+        >>> store = DuckDBStore(":memory:")
+        >>> batches = [Batch.from_columns(tag, [0, 1_000_000], [1.0, 2.0]) for tag in range(1, 9)]
+        >>> with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        ...     sum(pool.map(store.append, batches + batches))  # the second copies are already held
+        16
         """
         batch = batch.deduplicated()
         if not len(batch):
             return 0
         if np.any(batch.ts_us == NAT_US):
             raise ValueError("a batch to store has rows without a timestamp; run it through the pipeline")
-        with self._lock, self._transaction():
-            new = self._stage_new(batch)
-            if new:
+        mine = _Append(batch)
+        with self._waiting_lock:
+            self._waiting.append(mine)
+        with self._lock:
+            while mine.new is None and mine.error is None:
+                self._commit_group(self._next_group())
+        if mine.error is not None:
+            raise mine.error
+        return mine.new or 0
+
+    def _next_group(self) -> list[_Append]:
+        """The oldest waiting appends, up to :data:`GROUP_MAX_POINTS` points (at least one)."""
+        with self._waiting_lock:
+            size, count = 0, 0
+            for waiting in self._waiting:
+                size += len(waiting.batch)
+                if count and size > GROUP_MAX_POINTS:
+                    break
+                count += 1
+            group, self._waiting = self._waiting[:count], self._waiting[count:]
+        return group
+
+    def _commit_group(self, group: list[_Append]) -> None:
+        try:
+            counts = self._store_together([waiting.batch for waiting in group])
+        except Exception as error:
+            if len(group) == 1:
+                group[0].error = error
+                return
+            for waiting in group:  # find the batch at fault; the others are stored
+                self._commit_group([waiting])
+            return
+        for waiting, new in zip(group, counts, strict=True):
+            waiting.new = new
+
+    def _store_together(self, batches: list[Batch]) -> list[int]:
+        """One transaction: each batch's new points in order (a later batch sees the earlier ones as held),
+        then the rollups and latest values from all of them."""
+        with self._transaction():
+            counts = [self._stage_new(batch, first=i == 0) for i, batch in enumerate(batches)]
+            if any(counts):
                 self._fill_temp("_ts_m", self._minute_partials_sql())
                 for level in (ROLLUP_1M, ROLLUP_1H):
                     self._execute(self._merge_rollup_sql(level))
                 self._execute(_MERGE_LATEST)
-        return new
+        return counts
 
     def dead_letter(self, rows: SupportsArrow | pa.Table) -> int:
         """Keep rejected rows (``DeadLetters`` or a table in ``DEAD_LETTER_SCHEMA``); returns the count.
@@ -433,8 +499,9 @@ class TimeSeriesStore(ABC):
         """Rows of any query (few of them), as a table in ``schema``."""
 
     @abstractmethod
-    def _stage_new(self, batch: Batch) -> int:
-        """Insert the batch's (unique) points that ``ts_points`` lacks, leaving them in ``_ts_new``."""
+    def _stage_new(self, batch: Batch, first: bool) -> int:
+        """Insert the batch's (unique) points that ``ts_points`` lacks and add them to ``_ts_new`` (which the
+        ``first`` batch of a transaction starts afresh)."""
 
     @abstractmethod
     def _fill_temp(self, name: str, select_sql: str) -> None:
@@ -515,17 +582,21 @@ class DuckDBStore(TimeSeriesStore):
     def _query_rows(self, sql: str, schema: pa.Schema) -> pa.Table:
         return self._query(sql, schema)
 
-    def _stage_new(self, batch: Batch) -> int:
+    def _stage_new(self, batch: Batch, first: bool) -> int:
         self._con.register("_ts_in", batch.to_arrow())
         try:
             self._fill_temp(
-                "_ts_new",
+                "_ts_step",
                 "SELECT i.* FROM _ts_in AS i ANTI JOIN "
                 f"(SELECT tag_id, ts FROM ts_points WHERE {_time_bounds(batch)}) AS p USING (tag_id, ts)",
             )
         finally:
             self._con.unregister("_ts_in")
-        return self._execute("INSERT INTO ts_points SELECT * FROM _ts_new")
+        if first:
+            self._fill_temp("_ts_new", "SELECT * FROM _ts_step")
+        else:
+            self._execute("INSERT INTO _ts_new SELECT * FROM _ts_step")
+        return self._execute("INSERT INTO ts_points SELECT * FROM _ts_step")
 
     def _fill_temp(self, name: str, select_sql: str) -> None:
         self._con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select_sql}")
@@ -647,9 +718,11 @@ class PostgresStore(TimeSeriesStore):
             rows = cursor.execute(sql.encode()).fetchall()
         return pa.Table.from_pylist([dict(zip(schema.names, row, strict=True)) for row in rows], schema=schema)
 
-    def _stage_new(self, batch: Batch) -> int:
+    def _stage_new(self, batch: Batch, first: bool) -> int:
         columns: list[NDArray[Any]] = [batch.tag_id, batch.ts_us, batch.value, batch.quality]
         with self._conn.cursor() as cursor:
+            if not first:  # the transaction's temporary tables are emptied at commit; _ts_in holds one batch
+                cursor.execute(b"TRUNCATE _ts_in")
             with cursor.copy(b"COPY _ts_in FROM STDIN (FORMAT binary)") as copy:
                 copy.write(_PG_SIGNATURE + bytes(8))
                 for lo in range(0, len(batch), _COPY_CHUNK_ROWS):
