@@ -176,14 +176,18 @@ def store_points(
     rows: np.ndarray,
     errors: list[LineError],
     on_stored: Callable[[Batch], object] | None = None,
+    count_new: bool = True,
 ) -> IngestResult:
     """Validate, store the good points, dead-letter the rest (unreadable lines too); count both for Prometheus.
 
-    ``on_stored`` sees the accepted points once they are stored; its failure never fails the request.
+    ``on_stored`` sees the accepted points once they are stored; its failure never fails the request. With
+    ``count_new=False`` the points are taken through the store's ingest log (:meth:`TimeSeriesStore.accept`),
+    durable but not yet told apart: ``stored`` then counts every accepted point, new or re-sent.
     """
     received = len(batch) + len(errors)
     result = pipeline.process(batch)
-    stored = store.append(result.accepted) if len(result.accepted) else 0
+    save = store.append if count_new else store.accept
+    stored = save(result.accepted) if len(result.accepted) else 0
     if on_stored is not None and len(result.accepted):
         try:
             on_stored(result.accepted)

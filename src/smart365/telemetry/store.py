@@ -11,7 +11,8 @@ and ``ts_dead_letter`` (rejected rows with their reason).
 - **Downsampled ranges** never return more than ``max_points`` buckets per tag and keep the true minimum and
   maximum: full buckets come from the coarsest rollup that tiles them, the ragged edges from finer levels.
 - **Durability.** An ``append`` that returned has committed: DuckDB has written and synced its write-ahead
-  log, PostgreSQL runs with ``synchronous_commit = on``.
+  log, PostgreSQL runs with ``synchronous_commit = on``. An ``accept`` that returned is at least synced to the
+  store's ingest log (:mod:`~smart365.telemetry.ingest_log`), stored soon after and again after a crash.
 
 >>> store = DuckDBStore(":memory:")
 >>> store.append(Batch.from_columns(1, ["2024-01-01T00:00:00Z", "2024-01-01T00:00:01Z"], [1.0, 3.0]))
@@ -25,6 +26,7 @@ and ``ts_dead_letter`` (rejected rows with their reason).
 from __future__ import annotations
 
 import io
+import logging
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
@@ -42,6 +44,9 @@ import pyarrow.csv as pa_csv
 from numpy.typing import NDArray
 
 from smart365.telemetry.batch import DEAD_LETTER_SCHEMA, NAT_US, TS_TYPE, Batch, to_epoch_us
+from smart365.telemetry.ingest_log import IngestLog
+
+_log = logging.getLogger(__name__)
 
 MINUTE_US = 60_000_000
 HOUR_US = 60 * MINUTE_US
@@ -221,6 +226,7 @@ class _Append:
     batch: Batch
     new: int | None = None
     error: Exception | None = None
+    segment: int | None = None  # accepted through the ingest log: nobody waits, the log is told
 
 
 class TimeSeriesStore(ABC):
@@ -234,6 +240,10 @@ class TimeSeriesStore(ABC):
         self._lock = threading.RLock()
         self._waiting: list[_Append] = []  # appends queued for the next group commit, oldest first
         self._waiting_lock = threading.Lock()
+        self._log: IngestLog | None = None  # set by a store that acknowledges from its ingest log
+        self._work = threading.Event()  # the log's writer thread has something to store
+        self._writer: threading.Thread | None = None
+        self._closing = False
 
     # public API -------------------------------------------------------------------------------------
 
@@ -271,6 +281,71 @@ class TimeSeriesStore(ABC):
             raise mine.error
         return mine.new or 0
 
+    def accept(self, batch: Batch) -> int:
+        """Take the batch for storing: durable when this returns, stored soon after; returns its points.
+
+        A store with an ingest log (:mod:`~smart365.telemetry.ingest_log`; the embedded store on a file)
+        syncs the batch to the log and returns, and its writer thread stores it in the next group; one without
+        stores it now. Either way every read after this returns sees the batch, since a read first stores
+        what waits. Unlike :meth:`append` it cannot say how many points were new.
+
+        >>> store = DuckDBStore(":memory:")
+        >>> store.accept(Batch.from_columns(3, [0], [1.0])), store.count()
+        (1, 1)
+        """
+        batch = batch.deduplicated()
+        if self._log is None or not len(batch):
+            self.append(batch)
+            return len(batch)
+        if np.any(batch.ts_us == NAT_US):
+            raise ValueError("a batch to store has rows without a timestamp; run it through the pipeline")
+        segment = self._log.write(batch)
+        with self._waiting_lock:
+            self._waiting.append(_Append(batch, segment=segment))
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._store_accepted, name="store-writer", daemon=True)
+                self._writer.start()
+        self._work.set()
+        return len(batch)
+
+    def _store_accepted(self) -> None:
+        """The writer thread: store what the log acknowledged, a group at a time, until the store closes."""
+        while not self._closing:
+            self._work.wait(timeout=1.0)
+            self._work.clear()
+            self._settle()
+
+    def _settle(self) -> None:
+        """Store every waiting batch now (a read calls this first, so it sees what was acknowledged)."""
+        if self._log is None or not self._log.waiting_points:  # none waits, and no group is being stored
+            return
+        with self._lock:  # a group the writer is storing is stored once this is held
+            while self._waiting:
+                self._commit_group(self._next_group())
+
+    def _stop_writer(self) -> None:
+        """Store what waits and stop the writer thread; the log is closed (and its stored segment deleted)."""
+        self._closing = True
+        self._work.set()
+        if self._writer is not None:
+            self._writer.join(timeout=60)
+        self._settle()
+        if self._log is not None:
+            self._log.close()
+
+    def _recover(self) -> None:
+        """Store what the ingest log held when the last run ended (a crash, a kill), before anything else."""
+        assert self._log is not None
+        group: list[Batch] = []
+        for batch in self._log.recovered():
+            group.append(batch)
+            if sum(len(b) for b in group) >= GROUP_MAX_POINTS:
+                self._store_together(group)
+                group = []
+        if group:
+            self._store_together(group)
+        self._log.forget_recovered()
+
     def _next_group(self) -> list[_Append]:
         """The oldest waiting appends, up to :data:`GROUP_MAX_POINTS` points (at least one)."""
         with self._waiting_lock:
@@ -287,14 +362,23 @@ class TimeSeriesStore(ABC):
         try:
             counts = self._store_together([waiting.batch for waiting in group])
         except Exception as error:
-            if len(group) == 1:
-                group[0].error = error
+            if len(group) > 1:
+                for waiting in group:  # find the batch at fault; the others are stored
+                    self._commit_group([waiting])
                 return
-            for waiting in group:  # find the batch at fault; the others are stored
-                self._commit_group([waiting])
+            group[0].error = error
+            if group[0].segment is not None:  # acknowledged already: kept in the log for the next start
+                _log.exception("an acknowledged batch could not be stored; it stays in the ingest log")
+                self._logged(group[0], failed=True)
             return
         for waiting, new in zip(group, counts, strict=True):
             waiting.new = new
+            if waiting.segment is not None:
+                self._logged(waiting)
+
+    def _logged(self, waiting: _Append, failed: bool = False) -> None:
+        assert self._log is not None and waiting.segment is not None
+        self._log.stored(waiting.segment, len(waiting.batch), failed=failed)
 
     def _store_together(self, batches: list[Batch]) -> list[int]:
         """One transaction: each batch's new points in order (a later batch sees the earlier ones as held),
@@ -421,6 +505,7 @@ class TimeSeriesStore(ABC):
         (1, [1])
         """
         cut = _as_epoch_us(older_than)
+        self._settle()  # what was accepted before the cut is cut too
         with self._lock, self._transaction():
             deleted = self._execute(f"DELETE FROM ts_points WHERE ts < {_ts_sql(cut)}")
             for index in (1, 2):
@@ -536,10 +621,14 @@ class DuckDBStore(TimeSeriesStore):
 
     Raw points carry no index: an append anti-joins the batch against the stored rows of its own tag and
     time span, which DuckDB prunes with its per-row-group min/max, so ingest stays fast as the file grows.
-    Reads use their own cursor and never wait for a write.
+    On a file, :meth:`accept` acknowledges from the ingest log beside it (``<file>.ingest/``), which is
+    stored again at the next open if the process died first; ``ingest_log=False`` stores every batch at once.
+    Reads use their own cursor; each first stores what the log acknowledged, so it sees every accepted batch.
     """
 
-    def __init__(self, path: str | Path, *, threads: int | None = None, memory_limit: str | None = None) -> None:
+    def __init__(
+        self, path: str | Path, *, threads: int | None = None, memory_limit: str | None = None, ingest_log: bool = True
+    ) -> None:
         super().__init__()
         config: dict[str, Any] = {}
         if threads:
@@ -552,8 +641,12 @@ class DuckDBStore(TimeSeriesStore):
         self._con.execute(f"CREATE TABLE IF NOT EXISTS ts_points ({_POINTS_COLUMNS})")
         for ddl in _DDL:
             self._con.execute(ddl)
+        if ingest_log and self.path != ":memory:":
+            self._log = IngestLog(Path(f"{self.path}.ingest"))
+            self._recover()
 
     def close(self) -> None:
+        self._stop_writer()
         with self._lock:
             self._con.close()
 
@@ -572,6 +665,7 @@ class DuckDBStore(TimeSeriesStore):
         return int(row[0]) if row and isinstance(row[0], int) else 0
 
     def _query(self, sql: str, schema: pa.Schema) -> pa.Table:
+        self._settle()
         cursor = self._con.cursor()
         try:
             table = cursor.sql(sql).to_arrow_table()
