@@ -96,3 +96,12 @@ def test_a_writer_waits_while_too_much_waits_to_be_stored(tmp_path: Path) -> Non
     assert second_written.wait(10)
     writer.join()
     assert log.waiting_points == 100
+
+
+def test_batches_stored_as_one_group_keep_the_first_value_sent_for_a_point(tmp_path: Path) -> None:
+    with DuckDBStore(tmp_path / "ts.duckdb") as store:
+        with store._lock:  # the three wait, and are then stored together
+            for value in (1.0, 2.0, 3.0):
+                store.accept(Batch.from_columns([4, 4], [0, value * 1_000_000], [value, value]))
+            assert len(store._waiting) == 3
+        assert store.read(4, 0, 10**9).value.tolist() == [1.0, 1.0, 2.0, 3.0]

@@ -224,9 +224,18 @@ class _Append:
     """A batch waiting for a group commit, and what came of it: how many points were new, or the error."""
 
     batch: Batch
+    counted: bool = True  # the caller wants to know how many points were new
     new: int | None = None
     error: Exception | None = None
     segment: int | None = None  # accepted through the ingest log: nobody waits, the log is told
+
+
+def _checked(batch: Batch) -> Batch:
+    """The batch without repeated points (the last row of a pair wins), refused if a row has no time."""
+    batch = batch.deduplicated()
+    if np.any(batch.ts_us == NAT_US):
+        raise ValueError("a batch to store has rows without a timestamp; run it through the pipeline")
+    return batch
 
 
 class TimeSeriesStore(ABC):
@@ -266,12 +275,39 @@ class TimeSeriesStore(ABC):
         ...     sum(pool.map(store.append, batches + batches))  # the second copies are already held
         16
         """
-        batch = batch.deduplicated()
+        return self._stored_now(_checked(batch), counted=True)
+
+    def accept(self, batch: Batch) -> int:
+        """Take the batch for storing: durable when this returns, stored soon after; returns its points.
+
+        A store with an ingest log (:mod:`~smart365.telemetry.ingest_log`; the embedded store on a file)
+        syncs the batch to the log and returns, and its writer thread stores it in the next group; one without
+        stores it now. Either way every read after this returns sees the batch, since a read first stores
+        what waits. Unlike :meth:`append` it does not say how many points were new, so batches that wait
+        together are stored as one.
+
+        >>> store = DuckDBStore(":memory:")
+        >>> store.accept(Batch.from_columns(3, [0], [1.0])), store.count()
+        (1, 1)
+        """
+        batch = _checked(batch)
+        if self._log is None or not len(batch):
+            self._stored_now(batch, counted=False)
+            return len(batch)
+        segment = self._log.write(batch)
+        with self._waiting_lock:
+            self._waiting.append(_Append(batch, counted=False, segment=segment))
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._store_accepted, name="store-writer", daemon=True)
+                self._writer.start()
+        self._work.set()
+        return len(batch)
+
+    def _stored_now(self, batch: Batch, counted: bool) -> int:
+        """Queue the batch and store groups until it is stored; its new points (0 when not ``counted``)."""
         if not len(batch):
             return 0
-        if np.any(batch.ts_us == NAT_US):
-            raise ValueError("a batch to store has rows without a timestamp; run it through the pipeline")
-        mine = _Append(batch)
+        mine = _Append(batch, counted=counted)
         with self._waiting_lock:
             self._waiting.append(mine)
         with self._lock:
@@ -280,33 +316,6 @@ class TimeSeriesStore(ABC):
         if mine.error is not None:
             raise mine.error
         return mine.new or 0
-
-    def accept(self, batch: Batch) -> int:
-        """Take the batch for storing: durable when this returns, stored soon after; returns its points.
-
-        A store with an ingest log (:mod:`~smart365.telemetry.ingest_log`; the embedded store on a file)
-        syncs the batch to the log and returns, and its writer thread stores it in the next group; one without
-        stores it now. Either way every read after this returns sees the batch, since a read first stores
-        what waits. Unlike :meth:`append` it cannot say how many points were new.
-
-        >>> store = DuckDBStore(":memory:")
-        >>> store.accept(Batch.from_columns(3, [0], [1.0])), store.count()
-        (1, 1)
-        """
-        batch = batch.deduplicated()
-        if self._log is None or not len(batch):
-            self.append(batch)
-            return len(batch)
-        if np.any(batch.ts_us == NAT_US):
-            raise ValueError("a batch to store has rows without a timestamp; run it through the pipeline")
-        segment = self._log.write(batch)
-        with self._waiting_lock:
-            self._waiting.append(_Append(batch, segment=segment))
-            if self._writer is None:
-                self._writer = threading.Thread(target=self._store_accepted, name="store-writer", daemon=True)
-                self._writer.start()
-        self._work.set()
-        return len(batch)
 
     def _store_accepted(self) -> None:
         """The writer thread: store what the log acknowledged, a group at a time, until the store closes."""
@@ -359,8 +368,16 @@ class TimeSeriesStore(ABC):
         return group
 
     def _commit_group(self, group: list[_Append]) -> None:
+        batches = [waiting.batch for waiting in group]
+        uncounted = len(group) > 1 and not any(waiting.counted for waiting in group)
+        if uncounted:
+            # Nobody waits for a count: one batch, where an earlier batch's point wins over a later one's as
+            # when stored one after another (the last row of a repeated pair wins, so the newest comes first).
+            batches = [Batch.concat(reversed(batches)).deduplicated()]
         try:
-            counts = self._store_together([waiting.batch for waiting in group])
+            counts = self._store_together(batches)
+            if uncounted:
+                counts = [0] * len(group)  # stored, not told apart
         except Exception as error:
             if len(group) > 1:
                 for waiting in group:  # find the batch at fault; the others are stored
