@@ -29,7 +29,7 @@ from smart365.core.uploads import ReadLimits
 from smart365.registry import service as registry_service
 from smart365.registry.models import Company
 from smart365.registry.vocab import REGIONS
-from smart365.web.deps import Csrf, PagePrincipal, PageSession, get_settings
+from smart365.web.deps import Csrf, PageForm, PagePrincipal, PageSession, get_settings
 from smart365.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
@@ -95,10 +95,10 @@ def _list_page(
 
 
 @pages.post("/campaigns", dependencies=[Csrf])
-async def campaign_create(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
+def campaign_create(request: Request, principal: PagePrincipal, session: PageSession, posted: PageForm) -> Response:
     """Create a campaign from the form's population filter; bad input comes back with its reason."""
     principal.require(Role.CENTRE_ADMIN)
-    form = {k: str(v).strip() for k, v in (await request.form()).items() if k != "csrf_token"}
+    form = {k: str(v).strip() for k, v in posted.items() if k != "csrf_token"}
     try:
         population = Population(
             region=form.get("region") or None,

@@ -24,7 +24,7 @@ from smart365.core.i18n import N_, _, current_locale
 from smart365.core.tenancy import Principal, Role
 from smart365.registry import service as registry_service
 from smart365.registry.models import Company
-from smart365.web.deps import Csrf, PagePrincipal, PageSession, system_of
+from smart365.web.deps import Csrf, PageForm, PagePrincipal, PageSession, system_of
 from smart365.web.templating import FirmCell, FirmColumn, HomeCard, render
 
 pages = APIRouter(include_in_schema=False)
@@ -140,11 +140,12 @@ def survey_form(request: Request, company_id: int, principal: PagePrincipal, ses
 
 
 @pages.post("/companies/{company_id}/survey", dependencies=[Csrf])
-async def survey_save(request: Request, company_id: int, principal: PagePrincipal, session: PageSession) -> Response:
+def survey_save(
+    request: Request, company_id: int, principal: PagePrincipal, session: PageSession, form: PageForm
+) -> Response:
     """Save the answers; with the ``submit`` button also submit them (refused while items are missing)."""
     company = _company(session, principal, company_id)
     service.require_answerer(session, company.id)
-    form = await request.form()
     draft = service.get_draft(session, company.id)
     instrument = service.instrument_for(getattr(draft, "instrument_version", None))
     answers, kpis = _answers_from(form, instrument), [str(k) for k in form.getlist("priority_kpis")]

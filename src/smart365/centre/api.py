@@ -104,12 +104,12 @@ def change_status(session: ApiSession, ticket_id: int, data: StatusIn) -> Ticket
 
 
 @router.post("/tickets/{ticket_id}/attachments", status_code=201)
-async def upload(
+def upload(
     request: Request, session: ApiSession, ticket_id: int, file: Annotated[UploadFile, File()]
 ) -> dict[str, object]:
     """Attach a file (PNG, JPEG, PDF, XLSX, CSV, TXT; at most 10 MB)."""
     ticket = tickets.get_ticket(session, ticket_id)
-    content = await file.read(tickets.MAX_ATTACHMENT_BYTES + 1)
+    content = file.file.read(tickets.MAX_ATTACHMENT_BYTES + 1)
     attachment = tickets.attach(session, ticket, _user(request), file.filename or "", content)
     session.flush()
     return {"id": attachment.id, "filename": attachment.filename, "size": attachment.size}

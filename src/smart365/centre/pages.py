@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from smart365.centre import dashboard, experts, support, tickets
@@ -28,7 +28,7 @@ from smart365.core.i18n import N_, _, current_locale
 from smart365.core.tenancy import SYSTEM, Principal, Role
 from smart365.registry import vocab
 from smart365.registry.models import Company, Equipment
-from smart365.web.deps import Csrf, PagePrincipal, PageSession, get_db, get_settings
+from smart365.web.deps import Csrf, PageForm, PagePrincipal, PageSession, get_db, get_settings
 from smart365.web.templating import FirmCell, FirmColumn, HomeCard, render
 
 pages = APIRouter(include_in_schema=False)
@@ -107,9 +107,8 @@ def ticket_form(request: Request, principal: PagePrincipal, session: PageSession
 
 
 @pages.post("/tickets/new", dependencies=[Csrf])
-async def ticket_create(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
+def ticket_create(request: Request, principal: PagePrincipal, session: PageSession, form: PageForm) -> Response:
     """File the ticket, attach the file if one came, and show it triaged and routed."""
-    form = await request.form()
     values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
     try:
         new = tickets.NewTicket(
@@ -122,7 +121,7 @@ async def ticket_create(request: Request, principal: PagePrincipal, session: Pag
         ticket = tickets.file_ticket(session, get_db(request), model_of(request), new)
         upload = form.get("attachment")
         if isinstance(upload, UploadFile) and upload.filename:
-            content = await upload.read(tickets.MAX_ATTACHMENT_BYTES + 1)
+            content = upload.file.read(tickets.MAX_ATTACHMENT_BYTES + 1)
             tickets.attach(session, ticket, _user(request), upload.filename, content)
     except AppError as exc:
         session.rollback()
@@ -187,12 +186,13 @@ def ticket_sla(request: Request, ticket_id: int, session: PageSession) -> Respon
     return render(request, "centre/_sla.html", ticket=ticket, sla=tickets.sla_of(ticket), **_common())
 
 
-async def _act(request: Request, session: Session, principal: Principal, ticket_id: int, action: Any) -> Response:
+def _act(
+    request: Request, session: Session, principal: Principal, ticket_id: int, form: FormData, action: Any
+) -> Response:
     """Run one change on a ticket from a form; a refused change shows the page with the reason."""
     ticket = tickets.get_ticket(session, ticket_id)
-    form = await request.form()
     try:
-        await action(ticket, form)
+        action(ticket, form)
     except AppError as exc:
         if exc.status in (401, 403, 404):
             raise
@@ -202,58 +202,68 @@ async def _act(request: Request, session: Session, principal: Principal, ticket_
 
 
 @pages.post("/tickets/{ticket_id}/comments", dependencies=[Csrf])
-async def ticket_comment(request: Request, ticket_id: int, principal: PagePrincipal, session: PageSession) -> Response:
+def ticket_comment(
+    request: Request, ticket_id: int, principal: PagePrincipal, session: PageSession, form: PageForm
+) -> Response:
     """Add an answer, a question or (staff) an internal note."""
 
-    async def act(ticket: Ticket, form: Any) -> None:
+    def act(ticket: Ticket, form: Any) -> None:
         internal = bool(form.get("internal"))
         tickets.add_comment(session, ticket, _user(request), str(form.get("body") or ""), internal=internal)
 
-    return await _act(request, session, principal, ticket_id, act)
+    return _act(request, session, principal, ticket_id, form, act)
 
 
 @pages.post("/tickets/{ticket_id}/status", dependencies=[Csrf])
-async def ticket_status(request: Request, ticket_id: int, principal: PagePrincipal, session: PageSession) -> Response:
+def ticket_status(
+    request: Request, ticket_id: int, principal: PagePrincipal, session: PageSession, form: PageForm
+) -> Response:
     """Move the ticket along the workflow (resolve with a resolution, close, reopen)."""
 
-    async def act(ticket: Ticket, form: Any) -> None:
+    def act(ticket: Ticket, form: Any) -> None:
         tickets.change_status(session, ticket, str(form.get("status") or ""), str(form.get("resolution") or ""))
 
-    return await _act(request, session, principal, ticket_id, act)
+    return _act(request, session, principal, ticket_id, form, act)
 
 
 @pages.post("/tickets/{ticket_id}/category", dependencies=[Csrf])
-async def ticket_category(request: Request, ticket_id: int, principal: PagePrincipal, session: PageSession) -> Response:
+def ticket_category(
+    request: Request, ticket_id: int, principal: PagePrincipal, session: PageSession, form: PageForm
+) -> Response:
     """Staff set or confirm the category (the ticket becomes training data)."""
 
-    async def act(ticket: Ticket, form: Any) -> None:
+    def act(ticket: Ticket, form: Any) -> None:
         tickets.set_category(session, ticket, str(form.get("category") or ""))
 
-    return await _act(request, session, principal, ticket_id, act)
+    return _act(request, session, principal, ticket_id, form, act)
 
 
 @pages.post("/tickets/{ticket_id}/expert", dependencies=[Csrf])
-async def ticket_expert(request: Request, ticket_id: int, principal: PagePrincipal, session: PageSession) -> Response:
+def ticket_expert(
+    request: Request, ticket_id: int, principal: PagePrincipal, session: PageSession, form: PageForm
+) -> Response:
     """The centre hands the ticket to another expert."""
 
-    async def act(ticket: Ticket, form: Any) -> None:
+    def act(ticket: Ticket, form: Any) -> None:
         tickets.reassign(session, ticket, _int(str(form.get("expert_id") or "")) or 0)
 
-    return await _act(request, session, principal, ticket_id, act)
+    return _act(request, session, principal, ticket_id, form, act)
 
 
 @pages.post("/tickets/{ticket_id}/attachments", dependencies=[Csrf])
-async def ticket_attach(request: Request, ticket_id: int, principal: PagePrincipal, session: PageSession) -> Response:
+def ticket_attach(
+    request: Request, ticket_id: int, principal: PagePrincipal, session: PageSession, form: PageForm
+) -> Response:
     """Attach a file to the ticket."""
 
-    async def act(ticket: Ticket, form: Any) -> None:
+    def act(ticket: Ticket, form: Any) -> None:
         upload = form.get("attachment")
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise Invalid(N_("Please choose a file."))
-        content = await upload.read(tickets.MAX_ATTACHMENT_BYTES + 1)
+        content = upload.file.read(tickets.MAX_ATTACHMENT_BYTES + 1)
         tickets.attach(session, ticket, _user(request), upload.filename, content)
 
-    return await _act(request, session, principal, ticket_id, act)
+    return _act(request, session, principal, ticket_id, form, act)
 
 
 @pages.get("/tickets/{ticket_id}/attachments/{attachment_id}")
@@ -322,10 +332,10 @@ def _priorities_page(
 
 
 @pages.post("/centre/priorities/weights", dependencies=[Csrf])
-async def centre_weights(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
+def centre_weights(request: Request, principal: PagePrincipal, session: PageSession, posted: PageForm) -> Response:
     """The centre administrator changes the ranking weights; every rank is recomputed with them."""
     principal.require(Role.CENTRE_ADMIN)
-    form = {k: str(v) for k, v in (await request.form()).items() if isinstance(v, str)}
+    form = {k: str(v) for k, v in posted.items() if isinstance(v, str)}
     settings = get_settings(request)
     current = experts.current_weights(settings).model_dump()
     try:
@@ -356,10 +366,9 @@ def _experts_page(request: Request, principal: Principal, error: str | None = No
 
 
 @pages.post("/centre/experts", dependencies=[Csrf])
-async def centre_expert_add(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
+def centre_expert_add(request: Request, principal: PagePrincipal, session: PageSession, form: PageForm) -> Response:
     """Register an expert from the form: one skill level (0–5) per category."""
     principal.require(Role.CENTRE_ADMIN)
-    form = await request.form()
     values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
     try:
         skills = {c.id: int(values.get(f"skill-{c.id}") or 0) for c in load_categories()}

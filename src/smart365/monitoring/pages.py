@@ -17,7 +17,6 @@ from fastapi import APIRouter, Form, Query, Request
 from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
@@ -36,7 +35,7 @@ from smart365.registry.models import Company, Equipment, Tag
 from smart365.telemetry.file_import import FileImportReport, import_file, parse_upload
 from smart365.telemetry.pipeline import Pipeline, TagSpec
 from smart365.telemetry.store import TimeSeriesStore
-from smart365.web.deps import Csrf, PagePrincipal, PageSession, get_db, get_settings, system_of
+from smart365.web.deps import Csrf, PageForm, PagePrincipal, PageSession, get_db, get_settings, system_of
 from smart365.web.templating import FirmCell, FirmColumn, HomeCard, render, templates
 
 pages = APIRouter(include_in_schema=False)
@@ -233,10 +232,10 @@ def alarms_page(request: Request, company_id: int, principal: PagePrincipal, ses
 
 
 @pages.post("/monitoring/companies/{company_id}/rules", dependencies=[Csrf])
-async def add_rule(request: Request, company_id: int, session: PageSession) -> Response:
+def add_rule(request: Request, company_id: int, session: PageSession, posted: PageForm) -> Response:
     """Add an alarm rule from the form on the alarms page; a bad field is answered with its reason."""
     registry.get(session, Company, company_id)
-    form = {k: v for k, v in (await request.form()).items() if k != "csrf_token" and v != ""}
+    form = {k: v for k, v in posted.items() if k != "csrf_token" and v != ""}
     try:
         data = service.RuleIn.model_validate(form)
     except ValidationError as exc:
@@ -306,21 +305,21 @@ def import_page(request: Request, company_id: int, principal: PagePrincipal, ses
 
 
 @pages.post("/monitoring/companies/{company_id}/import", dependencies=[Csrf])
-async def import_upload(request: Request, company_id: int, principal: PagePrincipal, session: PageSession) -> Response:
+def import_upload(
+    request: Request, company_id: int, principal: PagePrincipal, session: PageSession, form: PageForm
+) -> Response:
     """Check (``action=preview``: nothing is stored) or store an uploaded file; show the rows it would store or
     stored, and every rejected row with its reason."""
     company = registry.get(session, Company, company_id)
-    form = await request.form()
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise Invalid(N_("Choose a CSV, Excel or Parquet file to upload."))
     dry_run = form.get("action") == "preview"
-    data = await upload.read()
+    data = upload.file.read()
     limits = ReadLimits.history(get_settings(request))
-    report = await run_in_threadpool(  # parsing a file is CPU work: never on the event loop
-        import_history_file,
-        session, store_of(request), principal, company_id, data, upload.filename, dry_run=dry_run, limits=limits,
-    )  # fmt: skip
+    report = import_history_file(  # a plain def: parsing the file runs in the thread pool, never on the loop
+        session, store_of(request), principal, company_id, data, upload.filename, dry_run=dry_run, limits=limits
+    )
     return _import_render(request, company, session, principal, report)
 
 
@@ -401,8 +400,7 @@ def _trends(store: TimeSeriesStore, tags: list[Tag], now: datetime) -> list[dict
     series: dict[int, list[list[Any]]] = {t.id: [] for t in tags}
     for row in table:
         series[row["tag_id"]].append([service._aware(row["last_ts"]).isoformat(), round(row["avg"], 3)])
-    return [{"id": t.id, "name": t.name, "label": t.label, "unit": t.unit or "", "points": series[t.id]}
-            for t in tags]
+    return [{"id": t.id, "name": t.name, "label": t.label, "unit": t.unit or "", "points": series[t.id]} for t in tags]
 
 
 def _alarm_id(alarm_id: int | None) -> int:

@@ -19,7 +19,7 @@ from smart365.registry import service, vocab
 from smart365.registry.importer import import_companies
 from smart365.registry.models import Company, Line, Site
 from smart365.registry.schemas import CompanyPatch
-from smart365.web.deps import Csrf, PagePrincipal, PageSession, get_settings
+from smart365.web.deps import Csrf, PageForm, PagePrincipal, PageSession, get_settings
 from smart365.web.templating import render, templates
 
 pages = APIRouter(include_in_schema=False)
@@ -143,10 +143,11 @@ def _company_page(
 
 
 @pages.post("/companies/{company_id}", dependencies=[Csrf])
-async def company_update(request: Request, company_id: int, principal: PagePrincipal, session: PageSession) -> Response:
+def company_update(
+    request: Request, company_id: int, principal: PagePrincipal, session: PageSession, form: PageForm
+) -> Response:
     """Save the edit form; invalid fields come back with their reasons next to them."""
     company = service.get(session, Company, company_id)
-    form = await request.form()
     fields = ("name", "region", "address", "employees", "revenue_band", "smart_factory_year")
     data: dict[str, Any] = {k: form.get(k) or None for k in fields}
     data["systems"] = form.getlist("systems")

@@ -19,7 +19,7 @@ from smart365.core.tenancy import principal_of
 from smart365.registry import service
 from smart365.registry.models import Company, Equipment, Line, Site, Tag
 from smart365.registry.schemas import EquipmentIn, LineIn, SiteIn, TagIn
-from smart365.web.deps import Csrf, PagePrincipal, PageSession
+from smart365.web.deps import Csrf, PageForm, PagePrincipal, PageSession
 from smart365.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
@@ -63,9 +63,9 @@ def _plant_routes(
     ItemId = Annotated[int, Path(alias=item_param)]  # noqa: N806
     parent_model = service.HIERARCHY[model][0]
 
-    async def add(request: Request, parent_id: ParentId, session: PageSession) -> Response:
+    def add(request: Request, parent_id: ParentId, session: PageSession, posted: PageForm) -> Response:
         parent = service.get(session, parent_model, parent_id)
-        form = {k: v for k, v in (await request.form()).items() if k != "csrf_token" and v != ""}
+        form = {k: v for k, v in posted.items() if k != "csrf_token" and v != ""}
         try:
             service.create_child(session, model, parent_id, schema.model_validate(form))
         except ValidationError as exc:

@@ -47,7 +47,7 @@ from smart365.telemetry.api import MAX_POINTS_PER_REQUEST, IngestResult, TooLarg
 from smart365.telemetry.batch import Batch
 from smart365.telemetry.line_protocol import INFLUX_PRECISIONS, LineError, TooManyPoints, parse_series_lines
 from smart365.telemetry.line_protocol import REASONS as LINE_REASONS
-from smart365.telemetry.pipeline import Pipeline, TagSpec, reason_text
+from smart365.telemetry.pipeline import Pipeline, reason_text
 from smart365.web.deps import InfluxSession, RequestBody, get_settings, system_of
 
 #: What ``/ping`` and every answer here say in ``X-Influxdb-Version``: the API level Smart365 speaks.
@@ -171,8 +171,6 @@ def _write(request: Request, session: Any, body: bytes, precision: str, source: 
     errors = parsed.errors + _refused(parsed.line[refused], text_str)
     batch = Batch.from_columns(keys[kept], parsed.ts_us[kept], parsed.value[kept])
     rows = parsed.line[kept]
-    specs = {key: TagSpec() for key in resolution.keys.values() if key >= signals.HELD_BASE}
-    specs |= {tag: TagSpec(min_value=low, max_value=high) for tag, (low, high) in resolution.limits.items()}
     alarms = system_of(request).alarms
 
     def on_stored(stored: Batch) -> None:  # alarm rules and deployed models see tags, never inbox points
@@ -181,7 +179,9 @@ def _write(request: Request, session: Any, body: bytes, precision: str, source: 
             alarms.process(mapped)
 
     # InfluxDB's answer does not say which points were new: the ingest log's acknowledgement is enough.
-    stored = store_points(get_store(request), Pipeline(specs), batch, rows, errors, on_stored, count_new=False)
+    stored = store_points(
+        get_store(request), Pipeline(resolution.tag_table()), batch, rows, errors, on_stored, count_new=False
+    )
     return _answer(request, stored)
 
 

@@ -41,6 +41,7 @@ from smart365.registry.schemas import TagIn
 from smart365.telemetry.batch import Batch
 from smart365.telemetry.line_protocol import MAX_SERIES_CHARS, series_parts, split_line
 from smart365.telemetry.models import SeriesMapping
+from smart365.telemetry.pipeline import TagTable
 from smart365.telemetry.store import TimeSeriesStore
 
 HELD_BASE = 2**62
@@ -83,6 +84,20 @@ class Resolution:
     refused: set[str] = field(default_factory=set)
     limits: dict[int, Limits] = field(default_factory=dict)
     new: int = 0
+    table: TagTable | None = None  # the firm's remembered table, when every series was known
+
+    def tag_table(self) -> TagTable:
+        """What the pipeline checks each key's points against: a mapped tag's limits, none for a held key."""
+        if self.table is not None:
+            return self.table
+        return _table({key: self.limits.get(key) for key in self.keys.values()})
+
+
+def _table(limits: dict[int, Limits | None]) -> TagTable:
+    keys = list(limits)
+    low = [np.nan if (lim := limits[k]) is None or lim[0] is None else lim[0] for k in keys]
+    high = [np.nan if (lim := limits[k]) is None or lim[1] is None else lim[1] for k in keys]
+    return TagTable(keys, low, high)
 
 
 def resolve(
@@ -95,13 +110,14 @@ def resolve(
     are unchanged, which one small query per write checks.
     """
     fingerprint = _fingerprint(session, company_id)
-    known = _KNOWN.get(company_id, fingerprint)
+    firm = _KNOWN.get(company_id, fingerprint)
     out = Resolution()
-    for name in names & known.keys():
-        out.keys[name], limits = known[name]
+    for name in names & firm.series.keys():
+        out.keys[name], limits = firm.series[name]
         if limits is not None:
             out.limits[out.keys[name]] = limits
     if len(out.keys) == len(names):
+        out.table = firm.table()
         return out
     fresh = _resolve_in_records(session, company_id, names - out.keys.keys(), source, api_key_id)
     out.keys |= fresh.keys
@@ -136,38 +152,53 @@ def _resolve_in_records(
 def _fingerprint(session: Session, company_id: int) -> tuple[Any, ...]:
     """What changes whenever a series of the firm is registered, assigned or loses its tag, or a tag of the
     firm is added, changed (its limits) or deleted."""
-    series = select(func.count(), func.max(SeriesMapping.id), func.max(SeriesMapping.assigned_at)).where(
-        SeriesMapping.company_id == company_id
-    )
-    tags = select(func.count(), func.max(Tag.updated_at)).where(Tag.company_id == company_id)
-    return (*session.execute(series).one(), *session.execute(tags).one())
+    tags = [
+        select(f).where(Tag.company_id == company_id).scalar_subquery()
+        for f in (func.count(), func.max(Tag.updated_at))
+    ]
+    series = (func.count(), func.max(SeriesMapping.id), func.max(SeriesMapping.assigned_at))
+    return tuple(session.execute(select(*series, *tags).where(SeriesMapping.company_id == company_id)).one())
+
+
+@dataclass
+class _FirmSeries:
+    """What a firm's known series resolve to (store key, limits) under one fingerprint, and their table."""
+
+    fingerprint: tuple[Any, ...]
+    series: dict[str, tuple[int, Limits | None]] = field(default_factory=dict)
+    _table: TagTable | None = None
+
+    def table(self) -> TagTable:
+        if self._table is None:
+            self._table = _table(dict(self.series.values()))
+        return self._table
 
 
 class _Known:
-    """Per firm, the store key and limits its known series resolved to, valid under one fingerprint.
+    """Per firm, what its known series resolved to, valid under one fingerprint.
 
     Bounded: past :data:`KNOWN_MAX_SERIES` series in all, the firm seen least recently is forgotten.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._firms: OrderedDict[int, tuple[tuple[Any, ...], dict[str, tuple[int, Limits | None]]]] = OrderedDict()
+        self._firms: OrderedDict[int, _FirmSeries] = OrderedDict()
 
-    def get(self, company_id: int, fingerprint: tuple[Any, ...]) -> dict[str, tuple[int, Limits | None]]:
+    def get(self, company_id: int, fingerprint: tuple[Any, ...]) -> _FirmSeries:
         with self._lock:
-            entry = self._firms.get(company_id)
-            if entry is None or entry[0] != fingerprint:
-                return {}
+            firm = self._firms.get(company_id)
+            if firm is None or firm.fingerprint != fingerprint:
+                return _FirmSeries(fingerprint)
             self._firms.move_to_end(company_id)
-            return entry[1]
+            return firm
 
     def learn(self, company_id: int, fingerprint: tuple[Any, ...], keys: dict[str, tuple[int, Limits | None]]) -> None:
         with self._lock:
-            entry = self._firms.get(company_id)
-            known = dict(entry[1]) if entry is not None and entry[0] == fingerprint else {}
-            self._firms[company_id] = (fingerprint, known | keys)
+            firm = self._firms.get(company_id)
+            known = firm.series if firm is not None and firm.fingerprint == fingerprint else {}
+            self._firms[company_id] = _FirmSeries(fingerprint, known | keys)
             self._firms.move_to_end(company_id)
-            while sum(len(k) for _f, k in self._firms.values()) > KNOWN_MAX_SERIES and len(self._firms) > 1:
+            while sum(len(f.series) for f in self._firms.values()) > KNOWN_MAX_SERIES and len(self._firms) > 1:
                 self._firms.popitem(last=False)
 
 

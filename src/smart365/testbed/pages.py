@@ -14,7 +14,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response
 
@@ -29,7 +28,7 @@ from smart365.telemetry.store import TimeSeriesStore
 from smart365.testbed import deploy, service, tables
 from smart365.testbed.models import TestbedRun
 from smart365.testbed.tables import COLUMN_KINDS, SUFFIXES, Staging, TooLarge, preview, stage_tags
-from smart365.web.deps import Csrf, PagePrincipal, PageSession, system_of
+from smart365.web.deps import Csrf, PageForm, PagePrincipal, PageSession, system_of
 from smart365.web.templating import HomeCard, render
 
 pages = APIRouter(include_in_schema=False)
@@ -106,19 +105,20 @@ def _start_page(
 
 
 @pages.post("/testbed/companies/{company_id}/upload", dependencies=[Csrf])
-async def upload(request: Request, company_id: int, principal: PagePrincipal, session: PageSession) -> Response:
+def upload(
+    request: Request, company_id: int, principal: PagePrincipal, session: PageSession, form: PageForm
+) -> Response:
     """Stage an uploaded table and go to its preview; a bad file is refused (4xx) and nothing is kept."""
     company = registry.get(session, Company, company_id)
     if not principal.can_change(company_id):
         raise Forbidden()
     try:
         _check_length(request)
-        form = await request.form()
         file = form.get("file")
         if not isinstance(file, UploadFile) or not file.filename:
             raise Invalid(N_("Choose a file to upload."))
         service.prune_staging(session, _staging(request), company_id)
-        token = await run_in_threadpool(_staging(request).save_upload, company_id, file.filename, file.file)
+        token = _staging(request).save_upload(company_id, file.filename, file.file)
     except AppError as exc:
         return _start_page(request, session, principal, company, exc.status, _bilingual(exc))
     return RedirectResponse(f"/testbed/companies/{company_id}/new?table={token}", status_code=303)
@@ -264,8 +264,11 @@ def run_page(request: Request, run_id: int, principal: PagePrincipal, session: P
     """A run: live progress while it runs, then the result in plain words, the table and the findings."""
     run = registry.get(session, TestbedRun, run_id)
     company = registry.get(session, Company, run.company_id)
-    return render(request, "testbed/run.html", **_common(run=run, company=company, **_result(run, principal),
-                                                     **_mapping_form(session, run)))
+    return render(
+        request,
+        "testbed/run.html",
+        **_common(run=run, company=company, **_result(run, principal), **_mapping_form(session, run)),
+    )
 
 
 @pages.get("/testbed/runs/{run_id}/progress")
@@ -302,13 +305,14 @@ def _mapping_form(session: Session, run: TestbedRun) -> dict[str, Any]:
 
 
 @pages.post("/testbed/runs/{run_id}/deploy", dependencies=[Csrf])
-async def deploy_run(request: Request, run_id: int, principal: PagePrincipal, session: PageSession) -> Response:
+def deploy_run(
+    request: Request, run_id: int, principal: PagePrincipal, session: PageSession, form: PageForm
+) -> Response:
     """Refit the winner on the whole table and register it as a deployed model of the firm; a run on a file
     is deployed onto the tags its columns were mapped to (fields ``tag-<column>``)."""
     run = registry.get(session, TestbedRun, run_id)
     if not principal.can_change(run.company_id):
         raise Forbidden()
-    form = await request.form()
     mapping = {column: int(value) for column in deploy.input_columns(run)
                if isinstance(value := form.get(f"tag-{column}"), str) and value.isdigit()}  # fmt: skip
     deploy.deploy_winner(session, _staging(request), run, by=_user_name(request), mapping=mapping)

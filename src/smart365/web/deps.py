@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Form, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from smart365.core.accounts import User, principal_for, user_for_session, user_for_token
 from smart365.core.api_keys import looks_like_key, principal_for_key
@@ -217,6 +218,13 @@ async def request_body(request: Request) -> bytes:
     return await request.body()
 
 
+async def page_form(request: Request) -> FormData:
+    """The posted form (files spooled to disk), read on the event loop, so that the handler taking it is a
+    plain ``def``: its database work then runs in the thread pool, where waiting for a lock another request
+    holds stops nobody else (on the event loop it would stop every request, the lock holder's commit too)."""
+    return await request.form()
+
+
 def inflated_body(request: Request, body: Annotated[bytes, Depends(request_body)]) -> bytes:
     """The body unpacked as its ``Content-Encoding`` says (gzip or none), at most ``max_body_bytes`` unpacked
     (413 past it, however small the compressed body). A plain ``def``: inflating runs in the thread pool."""
@@ -251,5 +259,6 @@ PageSession = Annotated[Session, Depends(page_session, scope="function")]
 CentreAdmin = Annotated[Principal, Depends(require_roles(Role.CENTRE_ADMIN))]
 Csrf = Depends(verify_csrf)
 RequestBody = Annotated[bytes, Depends(request_body)]
+PageForm = Annotated[FormData, Depends(page_form)]
 InflatedBody = Annotated[bytes, Depends(inflated_body)]
 InfluxSession = Annotated[Session, Depends(influx_session, scope="function")]
