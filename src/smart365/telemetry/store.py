@@ -705,20 +705,19 @@ class DuckDBStore(TimeSeriesStore):
         return self._query(sql, schema)
 
     def _stage_new(self, batch: Batch, first: bool) -> int:
+        staged = "_ts_new" if first else "_ts_step"  # a later batch of the group is added to _ts_new after
         self._con.register("_ts_in", batch.to_arrow())
         try:
             self._fill_temp(
-                "_ts_step",
+                staged,
                 "SELECT i.* FROM _ts_in AS i ANTI JOIN "
                 f"(SELECT tag_id, ts FROM ts_points WHERE {_time_bounds(batch)}) AS p USING (tag_id, ts)",
             )
         finally:
             self._con.unregister("_ts_in")
-        if first:
-            self._fill_temp("_ts_new", "SELECT * FROM _ts_step")
-        else:
+        if not first:
             self._execute("INSERT INTO _ts_new SELECT * FROM _ts_step")
-        return self._execute("INSERT INTO ts_points SELECT * FROM _ts_step")
+        return self._execute(f"INSERT INTO ts_points SELECT * FROM {staged}")
 
     def _fill_temp(self, name: str, select_sql: str) -> None:
         self._con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select_sql}")
