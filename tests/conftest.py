@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +60,13 @@ def records_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
         migrate.upgrade(url)
         yield url
         return
+    with postgres_records() as url:
+        yield url
+
+
+@contextmanager
+def postgres_records() -> Iterator[str]:
+    """A fresh, migrated records database on the PostgreSQL server, dropped afterwards."""
     require_postgres()
     name = f"smart365_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:

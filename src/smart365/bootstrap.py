@@ -13,7 +13,12 @@ shape           what runs
                 on a server store
 ``worker``      collection, ingest and scoring only (no web), for the server shape (PostgreSQL records and
                 time series); several share the connectors through leases
+``centre``      a centre worker of the scaled-out shape (``worker --role centre``): pulls what plants forward
+                from the hub's NATS JetStream and writes the records database (PostgreSQL); nothing else
 ==============  ==========================================================================================
+
+Either of the first two forwards the firm's rollups, tag catalogue and alarms to the centre when
+``SMART365_FLEET_LEAF_URL`` names the plant's NATS leaf node (:mod:`smart365.fleet`).
 
 >>> import tempfile
 >>> from pathlib import Path
@@ -46,7 +51,15 @@ from smart365.testbed.tables import Staging
 
 log = logging.getLogger(__name__)
 
-Shape = Literal["serve", "worker"]
+Shape = Literal["serve", "worker", "centre"]
+
+
+class Part(Protocol):
+    """A background part with an asynchronous life: the fleet's uplink or centre consumer."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class Plugin(Protocol):
@@ -66,6 +79,23 @@ class NeedsServerShape(AppError):
     )
 
 
+class NeedsCentreSettings(AppError):
+    status = 400
+    code = "needs_centre_settings"
+    default_message = N_(
+        "A centre worker needs SMART365_FLEET_HUB_URL (the hub's NATS) and SMART365_DATABASE_URL on PostgreSQL."
+    )
+
+
+class NeedsFleetFirm(AppError):
+    status = 400
+    code = "needs_fleet_firm"
+    default_message = N_(
+        "SMART365_FLEET_LEAF_URL is set: SMART365_FLEET_BRN must name the firm (10-digit business registration "
+        "number) whose data this plant forwards."
+    )
+
+
 @dataclass(eq=False)
 class System:
     """The running parts one process shares, as typed attributes (the web app holds it as ``app.state.system``)."""
@@ -78,6 +108,7 @@ class System:
     testbed: TestbedWorker | None
     login_throttle: LoginThrottle
     plugins: list[Plugin] = field(default_factory=list)
+    fleet: Part | None = None  # the plant's uplink to the centre, or a centre worker's consumer
     closing: threading.Event = field(default_factory=threading.Event)  # long responses (event streams) end
     #: Exempt what start-up loaded from garbage collection (the long-running commands set it; see start()).
     freeze_heap: bool = False
@@ -92,6 +123,8 @@ class System:
             await plugin.start(self)
         if self.collection is not None:
             await self.collection.start()
+        if self.fleet is not None:
+            await self.fleet.start()
         if self.freeze_heap:
             # The libraries loaded by now are ~370k objects that a full collection walks every time: a request
             # that allocates (5,000 parsed points) set off 20-270 ms pauses for every other request.
@@ -101,6 +134,8 @@ class System:
     async def stop(self) -> None:
         """Stop in reverse: collection (stores what is queued), plug-ins, test-bed, then the store."""
         self.closing.set()
+        if self.fleet is not None:
+            await self.fleet.stop()
         if self.collection is not None:
             await self.collection.stop()
         for plugin in reversed(self.plugins):
@@ -129,6 +164,8 @@ def bootstrap(settings: Settings | None = None, *, db: Database | None = None, s
     embedded = settings.timeseries_url is None
     if shape == "worker" and embedded:
         raise NeedsServerShape()
+    if shape == "centre":
+        return _centre_worker(settings, db)
     store = open_store(settings.timeseries_target)
     alarms = AlarmMonitor(db, store=store)
     collects = shape == "worker" or (settings.collect if settings.collect is not None else embedded)
@@ -139,7 +176,38 @@ def bootstrap(settings: Settings | None = None, *, db: Database | None = None, s
         collection = Collection(db, store, alarms, leases, settings.collect_every_s, settings.lease_ttl_s, identity)
     testbed = TestbedWorker(db, Staging(settings.data_dir / "testbed")) if shape == "serve" else None
     throttle = LoginThrottle(settings.login_throttle_url)
-    return System(settings, db, store, alarms, collection, testbed, throttle)
+    return System(settings, db, store, alarms, collection, testbed, throttle, fleet=_uplink(settings, db, store))
+
+
+def _uplink(settings: Settings, db: Database, store: TimeSeriesStore) -> Part | None:
+    """The plant's uplink to the centre, when a leaf NATS server is named."""
+    if settings.fleet_leaf_url is None:
+        return None
+    if settings.fleet_brn is None:
+        raise NeedsFleetFirm()
+    from smart365.fleet.uplink import Uplink
+    from smart365.fleet.wire import plant_token
+
+    return Uplink(
+        db,
+        store,
+        leaf_url=settings.fleet_leaf_url,
+        brn=settings.fleet_brn,
+        plant=plant_token(settings.installation),
+        every_s=settings.fleet_every_s,
+    )
+
+
+def _centre_worker(settings: Settings, db: Database) -> System:
+    """A centre worker: the hub's consumer writing the records database, and nothing else running."""
+    if settings.fleet_hub_url is None or not settings.records_url.startswith("postgresql"):
+        raise NeedsCentreSettings()
+    from smart365.fleet.centre import CentreConsumer
+
+    store = open_store(settings.timeseries_target)
+    consumer = CentreConsumer(settings.fleet_hub_url, settings.records_url, ack_wait_s=settings.fleet_ack_wait_s)
+    throttle = LoginThrottle(settings.login_throttle_url)
+    return System(settings, db, store, AlarmMonitor(db, store=store), None, None, throttle, fleet=consumer)
 
 
 def _warm_up(system: System) -> None:

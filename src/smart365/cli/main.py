@@ -24,6 +24,7 @@ from smart365.core.db import Database
 from smart365.core.errors import AppError
 from smart365.core.settings import Settings
 from smart365.core.tenancy import SYSTEM, Role
+from smart365.fleet import cli as fleet_cli
 from smart365.registry import service as registry
 from smart365.registry.importer import export_companies, import_companies
 from smart365.sim.factory import cli as sim_cli
@@ -39,6 +40,7 @@ app.add_typer(assessment_cli.app, name="assess")
 app.add_typer(sim_cli.app, name="sim")
 app.add_typer(centre_cli.app, name="centre")
 app.add_typer(analytics_cli.app, name="testbed")
+app.add_typer(fleet_cli.app, name="fleet")
 console = Console()
 
 Host = Annotated[str | None, typer.Option(help="주소 / address to listen on")]
@@ -106,19 +108,35 @@ def serve(host: Host = None, port: Port = None, collect: Collect = None) -> None
     _run_web(system, host or settings.host, port or settings.port)
 
 
+Role_ = Annotated[
+    str,
+    typer.Option(
+        "--role",
+        help="plant: 설비 수집 (서버 구성) / collect the registry's machines (server shape); "
+        "centre: 공장들이 보낸 데이터를 허브에서 받아 저장 / store what plants forward through the hub",
+    ),
+]
+
+
 @app.command()
 def worker(
     metrics_port: Annotated[int | None, typer.Option(help="/metrics 포트 / port for Prometheus metrics")] = None,
+    role: Role_ = "plant",
 ) -> None:
-    """수집 워커: 웹 없이 수집·저장·점수 계산 (서버 구성) / Collection, ingest and scoring without the web app
-    (server shape: PostgreSQL records and time series); several workers share the connectors by leases."""
-    system = _bootstrap(Settings(), shape="worker")
+    """워커: 웹 없이 수집·저장·점수 계산, 또는 센터에서 공장 데이터 저장 / A worker without the web app: collection,
+    ingest and scoring (server shape; several share the connectors by leases), or with ``--role centre`` storing
+    what plants forward through the hub's NATS JetStream (several share the stream)."""
+    if role not in ("plant", "centre"):
+        raise typer.BadParameter("plant 또는 centre / plant or centre", param_hint="--role")
+    system = _bootstrap(Settings(), shape="worker" if role == "plant" else "centre")
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
         start_http_server(metrics_port)
-    assert system.collection is not None
-    console.print(f"수집 워커 / collection worker: {system.collection.leases.holder}")
+    if system.collection is not None:
+        console.print(f"수집 워커 / collection worker: {system.collection.leases.holder}")
+    else:
+        console.print("센터 워커 / centre worker: 허브에서 받아 저장 / storing what plants forward")
     asyncio.run(_work(system))
 
 

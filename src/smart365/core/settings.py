@@ -58,6 +58,16 @@ class Settings(BaseSettings):
     #: makes the two kick each other off); unset: generated once into the data directory. Give every worker of
     #: one installation the same value, so a connector keeps its MQTT session when it moves between workers.
     installation_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    #: The plant's own NATS server, a leaf node of the centre's hub (``smart365 fleet leaf-config``); set, ``serve``
+    #: forwards the firm's rollups, tag catalogue and alarms to the centre through it.
+    fleet_leaf_url: str | None = None
+    #: The firm this plant belongs to, by business registration number: its NATS user publishes only as it.
+    fleet_brn: str | None = Field(default=None, pattern=r"^\d{10}$")
+    #: The centre's hub NATS, with the centre user (``nats://centre:<password>@hub:4222``), for
+    #: ``smart365 worker --role centre``.
+    fleet_hub_url: str | None = None
+    fleet_every_s: float = 60.0  # how often a plant publishes what is due
+    fleet_ack_wait_s: float = 30.0  # a centre worker's unacknowledged messages go to another after this
 
     @property
     def records_url(self) -> str:

@@ -1,0 +1,305 @@
+"""The centre's side: workers pull the hub's stream and write PostgreSQL, acknowledging after commit.
+
+Every worker binds the same durable pull consumer, so the hub hands each message to one of them (a queue
+group), and a message a worker took but never acknowledged (it was killed) goes to another after
+``ack_wait_s``. Writes are idempotent: a rollup bucket already stored stays as it is, an alarm takes only a
+later state, so a message delivered twice changes nothing. A message the centre cannot read, or rows it cannot
+place, go to ``fleet_dead_letters`` with the reason; nothing is dropped unseen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import nats
+import psycopg
+from nats.js.api import ConsumerConfig, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+from prometheus_client import Counter
+
+from smart365.fleet.partitions import ROLLUP_1H, ROLLUP_1M, PartitionedTable, maintain
+from smart365.fleet.wire import (
+    HUB_STREAM,
+    ROLLUP_KINDS,
+    ROOT,
+    Address,
+    AlarmRow,
+    BadMessage,
+    RollupRow,
+    TagRow,
+    address,
+    decode_alarms,
+    decode_rollups,
+    decode_tags,
+)
+
+log = logging.getLogger(__name__)
+
+CONSUMER = "centre-writer"
+FLEET_ROWS = Counter("smart365_fleet_rows", "Rows from plants written at the centre", ["kind", "result"])
+_TABLES: dict[str, PartitionedTable] = {"rollup.1m": ROLLUP_1M, "rollup.1h": ROLLUP_1H}
+
+
+def hub_stream_config(max_age_s: float = 7 * 86400) -> StreamConfig:
+    """The hub's stream: every firm's subjects, kept a week if no worker runs, duplicates dropped for an hour."""
+    return StreamConfig(
+        name=HUB_STREAM, subjects=[f"{ROOT}.>"], max_age=max_age_s, duplicate_window=3600, storage=StorageType.FILE
+    )
+
+
+@dataclass
+class Written:
+    """What one batch did: rows stored, rows already there, messages dead-lettered."""
+
+    stored: int = 0
+    already: int = 0
+    dead: int = 0
+
+
+@dataclass
+class _Batch:
+    rollups: dict[str, list[tuple[str, str, *RollupRow]]] = field(default_factory=lambda: defaultdict(list))
+    tags: list[tuple[str, str, *TagRow]] = field(default_factory=list)
+    alarms: list[tuple[str, str, *AlarmRow]] = field(default_factory=list)
+    plants: set[tuple[str, str]] = field(default_factory=set)
+    dead: list[tuple[str, str, bytes]] = field(default_factory=list)
+
+    def add(self, subject: str, payload: bytes, now: datetime) -> None:
+        """Decode one message into the batch, or dead-letter it with the reason."""
+        try:
+            where = address(subject)
+            self._add(where, payload, now, subject)
+        except BadMessage as exc:
+            self.dead.append((subject, str(exc), payload))
+            return
+        self.plants.add((where.brn, where.plant))
+
+    def _add(self, where: Address, payload: bytes, now: datetime, subject: str) -> None:
+        key = (where.brn, where.plant)
+        if where.kind in ROLLUP_KINDS:
+            oldest, newest = (moment.timestamp() for moment in _TABLES[where.kind].kept_window(now))
+            rows = decode_rollups(payload)
+            kept = [row for row in rows if oldest <= row[1] < newest]
+            self.rollups[where.kind].extend((*key, *row) for row in kept)
+            if len(kept) < len(rows):
+                reason = f"{len(rows) - len(kept)} of {len(rows)} rows outside the kept window"
+                self.dead.append((subject, reason, payload))
+        elif where.kind == "tags":
+            self.tags.extend((*key, *row) for row in decode_tags(payload))
+        else:
+            self.alarms.extend((*key, *row) for row in decode_alarms(payload))
+
+
+def _moment(epoch_s: float | None) -> datetime | None:
+    return None if epoch_s is None else datetime.fromtimestamp(epoch_s, UTC)
+
+
+class CentreWriter:
+    """Writes batches of hub messages into the centre's PostgreSQL records database.
+
+    ``conninfo`` is a libpq URL or the records ``database_url`` (``postgresql+psycopg://`` is accepted).
+    """
+
+    def __init__(self, conninfo: str) -> None:
+        self.conn = psycopg.connect(conninfo.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+        self.conn.execute("SET TIME ZONE 'UTC'")
+        self.conn.execute(
+            "CREATE TEMP TABLE _fleet_in (kind text, brn text, plant text, tag_id bigint, bucket bigint, "
+            "n bigint, avg float8, vmin float8, vmax float8) ON COMMIT DELETE ROWS"
+        )
+        self.maintain()
+
+    def maintain(self) -> None:
+        """Make the time partitions ahead and drop those past retention."""
+        made, dropped = maintain(self.conn)
+        if made or dropped:
+            log.info("fleet partitions: %d made, %d dropped", made, dropped)
+
+    def write(self, messages: list[tuple[str, bytes]], now: datetime | None = None) -> Written:
+        """Store one batch in one transaction; if the database refuses it, each message alone."""
+        now = now or datetime.now(UTC)
+        batch = _Batch()
+        for subject, payload in messages:
+            batch.add(subject, payload, now)
+        try:
+            written = self._store(batch, now)
+        except psycopg.DataError:  # one bad value spoils the batch: find it message by message
+            if len(messages) == 1:
+                raise
+            written = Written()
+            for message in messages:
+                one = self._write_alone(message, now)
+                written.stored, written.already = written.stored + one.stored, written.already + one.already
+                written.dead += one.dead
+            return written
+        return written
+
+    def _write_alone(self, message: tuple[str, bytes], now: datetime) -> Written:
+        try:
+            return self.write([message], now)
+        except psycopg.DataError as exc:
+            self._dead_letters([(message[0], f"refused by the database: {exc}"[:500], message[1])], now)
+            return Written(dead=1)
+
+    def _store(self, batch: _Batch, now: datetime) -> Written:
+        written = Written(dead=len(batch.dead))
+        with self.conn.transaction():
+            for kind, rows in batch.rollups.items():
+                stored = self._rollups(kind, rows)
+                written.stored += stored
+                written.already += len(rows) - stored
+                FLEET_ROWS.labels(kind, "stored").inc(stored)
+                FLEET_ROWS.labels(kind, "already_stored").inc(len(rows) - stored)
+            if batch.tags:
+                self._tags(batch.tags)
+            if batch.alarms:
+                self._alarms(batch.alarms)
+            self._plants(batch.plants, now)
+            self._dead_letters(batch.dead, now)
+        return written
+
+    def _rollups(self, kind: str, rows: list[tuple[Any, ...]]) -> int:
+        with self.conn.cursor() as cur:
+            with cur.copy("COPY _fleet_in (brn, plant, tag_id, bucket, n, avg, vmin, vmax) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cur.execute(
+                f"INSERT INTO {_TABLES[kind].table} (brn, plant, tag_id, bucket, n, avg, vmin, vmax) "
+                "SELECT brn, plant, tag_id, to_timestamp(bucket), n, avg, vmin, vmax FROM _fleet_in "
+                "ON CONFLICT DO NOTHING"
+            )
+            stored = cur.rowcount
+            cur.execute("TRUNCATE _fleet_in")
+        return stored
+
+    def _tags(self, rows: list[tuple[Any, ...]]) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO fleet_tags (brn, plant, tag_id, name, label, unit, equipment) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (brn, plant, tag_id) DO UPDATE SET "
+                "name = excluded.name, label = excluded.label, unit = excluded.unit, equipment = excluded.equipment",
+                rows,
+            )
+
+    def _alarms(self, rows: list[tuple[Any, ...]]) -> None:
+        values = [(*row[:7], *(_moment(t) for t in row[7:])) for row in rows]
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO fleet_alarms (brn, plant, alarm_id, tag_id, equipment, severity, condition, "
+                "raised_at, cleared_at, acked_at, as_of) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (brn, plant, alarm_id) DO UPDATE SET tag_id = excluded.tag_id, "
+                "equipment = excluded.equipment, severity = excluded.severity, condition = excluded.condition, "
+                "raised_at = excluded.raised_at, cleared_at = excluded.cleared_at, acked_at = excluded.acked_at, "
+                "as_of = excluded.as_of WHERE fleet_alarms.as_of < excluded.as_of",
+                values,
+            )
+
+    def _plants(self, plants: set[tuple[str, str]], now: datetime) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO fleet_plants (brn, plant, first_seen, last_seen) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (brn, plant) DO UPDATE SET "
+                "last_seen = greatest(fleet_plants.last_seen, excluded.last_seen)",
+                [(brn, plant, now, now) for brn, plant in sorted(plants)],
+            )
+
+    def _dead_letters(self, dead: list[tuple[str, str, bytes]], now: datetime) -> None:
+        if not dead:
+            return
+        for subject, reason, _ in dead:
+            log.warning("fleet message on %s dead-lettered: %s", subject, reason)
+        FLEET_ROWS.labels("message", "dead_letter").inc(len(dead))
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO fleet_dead_letters (received_at, subject, reason, payload) VALUES (%s, %s, %s, %s)",
+                [(now, subject[:300], reason[:500], payload) for subject, reason, payload in dead],
+            )
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+async def ensure_hub_stream(js: Any, config: StreamConfig | None = None) -> None:
+    """Create the hub's stream, or bring an existing one to ``config``."""
+    config = config or hub_stream_config()
+    try:
+        await js.stream_info(config.name)
+    except NotFoundError:
+        await js.add_stream(config)
+    else:
+        await js.update_stream(config)
+
+
+class CentreConsumer:
+    """One centre worker: pulls batches from the hub's stream, writes them, acknowledges after commit."""
+
+    def __init__(
+        self,
+        hub_url: str,
+        conninfo: str,
+        *,
+        batch: int = 500,
+        ack_wait_s: float = 30.0,
+        maintain_every_s: float = 3600.0,
+    ) -> None:
+        self.hub_url, self.conninfo = hub_url, conninfo
+        self.batch, self.ack_wait_s, self.maintain_every_s = batch, ack_wait_s, maintain_every_s
+        self.written = Written()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._nc: Any = None
+
+    async def start(self) -> None:
+        self.writer = await asyncio.to_thread(CentreWriter, self.conninfo)
+        self._nc = await nats.connect(self.hub_url, max_reconnect_attempts=-1, name="smart365-centre-worker")
+        js = self._nc.jetstream()
+        await ensure_hub_stream(js)
+        config = ConsumerConfig(ack_wait=self.ack_wait_s, max_ack_pending=50_000, max_deliver=-1)
+        self._sub = await js.pull_subscribe(f"{ROOT}.>", durable=CONSUMER, stream=HUB_STREAM, config=config)
+        self._task = asyncio.create_task(self._run(), name="fleet-centre-consumer")
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        maintained = loop.time()
+        while not self._stopping.is_set():
+            try:
+                messages = await self._sub.fetch(self.batch, timeout=1)
+            except (TimeoutError, nats.errors.TimeoutError):
+                messages = []
+            if messages and not await self._write(messages):
+                await asyncio.sleep(1.0)  # the database is away: the messages come again after ack_wait_s
+            if loop.time() - maintained > self.maintain_every_s:
+                await asyncio.to_thread(self.writer.maintain)
+                maintained = loop.time()
+
+    async def _write(self, messages: list[Any]) -> bool:
+        try:
+            written = await asyncio.to_thread(self.writer.write, [(m.subject, m.data) for m in messages])
+        except psycopg.OperationalError:
+            log.exception("fleet: the centre database refused a batch; reconnecting")
+            with contextlib.suppress(psycopg.Error):
+                self.writer.close()
+            with contextlib.suppress(psycopg.Error):
+                self.writer = await asyncio.to_thread(CentreWriter, self.conninfo)
+            return False
+        for message in messages:  # only now: a crash before this line means a redelivery, not a loss
+            await message.ack()
+        self.written.stored += written.stored
+        self.written.already += written.already
+        self.written.dead += written.dead
+        return True
+
+    async def stop(self) -> None:
+        """Finish the batch in hand (written and acknowledged), then close."""
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+            self.writer.close()
+        if self._nc is not None:
+            await self._nc.close()

@@ -1,0 +1,284 @@
+"""The plant's side: what leaves the plant goes into a JetStream outbox on its own NATS server, then to the hub.
+
+The plant's NATS server is a leaf node of the centre's hub (:func:`smart365.fleet.nats_config.leaf_config`)
+with JetStream in its own domain. :class:`Uplink` publishes, every ``every_s``, the firm's closed 1-minute and
+1-hour rollup buckets, its tag catalogue when it changes and its alarm events, into the local stream
+``S365_OUTBOX`` (subjects ``outbox.<hub subject>``); the stream is on disk, so a plant that lost its link
+keeps everything. The forwarder publishes each outbox message to the hub's stream over the leaf link and
+acknowledges it locally only after the hub's own acknowledgement: a message is in one of the two streams at
+every moment. Where to go on after a restart is read back from the outbox (its last message per subject).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import nats
+import nats.errors
+import nats.js.errors
+import pyarrow as pa
+from nats.js.api import ConsumerConfig, StorageType, StreamConfig
+from sqlalchemy import select
+
+from smart365.core.db import Database, as_utc
+from smart365.core.tenancy import SYSTEM
+from smart365.fleet.nats_config import inbox_prefix
+from smart365.fleet.wire import HUB_STREAM, OUTBOX, ROLLUP_KINDS, ROWS_PER_MESSAGE, encode, subject
+from smart365.monitoring.models import AlarmEvent
+from smart365.registry.models import Company, Equipment, Tag
+from smart365.telemetry.store import TimeSeriesStore
+
+log = logging.getLogger(__name__)
+
+OUTBOX_STREAM = "S365_OUTBOX"
+FORWARDER = "forwarder"
+UNTIL = "S365-Until"  # header: the end (epoch s) of what the message covers, so a restart goes on from there
+DIGEST = "S365-Digest"  # header of a tag catalogue: republished only when it changes
+SLICE_S = 3600  # rollups are read and published an hour of buckets at a time
+
+
+def outbox_config(max_age_s: float = 14 * 86400) -> StreamConfig:
+    """The plant's outbox: kept two weeks (a plant cut off that long still loses nothing), on disk."""
+    return StreamConfig(name=OUTBOX_STREAM, subjects=[f"{OUTBOX}.>"], max_age=max_age_s, storage=StorageType.FILE)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The firm's tags as the centre reads them, and their digest."""
+
+    rows: list[tuple[int, str, str, str | None, str]]
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(encode("tags", self.rows)).hexdigest()[:16]
+
+
+def firm_catalogue(db: Database, brn: str) -> Catalogue:
+    """Every tag of the firm with business registration number ``brn``, as (id, name, label, unit, machine)."""
+    with db.session(SYSTEM) as session:
+        rows = session.execute(
+            select(Tag, Equipment.name)
+            .join(Equipment, Tag.equipment_id == Equipment.id)
+            .join(Company, Tag.company_id == Company.id)
+            .where(Company.brn == brn)
+            .order_by(Tag.id)
+        ).all()
+        return Catalogue([(tag.id, tag.name, tag.label, tag.unit, machine) for tag, machine in rows])
+
+
+def _epoch(moment: datetime | None) -> float | None:
+    return None if moment is None else as_utc(moment).timestamp()
+
+
+def firm_alarms(db: Database, brn: str, after_s: float) -> tuple[list[list[Any]], float]:
+    """The firm's alarm events changed after ``after_s`` (epoch s), and the newest change among them."""
+    after = datetime.fromtimestamp(after_s, UTC)
+    with db.session(SYSTEM) as session:
+        events = session.scalars(
+            select(AlarmEvent)
+            .join(Company, AlarmEvent.company_id == Company.id)
+            .where(Company.brn == brn, AlarmEvent.updated_at > after)
+            .order_by(AlarmEvent.updated_at)
+        ).all()
+        rows: list[list[Any]] = [
+            [
+                e.id,
+                e.tag_id,
+                e.equipment.name,
+                e.severity,
+                e.condition[:200],
+                _epoch(e.raised_at),
+                _epoch(e.cleared_at),
+                _epoch(e.acked_at),
+                _epoch(e.updated_at),
+            ]
+            for e in events
+        ]
+    return rows, max((float(row[8]) for row in rows), default=after_s)
+
+
+def _chunks(rows: Sequence[Any], size: int = ROWS_PER_MESSAGE) -> list[Sequence[Any]]:
+    return [rows[i : i + size] for i in range(0, len(rows), size)] or []
+
+
+class Uplink:
+    """Publishes what leaves one firm's plant into the local outbox and forwards the outbox to the hub."""
+
+    def __init__(
+        self,
+        db: Database,
+        store: TimeSeriesStore,
+        *,
+        leaf_url: str,
+        brn: str,
+        plant: str,
+        every_s: float = 60.0,
+        backfill_s: float = 86400.0,
+        lag_s: float = 120.0,
+    ) -> None:
+        self.db, self.store, self.leaf_url, self.brn, self.plant = db, store, leaf_url, brn, plant
+        self.every_s, self.backfill_s, self.lag_s = every_s, backfill_s, lag_s
+        self.forwarded = 0
+        self.clock = time.time  # what "now" is (a test moves it on)
+        self._until: dict[str, float] = {}
+        self._digest = ""
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._nc: Any = None
+
+    async def start(self) -> None:
+        self._nc = await nats.connect(
+            self.leaf_url,
+            inbox_prefix=inbox_prefix(self.brn).encode(),
+            max_reconnect_attempts=-1,
+            name=f"smart365-uplink-{self.plant}",
+        )
+        self._js = self._nc.jetstream()
+        await self._ensure_outbox()
+        await self._read_back()
+        config = ConsumerConfig(ack_wait=30, max_ack_pending=4096, max_deliver=-1)
+        self._forward = await self._js.pull_subscribe(
+            f"{OUTBOX}.>", durable=FORWARDER, stream=OUTBOX_STREAM, config=config
+        )
+        self._tasks = [
+            asyncio.create_task(self._every(self.publish_due), name="fleet-publish"),
+            asyncio.create_task(self._forward_loop(), name="fleet-forward"),
+        ]
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._nc is not None:
+            await self._nc.close()
+
+    async def _ensure_outbox(self) -> None:
+        try:
+            await self._js.stream_info(OUTBOX_STREAM)
+        except nats.js.errors.NotFoundError:
+            await self._js.add_stream(outbox_config())
+
+    def _subject(self, kind: str) -> str:
+        return subject(self.brn, self.plant, kind)
+
+    async def _read_back(self) -> None:
+        """Where the last run stopped: the ``S365-Until`` of the outbox's last message per kind."""
+        for kind in (*ROLLUP_KINDS, "alarms", "tags"):
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                last = await self._js.get_last_msg(OUTBOX_STREAM, f"{OUTBOX}.{self._subject(kind)}")
+                headers = last.headers or {}
+                if kind == "tags":
+                    self._digest = headers.get(DIGEST, "")
+                elif UNTIL in headers:
+                    self._until[kind] = float(headers[UNTIL])
+
+    async def _every(self, step: Any) -> None:
+        while not self._stopping.is_set():
+            try:
+                await step()
+            except Exception:  # a failed round is tried again next time; the log says why
+                log.exception("fleet uplink: publishing failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.every_s)
+
+    async def publish_due(self, now_s: float | None = None) -> int:
+        """Publish everything due into the outbox; returns the messages published."""
+        now_s = self.clock() if now_s is None else now_s
+        published = 0
+        catalogue = await asyncio.to_thread(firm_catalogue, self.db, self.brn)
+        if catalogue.digest != self._digest:
+            published += await self._publish("tags", catalogue.rows, {DIGEST: catalogue.digest}, now_s)
+            self._digest = catalogue.digest
+        tag_ids = [row[0] for row in catalogue.rows]
+        for kind, width in ROLLUP_KINDS.items():
+            published += await self._publish_rollups(kind, width, tag_ids, now_s)
+        rows, newest = await asyncio.to_thread(firm_alarms, self.db, self.brn, self._until.get("alarms", 0.0))
+        if rows:
+            published += await self._publish("alarms", rows, {UNTIL: repr(newest)}, newest)
+        self._until["alarms"] = newest
+        return published
+
+    async def _publish_rollups(self, kind: str, width: int, tag_ids: list[int], now_s: float) -> int:
+        closed = int((now_s - self.lag_s) // width * width)  # buckets that ended at least lag_s ago
+        start = int(self._until.get(kind, (now_s - self.backfill_s) // width * width))
+        published = 0
+        while start < closed and tag_ids:
+            end = min(closed, start + max(SLICE_S, width))
+            table = await asyncio.to_thread(
+                self.store.rollup, tag_ids, start * 1_000_000, end * 1_000_000, "1m" if width == 60 else "1h"
+            )
+            buckets = (table.column("bucket").cast(pa.int64()).to_numpy() // 1_000_000).tolist()
+            rows = list(
+                zip(
+                    table.column("tag_id").to_pylist(),
+                    buckets,
+                    table.column("count").to_pylist(),
+                    table.column("avg").to_pylist(),
+                    table.column("min").to_pylist(),
+                    table.column("max").to_pylist(),
+                    strict=True,
+                )
+            )
+            if rows:
+                published += await self._publish(kind, rows, {UNTIL: str(end)}, end, f"{start}-{end}")
+            start = end
+        self._until[kind] = max(start, self._until.get(kind, start))
+        return published
+
+    async def _publish(
+        self, kind: str, rows: Sequence[Any], headers: dict[str, str], at: float, span: str | None = None
+    ) -> int:
+        key = "rows" if kind in ROLLUP_KINDS else kind
+        chunks = _chunks(rows)
+        for number, chunk in enumerate(chunks):
+            msg_id = f"{self.plant}.{kind}.{span or repr(at)}.{number}"
+            await self._js.publish(
+                f"{OUTBOX}.{self._subject(kind)}",
+                encode(key, chunk),
+                headers={"Nats-Msg-Id": msg_id, **headers},
+                stream=OUTBOX_STREAM,
+            )
+        return len(chunks)
+
+    async def _forward_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                messages = await self._forward.fetch(256, timeout=1)
+            except (TimeoutError, nats.errors.TimeoutError):
+                continue
+            if await self.forward(messages) < len(messages):
+                await asyncio.sleep(1.0)  # the link is down or the hub is away: the outbox keeps them
+
+    async def forward(self, messages: list[Any]) -> int:
+        """Publish outbox messages to the hub; acknowledge locally those the hub acknowledged."""
+        results = await asyncio.gather(
+            *(
+                self._js.publish(
+                    m.subject.removeprefix(f"{OUTBOX}."),
+                    m.data,
+                    timeout=5,
+                    stream=HUB_STREAM,
+                    headers={"Nats-Msg-Id": (m.headers or {}).get("Nats-Msg-Id", "")},
+                )
+                for m in messages
+            ),
+            return_exceptions=True,
+        )
+        done = 0
+        for message, result in zip(messages, results, strict=True):
+            if isinstance(result, BaseException):
+                await message.nak(delay=1.0)
+            else:
+                await message.ack()
+                done += 1
+        self.forwarded += done
+        return done

@@ -1,0 +1,174 @@
+"""What crosses the WAN: subjects scoped to a firm and plant, and the compact JSON messages on them.
+
+A subject is ``s365.<business registration number>.<plant>.<kind>``. The centre takes the firm and plant from
+the subject, which the hub's permissions vouch for, never from the payload.
+
+>>> subject("1018600011", "plant-1", "rollup.1m")
+'s365.1018600011.plant-1.rollup.1m'
+>>> address("s365.1018600011.plant-1.rollup.1m")
+Address(brn='1018600011', plant='plant-1', kind='rollup.1m')
+>>> decode_rollups(b'{"rows": [[7, 1765065600, 6, 2.5, 1.0, 4.0]]}')
+[(7, 1765065600, 6, 2.5, 1.0, 4.0)]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+ROOT = "s365"
+HUB_STREAM = "S365_FLEET"  # the hub's JetStream stream of every firm's subjects
+OUTBOX = "outbox"  # the plant's local subjects: ``outbox.<hub subject>``, never forwarded as they are
+KINDS = ("rollup.1m", "rollup.1h", "tags", "alarms")
+ROLLUP_KINDS = {"rollup.1m": 60, "rollup.1h": 3600}
+ROWS_PER_MESSAGE = 1000  # 1,000 rollup rows are ~50 kB of JSON, well under NATS's 1 MB payload limit
+_BRN = re.compile(r"^\d{10}$")
+_PLANT = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+#: (tag id, bucket start in epoch seconds, points, mean, min, max)
+RollupRow = tuple[int, int, int, float, float, float]
+#: (tag id, name, label, unit, equipment)
+TagRow = tuple[int, str, str, str | None, str]
+#: (alarm id, tag id, equipment, severity, condition, raised at, cleared at, acknowledged at, as of) in epoch s
+AlarmRow = tuple[int, int, str, str, str, float, float | None, float | None, float]
+
+
+class BadMessage(ValueError):
+    """A message the centre cannot take, with the reason (it goes to the dead letters, never lost)."""
+
+
+@dataclass(frozen=True)
+class Address:
+    brn: str
+    plant: str
+    kind: str
+
+
+def plant_token(installation: str) -> str:
+    """An installation id as a subject token (``.`` separates tokens in NATS).
+
+    >>> plant_token("hanbit.main")
+    'hanbit_main'
+    """
+    token = installation.replace(".", "_")
+    if not _PLANT.match(token):
+        raise ValueError(f"plant id {installation!r}: 1-32 of A-Z a-z 0-9 _ - .")
+    return token
+
+
+def subject(brn: str, plant: str, kind: str) -> str:
+    """The hub subject for ``kind`` of one firm's plant."""
+    if not _BRN.match(brn):
+        raise ValueError(f"business registration number {brn!r}: 10 digits")
+    if not _PLANT.match(plant) or kind not in KINDS:
+        raise ValueError(f"plant {plant!r} or kind {kind!r}")
+    return f"{ROOT}.{brn}.{plant}.{kind}"
+
+
+def firm_subjects(brn: str) -> str:
+    """Every subject a firm may publish on (its NATS permission).
+
+    >>> firm_subjects("1018600011")
+    's365.1018600011.>'
+    """
+    return f"{ROOT}.{brn}.>"
+
+
+def address(hub_subject: str) -> Address:
+    """The firm, plant and kind a hub subject names."""
+    parts = hub_subject.split(".", 3)
+    if len(parts) != 4 or parts[0] != ROOT or not _BRN.match(parts[1]) or not _PLANT.match(parts[2]):
+        raise BadMessage(f"subject {hub_subject!r} is not s365.<brn>.<plant>.<kind>")
+    if parts[3] not in KINDS:
+        raise BadMessage(f"unknown kind {parts[3]!r} (known: {', '.join(KINDS)})")
+    return Address(parts[1], parts[2], parts[3])
+
+
+def encode(key: str, rows: Iterable[Sequence[Any]]) -> bytes:
+    """One message body: ``{key: rows}`` as compact JSON (NaN is not JSON: rows never carry it)."""
+    return json.dumps({key: [list(row) for row in rows]}, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _rows(payload: bytes, key: str, width: int) -> list[list[Any]]:
+    try:
+        body = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadMessage(f"not JSON: {exc}") from exc
+    rows = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(rows, list):
+        raise BadMessage(f"no {key!r} list")
+    for number, row in enumerate(rows, 1):
+        if not isinstance(row, list) or len(row) != width:
+            raise BadMessage(f"row {number}: {width} values expected")
+    return rows
+
+
+def _number(value: Any, row: int, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise BadMessage(f"row {row}: {name} {value!r} is not a finite number")
+    return float(value)
+
+
+def _integer(value: Any, row: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadMessage(f"row {row}: {name} {value!r} is not an integer")
+    return value
+
+
+def decode_rollups(payload: bytes) -> list[RollupRow]:
+    """Rollup rows of a message, each value checked (the first bad one is named)."""
+    out: list[RollupRow] = []
+    for n, row in enumerate(_rows(payload, "rows", 6), 1):
+        tag, bucket, points = (_integer(row[i], n, name) for i, name in enumerate(("tag", "bucket", "points")))
+        avg, vmin, vmax = (_number(row[i], n, name) for i, name in ((3, "mean"), (4, "min"), (5, "max")))
+        out.append((tag, bucket, points, avg, vmin, vmax))
+    return out
+
+
+def _text(value: Any, row: int, name: str, optional: bool = False) -> Any:
+    if (value is None and optional) or (isinstance(value, str) and len(value) <= 200):
+        return value
+    raise BadMessage(f"row {row}: {name} {value!r} is not text of at most 200 characters")
+
+
+def decode_tags(payload: bytes) -> list[TagRow]:
+    """A plant's tag catalogue: what each tag id of its rollups is."""
+    return [
+        (
+            _integer(r[0], n, "tag"),
+            _text(r[1], n, "name"),
+            _text(r[2], n, "label"),
+            _text(r[3], n, "unit", True),
+            _text(r[4], n, "equipment"),
+        )
+        for n, r in enumerate(_rows(payload, "tags", 5), 1)
+    ]
+
+
+def _moment(value: Any, row: int, name: str) -> float | None:
+    return None if value is None else _number(value, row, name)
+
+
+def decode_alarms(payload: bytes) -> list[AlarmRow]:
+    """Alarm events as of a moment (a later state of the same alarm replaces an earlier one at the centre)."""
+    out: list[AlarmRow] = []
+    for n, r in enumerate(_rows(payload, "alarms", 9), 1):
+        raised, as_of = _number(r[5], n, "raised"), _number(r[8], n, "as of")
+        out.append(
+            (
+                _integer(r[0], n, "alarm"),
+                _integer(r[1], n, "tag"),
+                _text(r[2], n, "equipment"),
+                _text(r[3], n, "severity"),
+                _text(r[4], n, "condition"),
+                raised,
+                _moment(r[6], n, "cleared"),
+                _moment(r[7], n, "acknowledged"),
+                as_of,
+            )
+        )
+    return out
