@@ -212,7 +212,7 @@ class Uplink:
         start = int(self._until.get(kind, (now_s - self.backfill_s) // width * width))
         published = 0
         while start < closed and tag_ids:
-            end = min(closed, start + max(SLICE_S, width))
+            end = min(closed, (start // SLICE_S + 1) * SLICE_S)  # whole hours: the same slices after a restart
             table = await asyncio.to_thread(
                 self.store.rollup, tag_ids, start * 1_000_000, end * 1_000_000, "1m" if width == 60 else "1h"
             )
