@@ -10,7 +10,7 @@ import pytest
 
 from smart365.fleet.centre import CentreWriter
 from smart365.fleet.partitions import ROLLUP_1M, maintain
-from smart365.fleet.wire import BadMessage, decode_alarms, decode_rollups, encode, subject
+from smart365.fleet.wire import BadMessage, decode_records, decode_rollups, encode, subject
 from tests.conftest import postgres_records
 
 BRN = "1018600011"
@@ -132,5 +132,26 @@ def test_a_bad_rollup_message_names_the_row_and_value(payload: bytes, reason: st
 def test_an_alarm_without_a_time_is_refused() -> None:
     body = json.dumps({"alarms": [[9, 2, "MCT-01", "high", "x", None, None, None, 5.0]]}).encode()
     with pytest.raises(BadMessage, match="row 1: raised None is not a finite number"):
-        decode_alarms(body)
+        decode_records("alarms", body)
 
+
+
+def test_oee_models_and_evidence_keep_the_latest_state_per_key(writer: CentreWriter) -> None:
+    def oee(availability: float, as_of: int) -> tuple[str, bytes]:
+        row = [3, T, "MCT-01", "Day shift", availability, 0.9, 0.99, availability * 0.9 * 0.99, 410, 406, 43200,
+               38000, as_of]
+        return subject(BRN, "p1", "oee"), encode("oee", [row])
+
+    def evidence(stage: int | None, as_of: int) -> tuple[str, bytes]:
+        row = ["D2.3", stage, "{share} of machines send data", {"share": "75%"}, as_of]
+        return subject(BRN, "p1", "evidence"), encode("evidence", [row])
+
+    model = [11, "MCT-01", "진동 이상 탐지", "anomaly.pca", 2, "deployed", T, T]
+    writer.write([oee(0.8, T), evidence(3, T), (subject(BRN, "p1", "models"), encode("models", [model]))], NOW)
+    writer.write([oee(0.7, T + 60), evidence(None, T + 60)], NOW)
+    writer.write([oee(0.6, T - 60), evidence(2, T - 60)], NOW)  # older states, delivered late, change nothing
+    assert writer.conn.execute("SELECT availability, parts FROM fleet_oee").fetchall() == [(0.7, 410.0)]
+    assert writer.conn.execute("SELECT stage, params FROM fleet_evidence").fetchall() == [(None, {"share": "75%"})]
+    assert writer.conn.execute("SELECT name, status, version FROM fleet_models").fetchall() == [
+        ("진동 이상 탐지", "deployed", 2)
+    ]

@@ -30,6 +30,7 @@ import pytest
 from smart365.bootstrap import System, bootstrap
 from smart365.core.settings import Settings
 from smart365.core.tenancy import SYSTEM
+from smart365.fleet import plant as fleet_plant
 from smart365.fleet.nats_config import NatsServer, free_port, hub_config, inbox_prefix, leaf_config
 from smart365.fleet.uplink import OUTBOX_STREAM, Uplink
 from smart365.fleet.wire import HUB_STREAM, subject
@@ -223,6 +224,10 @@ async def _scenario(tmp: Path, url: str) -> None:
         labels = _centre(url, "SELECT brn, label, unit FROM fleet_tags ORDER BY brn, tag_id")
         assert [row[0] for row in labels] == [BRN_A] * 3 + [BRN_B] * 3
         assert labels[0][1:] == ("주축 부하", "%")  # the label a person reads travels with the tag
+        for brn, plant in plants.items():  # the stages each plant's own data shows, item by item
+            measured = fleet_plant.evidence(plant.system.db, plant.system.store, brn, clock[0])
+            stored = _centre(url, "SELECT item_id, stage FROM fleet_evidence WHERE brn = %s ORDER BY 1", brn)
+            assert stored == [(row[0], row[1]) for row in measured] and measured
         assert _centre(url, "SELECT count(*) FROM fleet_dead_letters") == [(0,)]
         plants_seen = _centre(url, "SELECT brn, plant FROM fleet_plants ORDER BY brn")
         assert plants_seen == [(BRN_A, "plant-a"), (BRN_B, "plant-b")]

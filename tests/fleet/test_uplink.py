@@ -52,16 +52,21 @@ def test_the_outbox_keeps_what_the_hub_never_got_and_a_restart_publishes_only_wh
         for tag_id in ids:
             system.store.append(Batch.from_columns(tag_id, ts, np.linspace(1.0, 2.0, ts.size)))
 
+        async def messages(uplink: Uplink) -> dict[str, int]:
+            info = await uplink._js.stream_info(OUTBOX_STREAM, subjects_filter=">")
+            prefix = f"outbox.s365.{BRN}.p1."
+            return {name.removeprefix(prefix): n for name, n in (info.state.subjects or {}).items()}
+
         async def run() -> None:
             first = system.fleet
             assert isinstance(first, Uplink)
             first.clock = lambda: START + 3600 + 180.0
             await first.start()  # publishes at once, then every hour
             await asyncio.sleep(1.0)
-            info = await first._js.stream_info(OUTBOX_STREAM)
             assert first.forwarded == 0  # the hub is unreachable: nothing was acknowledged by it
-            # the tag catalogue, minutes 0-59 and minute 60 (published an hour's slice at a time), hour 0
-            assert info.state.messages == 4
+            # the tag catalogue, minutes 0-59 and minute 60 (published an hour's slice at a time), hour 0, and
+            # the measured evidence; no models, no alarms, no OEE settings: nothing of those
+            assert await messages(first) == {"tags": 1, "rollup.1m": 2, "rollup.1h": 1, "evidence": 1}
             last = await first._js.get_last_msg(OUTBOX_STREAM, f"outbox.s365.{BRN}.p1.rollup.1m")
             [row] = json.loads(last.data)["rows"]  # only the firm's own tag, never its neighbour's
             stored = system.store.rollup(ids[0], (START + 3600) * 10**6, (START + 3660) * 10**6).to_pylist()[0]
@@ -72,7 +77,7 @@ def test_the_outbox_keeps_what_the_hub_never_got_and_a_restart_publishes_only_wh
             second.clock = lambda: START + 3600 + 180.0
             await second.start()  # a restart at the same moment: nothing new is due
             await asyncio.sleep(0.5)
-            assert (await second._js.stream_info(OUTBOX_STREAM)).state.messages == 4
+            assert sum((await messages(second)).values()) == 5
             assert await second.publish_due(START + 7200 + 180.0) == 2  # the second hour's minutes and hour
             last = await second._js.get_last_msg(OUTBOX_STREAM, f"outbox.s365.{BRN}.p1.rollup.1m")
             assert json.loads(last.data)["rows"][0][1] == START + 3660  # on from where the first stopped

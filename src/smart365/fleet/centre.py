@@ -22,21 +22,21 @@ import psycopg
 from nats.js.api import ConsumerConfig, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 from prometheus_client import Counter
+from psycopg.types.json import Json
 
+from smart365.fleet.nats_config import log_nats_error
 from smart365.fleet.partitions import ROLLUP_1H, ROLLUP_1M, PartitionedTable, maintain
 from smart365.fleet.wire import (
     HUB_STREAM,
+    RECORDS,
     ROLLUP_KINDS,
     ROOT,
     Address,
-    AlarmRow,
     BadMessage,
     RollupRow,
-    TagRow,
     address,
-    decode_alarms,
+    decode_records,
     decode_rollups,
-    decode_tags,
 )
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,77 @@ log = logging.getLogger(__name__)
 CONSUMER = "centre-writer"
 FLEET_ROWS = Counter("smart365_fleet_rows", "Rows from plants written at the centre", ["kind", "result"])
 _TABLES: dict[str, PartitionedTable] = {"rollup.1m": ROLLUP_1M, "rollup.1h": ROLLUP_1H}
+
+
+@dataclass(frozen=True)
+class Upsert:
+    """How a record kind lands in its table: one row per (brn, plant, key), replaced only by a later ``as_of``.
+
+    >>> print(UPSERTS["tags"].sql)  # doctest: +NORMALIZE_WHITESPACE
+    INSERT INTO fleet_tags (brn, plant, tag_id, name, label, unit, equipment)
+    VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (brn, plant, tag_id)
+    DO UPDATE SET name = excluded.name, label = excluded.label, unit = excluded.unit, equipment = excluded.equipment
+    """
+
+    table: str
+    columns: tuple[str, ...]  # the record's fields in order (wire.RECORDS), after brn and plant
+    keys: int = 1  # how many leading columns identify the row
+    newer: bool = True  # the last column is as_of: an older state never replaces a newer one
+
+    @property
+    def sql(self) -> str:
+        names = ("brn", "plant", *self.columns)
+        keys = ", ".join(names[: 2 + self.keys])
+        updates = ", ".join(f"{c} = excluded.{c}" for c in self.columns[self.keys :])
+        guard = f" WHERE {self.table}.as_of < excluded.as_of" if self.newer else ""
+        return (
+            f"INSERT INTO {self.table} ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) "
+            f"ON CONFLICT ({keys}) DO UPDATE SET {updates}{guard}"
+        )
+
+    def values(self, kind: str, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        """A decoded row as the database takes it: epoch seconds as moments, objects as JSON."""
+        return tuple(_convert(value, type_) for value, (_, type_) in zip(row, RECORDS[kind], strict=True))
+
+
+def _convert(value: Any, type_: str) -> Any:
+    if value is None:
+        return None
+    if type_.startswith("time"):
+        return datetime.fromtimestamp(value, UTC)
+    return Json(value) if type_.startswith("json") else value
+
+
+UPSERTS = {
+    "tags": Upsert("fleet_tags", ("tag_id", "name", "label", "unit", "equipment"), newer=False),
+    "alarms": Upsert(
+        "fleet_alarms",
+        ("alarm_id", "tag_id", "equipment", "severity", "condition", "raised_at", "cleared_at", "acked_at", "as_of"),
+    ),
+    "oee": Upsert(
+        "fleet_oee",
+        (
+            "equipment_id",
+            "shift_start",
+            "equipment",
+            "shift",
+            "availability",
+            "performance",
+            "quality",
+            "oee",
+            "parts",
+            "good",
+            "planned_s",
+            "run_s",
+            "as_of",
+        ),
+        keys=2,
+    ),
+    "models": Upsert(
+        "fleet_models", ("model_id", "equipment", "name", "kind", "version", "status", "deployed_at", "as_of")
+    ),
+    "evidence": Upsert("fleet_evidence", ("item_id", "stage", "detail", "params", "as_of")),
+}
 
 
 def hub_stream_config(max_age_s: float = 7 * 86400) -> StreamConfig:
@@ -65,8 +136,7 @@ class Written:
 @dataclass
 class _Batch:
     rollups: dict[str, list[tuple[str, str, *RollupRow]]] = field(default_factory=lambda: defaultdict(list))
-    tags: list[tuple[str, str, *TagRow]] = field(default_factory=list)
-    alarms: list[tuple[str, str, *AlarmRow]] = field(default_factory=list)
+    records: dict[str, list[tuple[Any, ...]]] = field(default_factory=lambda: defaultdict(list))
     plants: set[tuple[str, str]] = field(default_factory=set)
     dead: list[tuple[str, str, bytes]] = field(default_factory=list)
 
@@ -90,14 +160,11 @@ class _Batch:
             if len(kept) < len(rows):
                 reason = f"{len(rows) - len(kept)} of {len(rows)} rows outside the kept window"
                 self.dead.append((subject, reason, payload))
-        elif where.kind == "tags":
-            self.tags.extend((*key, *row) for row in decode_tags(payload))
         else:
-            self.alarms.extend((*key, *row) for row in decode_alarms(payload))
-
-
-def _moment(epoch_s: float | None) -> datetime | None:
-    return None if epoch_s is None else datetime.fromtimestamp(epoch_s, UTC)
+            upsert = UPSERTS[where.kind]
+            self.records[where.kind].extend(
+                (*key, *upsert.values(where.kind, row)) for row in decode_records(where.kind, payload)
+            )
 
 
 class CentreWriter:
@@ -156,10 +223,9 @@ class CentreWriter:
                 written.already += len(rows) - stored
                 FLEET_ROWS.labels(kind, "stored").inc(stored)
                 FLEET_ROWS.labels(kind, "already_stored").inc(len(rows) - stored)
-            if batch.tags:
-                self._tags(batch.tags)
-            if batch.alarms:
-                self._alarms(batch.alarms)
+            with self.conn.cursor() as cur:
+                for kind, rows in batch.records.items():
+                    cur.executemany(UPSERTS[kind].sql, rows)
             self._plants(batch.plants, now)
             self._dead_letters(batch.dead, now)
         return written
@@ -177,28 +243,6 @@ class CentreWriter:
             stored = cur.rowcount
             cur.execute("TRUNCATE _fleet_in")
         return stored
-
-    def _tags(self, rows: list[tuple[Any, ...]]) -> None:
-        with self.conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO fleet_tags (brn, plant, tag_id, name, label, unit, equipment) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (brn, plant, tag_id) DO UPDATE SET "
-                "name = excluded.name, label = excluded.label, unit = excluded.unit, equipment = excluded.equipment",
-                rows,
-            )
-
-    def _alarms(self, rows: list[tuple[Any, ...]]) -> None:
-        values = [(*row[:7], *(_moment(t) for t in row[7:])) for row in rows]
-        with self.conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO fleet_alarms (brn, plant, alarm_id, tag_id, equipment, severity, condition, "
-                "raised_at, cleared_at, acked_at, as_of) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (brn, plant, alarm_id) DO UPDATE SET tag_id = excluded.tag_id, "
-                "equipment = excluded.equipment, severity = excluded.severity, condition = excluded.condition, "
-                "raised_at = excluded.raised_at, cleared_at = excluded.cleared_at, acked_at = excluded.acked_at, "
-                "as_of = excluded.as_of WHERE fleet_alarms.as_of < excluded.as_of",
-                values,
-            )
 
     def _plants(self, plants: set[tuple[str, str]], now: datetime) -> None:
         with self.conn.cursor() as cur:
@@ -257,7 +301,9 @@ class CentreConsumer:
 
     async def start(self) -> None:
         self.writer = await asyncio.to_thread(CentreWriter, self.conninfo)
-        self._nc = await nats.connect(self.hub_url, max_reconnect_attempts=-1, name="smart365-centre-worker")
+        self._nc = await nats.connect(
+            self.hub_url, max_reconnect_attempts=-1, name="smart365-centre-worker", error_cb=log_nats_error
+        )
         js = self._nc.jetstream()
         await ensure_hub_stream(js)
         config = ConsumerConfig(ack_wait=self.ack_wait_s, max_ack_pending=50_000, max_deliver=-1)

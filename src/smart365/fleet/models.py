@@ -7,8 +7,9 @@ own database ids mean nothing at the centre. A page joins them to the registry b
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Float, Integer, LargeBinary, String
+from sqlalchemy import JSON, BigInteger, DateTime, Float, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from smart365.core.db import Base, utcnow
@@ -70,6 +71,59 @@ class FleetAlarm(Base):
     raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     acked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FleetOee(Base):
+    """A machine's OEE over one closed shift, as its plant computed it."""
+
+    __tablename__ = "fleet_oee"
+
+    brn: Mapped[str] = mapped_column(String(10), primary_key=True)
+    plant: Mapped[str] = mapped_column(String(32), primary_key=True)
+    equipment_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    shift_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    equipment: Mapped[str] = mapped_column(String(200))
+    shift: Mapped[str] = mapped_column(String(200))  # the shift's msgid, e.g. "Day shift"
+    availability: Mapped[float | None] = mapped_column(Float)
+    performance: Mapped[float | None] = mapped_column(Float)
+    quality: Mapped[float | None] = mapped_column(Float)
+    oee: Mapped[float | None] = mapped_column(Float)
+    parts: Mapped[float] = mapped_column(Float)
+    good: Mapped[float] = mapped_column(Float)
+    planned_s: Mapped[float] = mapped_column(Float)
+    run_s: Mapped[float] = mapped_column(Float)
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FleetModel(Base):
+    """An AI model of a plant (the test-bed's), with its status: which firms deploy what, measured."""
+
+    __tablename__ = "fleet_models"
+
+    brn: Mapped[str] = mapped_column(String(10), primary_key=True)
+    plant: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    equipment: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(200))
+    deployed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FleetEvidence(Base):
+    """The stage the plant's own data shows for one maturity item (measured maturity), and its proof."""
+
+    __tablename__ = "fleet_evidence"
+
+    brn: Mapped[str] = mapped_column(String(10), primary_key=True)
+    plant: Mapped[str] = mapped_column(String(32), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    stage: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str] = mapped_column(Text)  # a msgid; ``params`` fill it in the reader's language
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
     as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

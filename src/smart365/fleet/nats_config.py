@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import secrets
 import shutil
 import socket
@@ -24,6 +25,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from smart365.fleet.wire import firm_subjects
+
+log = logging.getLogger(__name__)
 
 HUB_DOMAIN = "hub"
 CENTRE_USER = "centre"
@@ -36,6 +39,11 @@ def inbox_prefix(brn: str) -> str:
     '_INBOX_1018600011'
     """
     return f"_INBOX_{brn}"
+
+
+async def log_nats_error(exc: Exception) -> None:
+    """nats-py's error callback: one log line (its default prints a traceback at every failed reconnect)."""
+    log.warning("NATS: %s", exc or type(exc).__name__)
 
 
 def new_password() -> str:

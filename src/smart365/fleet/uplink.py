@@ -17,8 +17,6 @@ import hashlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import nats
@@ -26,14 +24,11 @@ import nats.errors
 import nats.js.errors
 import pyarrow as pa
 from nats.js.api import ConsumerConfig, StorageType, StreamConfig
-from sqlalchemy import select
 
-from smart365.core.db import Database, as_utc
-from smart365.core.tenancy import SYSTEM
-from smart365.fleet.nats_config import inbox_prefix
-from smart365.fleet.wire import HUB_STREAM, OUTBOX, ROLLUP_KINDS, ROWS_PER_MESSAGE, encode, subject
-from smart365.monitoring.models import AlarmEvent
-from smart365.registry.models import Company, Equipment, Tag
+from smart365.core.db import Database
+from smart365.fleet import plant
+from smart365.fleet.nats_config import inbox_prefix, log_nats_error
+from smart365.fleet.wire import HUB_STREAM, KINDS, OUTBOX, ROLLUP_KINDS, ROWS_PER_MESSAGE, encode, subject
 from smart365.telemetry.store import TimeSeriesStore
 
 log = logging.getLogger(__name__)
@@ -43,6 +38,7 @@ FORWARDER = "forwarder"
 UNTIL = "S365-Until"  # header: the end (epoch s) of what the message covers, so a restart goes on from there
 DIGEST = "S365-Digest"  # header of a tag catalogue: republished only when it changes
 SLICE_S = 3600  # rollups are read and published an hour of buckets at a time
+EVIDENCE_EVERY_S = 3600  # measured maturity is measured again hourly (and sent when it changed)
 
 
 def outbox_config(max_age_s: float = 14 * 86400) -> StreamConfig:
@@ -50,59 +46,10 @@ def outbox_config(max_age_s: float = 14 * 86400) -> StreamConfig:
     return StreamConfig(name=OUTBOX_STREAM, subjects=[f"{OUTBOX}.>"], max_age=max_age_s, storage=StorageType.FILE)
 
 
-@dataclass(frozen=True)
-class Catalogue:
-    """The firm's tags as the centre reads them, and their digest."""
-
-    rows: list[tuple[int, str, str, str | None, str]]
-
-    @property
-    def digest(self) -> str:
-        return hashlib.sha256(encode("tags", self.rows)).hexdigest()[:16]
-
-
-def firm_catalogue(db: Database, brn: str) -> Catalogue:
-    """Every tag of the firm with business registration number ``brn``, as (id, name, label, unit, machine)."""
-    with db.session(SYSTEM) as session:
-        rows = session.execute(
-            select(Tag, Equipment.name)
-            .join(Equipment, Tag.equipment_id == Equipment.id)
-            .join(Company, Tag.company_id == Company.id)
-            .where(Company.brn == brn)
-            .order_by(Tag.id)
-        ).all()
-        return Catalogue([(tag.id, tag.name, tag.label, tag.unit, machine) for tag, machine in rows])
-
-
-def _epoch(moment: datetime | None) -> float | None:
-    return None if moment is None else as_utc(moment).timestamp()
-
-
-def firm_alarms(db: Database, brn: str, after_s: float) -> tuple[list[list[Any]], float]:
-    """The firm's alarm events changed after ``after_s`` (epoch s), and the newest change among them."""
-    after = datetime.fromtimestamp(after_s, UTC)
-    with db.session(SYSTEM) as session:
-        events = session.scalars(
-            select(AlarmEvent)
-            .join(Company, AlarmEvent.company_id == Company.id)
-            .where(Company.brn == brn, AlarmEvent.updated_at > after)
-            .order_by(AlarmEvent.updated_at)
-        ).all()
-        rows: list[list[Any]] = [
-            [
-                e.id,
-                e.tag_id,
-                e.equipment.name,
-                e.severity,
-                e.condition[:200],
-                _epoch(e.raised_at),
-                _epoch(e.cleared_at),
-                _epoch(e.acked_at),
-                _epoch(e.updated_at),
-            ]
-            for e in events
-        ]
-    return rows, max((float(row[8]) for row in rows), default=after_s)
+def _digest(rows: Sequence[Sequence[Any]], kind: str) -> str:
+    """What a snapshot holds, without its as-of time (which changes every time it is read)."""
+    content = rows if kind == "tags" else [row[:-1] for row in rows]
+    return hashlib.sha256(encode(kind, content)).hexdigest()[:16]
 
 
 def _chunks(rows: Sequence[Any], size: int = ROWS_PER_MESSAGE) -> list[Sequence[Any]]:
@@ -129,7 +76,8 @@ class Uplink:
         self.forwarded = 0
         self.clock = time.time  # what "now" is (a test moves it on)
         self._until: dict[str, float] = {}
-        self._digest = ""
+        self._digests: dict[str, str] = {}
+        self._evidence_at = float("-inf")
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._nc: Any = None
@@ -139,6 +87,7 @@ class Uplink:
             self.leaf_url,
             inbox_prefix=inbox_prefix(self.brn).encode(),
             max_reconnect_attempts=-1,
+            error_cb=log_nats_error,
             name=f"smart365-uplink-{self.plant}",
         )
         self._js = self._nc.jetstream()
@@ -172,12 +121,12 @@ class Uplink:
 
     async def _read_back(self) -> None:
         """Where the last run stopped: the ``S365-Until`` of the outbox's last message per kind."""
-        for kind in (*ROLLUP_KINDS, "alarms", "tags"):
+        for kind in KINDS:
             with contextlib.suppress(nats.js.errors.NotFoundError):
                 last = await self._js.get_last_msg(OUTBOX_STREAM, f"{OUTBOX}.{self._subject(kind)}")
                 headers = last.headers or {}
-                if kind == "tags":
-                    self._digest = headers.get(DIGEST, "")
+                if DIGEST in headers:
+                    self._digests[kind] = headers[DIGEST]
                 elif UNTIL in headers:
                     self._until[kind] = float(headers[UNTIL])
 
@@ -194,18 +143,49 @@ class Uplink:
         """Publish everything due into the outbox; returns the messages published."""
         now_s = self.clock() if now_s is None else now_s
         published = 0
-        catalogue = await asyncio.to_thread(firm_catalogue, self.db, self.brn)
-        if catalogue.digest != self._digest:
-            published += await self._publish("tags", catalogue.rows, {DIGEST: catalogue.digest}, now_s)
-            self._digest = catalogue.digest
-        tag_ids = [row[0] for row in catalogue.rows]
+        snapshots = {
+            "tags": lambda: plant.tags(self.db, self.brn),
+            "models": lambda: plant.models(self.db, self.brn, now_s),
+        }
+        if now_s - self._evidence_at >= EVIDENCE_EVERY_S:
+            snapshots["evidence"] = lambda: plant.evidence(self.db, self.store, self.brn, now_s)
+            self._evidence_at = now_s
+        for kind, read in snapshots.items():
+            rows = await asyncio.to_thread(read)
+            if kind == "tags":
+                tag_ids = [row[0] for row in rows]
+            if (digest := _digest(rows, kind)) != self._digests.get(kind):
+                published += await self._publish(kind, rows, {DIGEST: digest}, now_s)
+                self._digests[kind] = digest
         for kind, width in ROLLUP_KINDS.items():
             published += await self._publish_rollups(kind, width, tag_ids, now_s)
-        rows, newest = await asyncio.to_thread(firm_alarms, self.db, self.brn, self._until.get("alarms", 0.0))
-        if rows:
-            published += await self._publish("alarms", rows, {UNTIL: repr(newest)}, newest)
-        self._until["alarms"] = newest
+        since = self._since("alarms", now_s)
+        if rows := await asyncio.to_thread(plant.alarms, self.db, self.brn, since):
+            self._until["alarms"] = max(row[-1] for row in rows)
+            published += await self._publish("alarms", rows, {UNTIL: repr(self._until["alarms"])}, now_s)
+        since, boundary = self._since("oee", now_s), plant.shift_boundary(now_s - self.lag_s)
+        if since < boundary:
+            rows = await asyncio.to_thread(plant.oee, self.db, self.store, self.brn, since, boundary)
+            published += await self._publish("oee", rows, {UNTIL: repr(boundary)}, boundary) if rows else 0
+            self._until["oee"] = boundary
         return published
+
+    def _snapshots_due(self, now_s: float) -> list[str]:
+        if now_s - self._evidence_at < EVIDENCE_EVERY_S:
+            return ["tags", "models"]
+        self._evidence_at = now_s
+        return ["tags", "models", "evidence"]
+
+    def _snapshot(self, kind: str, now_s: float) -> plant.Rows:
+        if kind == "tags":
+            return plant.tags(self.db, self.brn)
+        if kind == "models":
+            return plant.models(self.db, self.brn, now_s)
+        return plant.evidence(self.db, self.store, self.brn, now_s)
+
+    def _since(self, kind: str, now_s: float) -> float:
+        """Where ``kind`` goes on from: the last message's end, else ``backfill_s`` back."""
+        return self._until.get(kind, now_s - self.backfill_s)
 
     async def _publish_rollups(self, kind: str, width: int, tag_ids: list[int], now_s: float) -> int:
         closed = int((now_s - self.lag_s) // width * width)  # buckets that ended at least lag_s ago

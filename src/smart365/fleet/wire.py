@@ -23,7 +23,7 @@ from typing import Any
 ROOT = "s365"
 HUB_STREAM = "S365_FLEET"  # the hub's JetStream stream of every firm's subjects
 OUTBOX = "outbox"  # the plant's local subjects: ``outbox.<hub subject>``, never forwarded as they are
-KINDS = ("rollup.1m", "rollup.1h", "tags", "alarms")
+KINDS = ("rollup.1m", "rollup.1h", "tags", "alarms", "oee", "models", "evidence")
 ROLLUP_KINDS = {"rollup.1m": 60, "rollup.1h": 3600}
 ROWS_PER_MESSAGE = 1000  # 1,000 rollup rows are ~50 kB of JSON, well under NATS's 1 MB payload limit
 _BRN = re.compile(r"^\d{10}$")
@@ -31,10 +31,6 @@ _PLANT = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 #: (tag id, bucket start in epoch seconds, points, mean, min, max)
 RollupRow = tuple[int, int, int, float, float, float]
-#: (tag id, name, label, unit, equipment)
-TagRow = tuple[int, str, str, str | None, str]
-#: (alarm id, tag id, equipment, severity, condition, raised at, cleared at, acknowledged at, as of) in epoch s
-AlarmRow = tuple[int, int, str, str, str, float, float | None, float | None, float]
 
 
 class BadMessage(ValueError):
@@ -129,46 +125,81 @@ def decode_rollups(payload: bytes) -> list[RollupRow]:
     return out
 
 
-def _text(value: Any, row: int, name: str, optional: bool = False) -> Any:
-    if (value is None and optional) or (isinstance(value, str) and len(value) <= 200):
+#: Record kinds (all but rollups): each row's fields as (name, type). Types: ``int``; ``num`` (finite);
+#: ``time`` (epoch seconds); ``text`` (at most 200 characters); ``long`` (at most 2,000); ``json`` (an object);
+#: a ``?`` after the type allows null. The centre keeps one row per key, the latest by ``as of``.
+RECORDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "tags": (("tag", "int"), ("name", "text"), ("label", "text"), ("unit", "text?"), ("equipment", "text")),
+    "alarms": (
+        ("alarm", "int"),
+        ("tag", "int"),
+        ("equipment", "text"),
+        ("severity", "text"),
+        ("condition", "text"),
+        ("raised", "time"),
+        ("cleared", "time?"),
+        ("acknowledged", "time?"),
+        ("as of", "time"),
+    ),
+    "oee": (
+        ("machine", "int"),
+        ("shift start", "time"),
+        ("equipment", "text"),
+        ("shift", "text"),
+        ("availability", "num?"),
+        ("performance", "num?"),
+        ("quality", "num?"),
+        ("oee", "num?"),
+        ("parts", "num"),
+        ("good", "num"),
+        ("planned s", "num"),
+        ("run s", "num"),
+        ("as of", "time"),
+    ),
+    "models": (
+        ("model", "int"),
+        ("equipment", "text"),
+        ("name", "text"),
+        ("kind", "text"),
+        ("version", "int"),
+        ("status", "text"),
+        ("deployed", "time?"),
+        ("as of", "time"),
+    ),
+    "evidence": (("item", "text"), ("stage", "int?"), ("detail", "long"), ("params", "json"), ("as of", "time")),
+}
+_LIMITS = {"text": 200, "long": 2000}
+
+
+def _value(value: Any, kind: str, row: int, name: str) -> Any:
+    if kind.endswith("?"):
+        if value is None:
+            return None
+        kind = kind[:-1]
+    if kind == "int":
+        return _integer(value, row, name)
+    if kind in ("num", "time"):
+        return _number(value, row, name)
+    if kind == "json":
+        if not isinstance(value, dict):
+            raise BadMessage(f"row {row}: {name} {value!r} is not an object")
         return value
-    raise BadMessage(f"row {row}: {name} {value!r} is not text of at most 200 characters")
+    if isinstance(value, str) and len(value) <= _LIMITS[kind]:
+        return value
+    raise BadMessage(f"row {row}: {name} {value!r} is not text of at most {_LIMITS[kind]} characters")
 
 
-def decode_tags(payload: bytes) -> list[TagRow]:
-    """A plant's tag catalogue: what each tag id of its rollups is."""
+def decode_records(kind: str, payload: bytes) -> list[tuple[Any, ...]]:
+    """The rows of a record message, each value checked against :data:`RECORDS` (the first bad one named).
+
+    >>> decode_records("tags", '{"tags": [[7, "spindle_load", "주축 부하", "%", "MCT-01"]]}'.encode())
+    [(7, 'spindle_load', '주축 부하', '%', 'MCT-01')]
+    >>> decode_records("tags", b'{"tags": [[7, "spindle_load", null, "%", "MCT-01"]]}')
+    Traceback (most recent call last):
+    smart365.fleet.wire.BadMessage: row 1: label None is not text of at most 200 characters
+    """
+    fields = RECORDS[kind]
     return [
-        (
-            _integer(r[0], n, "tag"),
-            _text(r[1], n, "name"),
-            _text(r[2], n, "label"),
-            _text(r[3], n, "unit", True),
-            _text(r[4], n, "equipment"),
-        )
-        for n, r in enumerate(_rows(payload, "tags", 5), 1)
+        tuple(_value(value, type_, n, name) for value, (name, type_) in zip(row, fields, strict=True))
+        for n, row in enumerate(_rows(payload, kind, len(fields)), 1)
     ]
-
-
-def _moment(value: Any, row: int, name: str) -> float | None:
-    return None if value is None else _number(value, row, name)
-
-
-def decode_alarms(payload: bytes) -> list[AlarmRow]:
-    """Alarm events as of a moment (a later state of the same alarm replaces an earlier one at the centre)."""
-    out: list[AlarmRow] = []
-    for n, r in enumerate(_rows(payload, "alarms", 9), 1):
-        raised, as_of = _number(r[5], n, "raised"), _number(r[8], n, "as of")
-        out.append(
-            (
-                _integer(r[0], n, "alarm"),
-                _integer(r[1], n, "tag"),
-                _text(r[2], n, "equipment"),
-                _text(r[3], n, "severity"),
-                _text(r[4], n, "condition"),
-                raised,
-                _moment(r[6], n, "cleared"),
-                _moment(r[7], n, "acknowledged"),
-                as_of,
-            )
-        )
-    return out

@@ -1,4 +1,5 @@
-"""fleet: what plants forward to the centre (rollups partitioned by time on PostgreSQL, tags, alarms, plants)
+"""fleet: what plants forward to the centre (rollups partitioned by time on PostgreSQL, tags, alarms, OEE per
+shift, AI models, measured evidence, plants)
 
 Revision ID: 0016
 Revises: 0015
@@ -63,6 +64,44 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("brn", "plant", "alarm_id", name=op.f("pk_fleet_alarms")),
     )
     op.create_index(op.f("ix_fleet_alarms_raised_at"), "fleet_alarms", ["raised_at"])
+    op.create_table(
+        "fleet_oee",
+        sa.Column("brn", sa.String(length=10), nullable=False),
+        sa.Column("plant", sa.String(length=32), nullable=False),
+        sa.Column("equipment_id", sa.BigInteger(), nullable=False),
+        sa.Column("shift_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("equipment", sa.String(length=200), nullable=False),
+        sa.Column("shift", sa.String(length=200), nullable=False),
+        *(sa.Column(name, sa.Float(), nullable=True) for name in ("availability", "performance", "quality", "oee")),
+        *(sa.Column(name, sa.Float(), nullable=False) for name in ("parts", "good", "planned_s", "run_s")),
+        sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("brn", "plant", "equipment_id", "shift_start", name=op.f("pk_fleet_oee")),
+    )
+    op.create_table(
+        "fleet_models",
+        sa.Column("brn", sa.String(length=10), nullable=False),
+        sa.Column("plant", sa.String(length=32), nullable=False),
+        sa.Column("model_id", sa.BigInteger(), nullable=False),
+        sa.Column("equipment", sa.String(length=200), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=200), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=200), nullable=False),
+        sa.Column("deployed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("brn", "plant", "model_id", name=op.f("pk_fleet_models")),
+    )
+    op.create_table(
+        "fleet_evidence",
+        sa.Column("brn", sa.String(length=10), nullable=False),
+        sa.Column("plant", sa.String(length=32), nullable=False),
+        sa.Column("item_id", sa.String(length=200), nullable=False),
+        sa.Column("stage", sa.Integer(), nullable=True),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.Column("params", sa.JSON(), nullable=False),
+        sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("brn", "plant", "item_id", name=op.f("pk_fleet_evidence")),
+    )
     op.create_table(
         "fleet_plants",
         sa.Column("brn", sa.String(length=10), nullable=False),
