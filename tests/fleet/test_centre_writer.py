@@ -89,7 +89,8 @@ def test_a_value_the_database_refuses_spoils_only_its_own_message(writer: Centre
 def test_partitions_are_made_ahead_and_dropped_after_retention(writer: CentreWriter) -> None:
     def partitions() -> list[str]:
         return sorted(
-            name for (name,) in writer.conn.execute(
+            name
+            for (name,) in writer.conn.execute(
                 "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
                 "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'fleet_rollup_1m'"
             )
@@ -135,11 +136,23 @@ def test_an_alarm_without_a_time_is_refused() -> None:
         decode_records("alarms", body)
 
 
-
 def test_oee_models_and_evidence_keep_the_latest_state_per_key(writer: CentreWriter) -> None:
     def oee(availability: float, as_of: int) -> tuple[str, bytes]:
-        row = [3, T, "MCT-01", "Day shift", availability, 0.9, 0.99, availability * 0.9 * 0.99, 410, 406, 43200,
-               38000, as_of]
+        row = [
+            3,
+            T,
+            "MCT-01",
+            "Day shift",
+            availability,
+            0.9,
+            0.99,
+            availability * 0.9 * 0.99,
+            410,
+            406,
+            43200,
+            38000,
+            as_of,
+        ]
         return subject(BRN, "p1", "oee"), encode("oee", [row])
 
     def evidence(stage: int | None, as_of: int) -> tuple[str, bytes]:

@@ -121,6 +121,10 @@ async def _until(check: Callable[[], Awaitable[bool] | bool], what: str, timeout
     raise AssertionError(f"timed out waiting for {what}")
 
 
+async def _emptied(uplink: Uplink) -> bool:
+    return await uplink.waiting() == 0
+
+
 def _worker(tmp: Path, url: str, hub_url: str, name: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -209,6 +213,7 @@ async def _scenario(tmp: Path, url: str) -> None:
             "plant A publishing its second hour into its own outbox",
         )
         assert _stored(url, "fleet_rollup_1m", BRN_A) == first_hour_a  # nothing crossed the cut link
+        assert await plants[BRN_A].uplink.waiting() >= 2  # held in plant A's outbox: its second hour
 
         os.kill(workers[0].pid, signal.SIGKILL)  # the centre's worker dies, whatever it held unacknowledged
         workers[0].wait()
@@ -216,6 +221,8 @@ async def _scenario(tmp: Path, url: str) -> None:
         clock[0] = start_s + 4 * HOUR + 300.0
         workers.append(_worker(tmp, url, hub_url, "worker-2"))
         await _until(centre_has_everything, "every row of both plants after the link and a worker came back")
+        for plant in plants.values():
+            await _until(lambda p=plant: _emptied(p.uplink), "the outbox acknowledged by the hub")
 
         assert _stored(url, "fleet_rollup_1h", BRN_A) == plants[BRN_A].expected("1h", clock[0])
         assert len(_stored(url, "fleet_rollup_1h", BRN_A)) == 3 * 4

@@ -26,13 +26,20 @@ def test_the_outbox_keeps_what_the_hub_never_got_and_a_restart_publishes_only_wh
     port = free_port()
     conf = leaf_config(port, f"nats://127.0.0.1:{free_port()}", BRN, "pw", tmp_path / "js", plant="p1")
     with NatsServer(conf, tmp_path, "leaf", port):  # its hub is nowhere: the WAN is down from the start
-        settings = Settings(data_dir=tmp_path / "plant", fleet_leaf_url=f"nats://127.0.0.1:{port}", fleet_brn=BRN,
-                            fleet_every_s=3600, installation_id="p1", warm_up=False)
+        settings = Settings(
+            data_dir=tmp_path / "plant",
+            fleet_leaf_url=f"nats://127.0.0.1:{port}",
+            fleet_brn=BRN,
+            fleet_every_s=3600,
+            installation_id="p1",
+            warm_up=False,
+        )
         system = bootstrap(settings)
         with system.db.session(SYSTEM) as session:
             firm = create_company(session, CompanyIn(name="한빛정밀", brn=BRN, ksic_code="29229", region="경기"))
-            other = create_company(session, CompanyIn(name="이웃 금속", brn="2028700024", ksic_code="25911",
-                                                      region="경남"))
+            other = create_company(
+                session, CompanyIn(name="이웃 금속", brn="2028700024", ksic_code="25911", region="경남")
+            )
             ids = []
             for company in (firm, other):
                 site = Site(company_id=company.id, name="공장")

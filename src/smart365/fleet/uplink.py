@@ -24,6 +24,7 @@ import nats.errors
 import nats.js.errors
 import pyarrow as pa
 from nats.js.api import ConsumerConfig, StorageType, StreamConfig
+from prometheus_client import Counter, Gauge
 
 from smart365.core.db import Database
 from smart365.fleet import plant
@@ -32,6 +33,8 @@ from smart365.fleet.wire import HUB_STREAM, KINDS, OUTBOX, ROLLUP_KINDS, ROWS_PE
 from smart365.telemetry.store import TimeSeriesStore
 
 log = logging.getLogger(__name__)
+FORWARDED = Counter("smart365_fleet_forwarded", "Outbox messages the hub acknowledged")
+WAITING = Gauge("smart365_fleet_outbox_waiting", "Outbox messages not yet acknowledged by the hub")
 
 OUTBOX_STREAM = "S365_OUTBOX"
 FORWARDER = "forwarder"
@@ -98,7 +101,7 @@ class Uplink:
             f"{OUTBOX}.>", durable=FORWARDER, stream=OUTBOX_STREAM, config=config
         )
         self._tasks = [
-            asyncio.create_task(self._every(self.publish_due), name="fleet-publish"),
+            asyncio.create_task(self._every(self._round), name="fleet-publish"),
             asyncio.create_task(self._forward_loop(), name="fleet-forward"),
         ]
 
@@ -138,6 +141,10 @@ class Uplink:
                 log.exception("fleet uplink: publishing failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.every_s)
+
+    async def _round(self) -> None:
+        await self.publish_due()
+        await self.waiting()
 
     async def publish_due(self, now_s: float | None = None) -> int:
         """Publish everything due into the outbox; returns the messages published."""
@@ -261,4 +268,12 @@ class Uplink:
                 await message.ack()
                 done += 1
         self.forwarded += done
+        FORWARDED.inc(done)
         return done
+
+    async def waiting(self) -> int:
+        """Outbox messages the hub has not acknowledged yet (what a cut link holds back)."""
+        info = await self._forward.consumer_info()
+        count = int((info.num_pending or 0) + (info.num_ack_pending or 0))
+        WAITING.set(count)
+        return count
