@@ -36,12 +36,14 @@ import threading
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from smart365.assessment.evidence import ForwardedSource
 from smart365.core import migrate
 from smart365.core.db import Database
 from smart365.core.errors import AppError
 from smart365.core.i18n import N_
 from smart365.core.settings import Settings
 from smart365.core.throttle import LoginThrottle
+from smart365.fleet.forwarded import forwarded_evidence
 from smart365.monitoring.runtime import AlarmMonitor, Collection
 from smart365.telemetry.leases import DatabaseLeases, Leases, SoleCollector
 from smart365.telemetry.sources import SourceIdentity, refuse_unreadable_sources
@@ -109,6 +111,8 @@ class System:
     login_throttle: LoginThrottle
     plugins: list[Plugin] = field(default_factory=list)
     fleet: Part | None = None  # the plant's uplink to the centre, or a centre worker's consumer
+    #: The measured evidence the firms' plants forwarded to this centre (read by the diagnosis page).
+    forwarded_evidence: ForwardedSource | None = None
     closing: threading.Event = field(default_factory=threading.Event)  # long responses (event streams) end
     #: Exempt what start-up loaded from garbage collection (the long-running commands set it; see start()).
     freeze_heap: bool = False
@@ -176,7 +180,10 @@ def bootstrap(settings: Settings | None = None, *, db: Database | None = None, s
         collection = Collection(db, store, alarms, leases, settings.collect_every_s, settings.lease_ttl_s, identity)
     testbed = TestbedWorker(db, Staging(settings.data_dir / "testbed")) if shape == "serve" else None
     throttle = LoginThrottle(settings.login_throttle_url)
-    return System(settings, db, store, alarms, collection, testbed, throttle, fleet=_uplink(settings, db, store))
+    return System(
+        settings, db, store, alarms, collection, testbed, throttle, fleet=_uplink(settings, db, store),
+        forwarded_evidence=forwarded_evidence,
+    )
 
 
 def _uplink(settings: Settings, db: Database, store: TimeSeriesStore) -> Part | None:

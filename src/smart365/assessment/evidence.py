@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from smart365.analytics import registry as models
 from smart365.analytics.models import AnalyticsModel
 from smart365.assessment.instrument import Instrument
-from smart365.core.db import utcnow
+from smart365.core.db import to_local, utcnow
 from smart365.core.i18n import N_, gettext, translate_in
 from smart365.monitoring.models import AlarmEvent, AlarmRule
 from smart365.monitoring.service import oee_settings
@@ -49,6 +49,47 @@ class Evidence:
 
 
 NO_EVIDENCE = Evidence(None, N_("No evidence: Smart365 does not hold this data yet."))
+
+
+@dataclass(frozen=True)
+class ForwardedEvidence(Evidence):
+    """Evidence a plant measured on its own data and forwarded to the centre (the scaled-out shape).
+
+    >>> found = ForwardedEvidence(2, "{n} of {total} machines", {"n": 4, "total": 5}, plant="hanbit-1",
+    ...                           as_of=datetime(2026, 12, 7, 6, 0, tzinfo=UTC))
+    >>> found.english()
+    '4 of 5 machines (measured at plant hanbit-1, 2026-12-07 15:00)'
+    """
+
+    plant: str = ""
+    as_of: datetime = datetime(1970, 1, 1, tzinfo=UTC)
+
+    def localized(self) -> str:
+        return gettext(_MEASURED_AT).format(evidence=super().localized(), plant=self.plant, at=self._at())
+
+    def english(self) -> str:
+        return translate_in("en", _MEASURED_AT).format(evidence=super().english(), plant=self.plant, at=self._at())
+
+    def _at(self) -> str:
+        return f"{to_local(self.as_of):%Y-%m-%d %H:%M}"
+
+
+_MEASURED_AT = N_("{evidence} (measured at plant {plant}, {at})")
+
+
+class ForwardedSource(Protocol):
+    """Where the centre finds evidence its firms' plants forwarded: item id → evidence, for one firm."""
+
+    def __call__(self, session: Session, company_id: int) -> Mapping[str, Evidence]: ...
+
+
+def with_forwarded(measured: Mapping[str, Evidence], forwarded: Mapping[str, Evidence]) -> dict[str, Evidence]:
+    """The evidence to show: what a plant measured on its own data where it forwarded any, else the centre's.
+
+    >>> with_forwarded({"A": NO_EVIDENCE, "B": NO_EVIDENCE}, {"A": Evidence(3, "x")})["A"].stage
+    3
+    """
+    return {item: forwarded.get(item, found) for item, found in measured.items()}
 
 
 @dataclass(frozen=True)

@@ -185,6 +185,8 @@ def diagnosis_context(request: Request, session: Session, response: SurveyRespon
     locale = current_locale.get()
     context = evidence.EvidenceContext(session, response.company_id, system_of(request).store)
     measured = evidence.measure_items(found.instrument, context)
+    if (forwarded := system_of(request).forwarded_evidence) is not None:  # the firm's plants measured these
+        measured = evidence.with_forwarded(measured, forwarded(session, response.company_id))
     level = response.level if response.level is not None else found.explanation["level"]
     return {
         "result": response,
