@@ -10,8 +10,8 @@ firm (the centre's administrator).
 ['receiving', 'delayed', 'silent']
 >>> from smart365.core.i18n import use_locale
 >>> with use_locale("ko"):
-...     [ago(now - delta, now) for delta in (timedelta(seconds=20), timedelta(minutes=3), timedelta(hours=5))]
-['방금', '3분 전', '5시간 전']
+...     [ago(now - timedelta(seconds=s), now) for s in (20, 180, 5 * 3600, 26 * 86400)]
+['방금', '3분 전', '5시간 전', '26일 전']
 """
 
 from __future__ import annotations
@@ -22,23 +22,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, TypeVar, Unpack
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from smart365.core.db import as_utc, to_local, utcnow
-from smart365.core.i18n import N_, _
+from smart365.core.i18n import N_, _, ngettext, translate_in
 from smart365.core.tenancy import principal_of
 from smart365.fleet.models import FleetAlarm, FleetDeadLetter, FleetPlant, FleetRollup1h, FleetRollup1m, FleetTag
 from smart365.fleet.wire import ROOT
 from smart365.registry.models import Company
+from smart365.registry.vocab import SIGNAL_LABELS
 
 RECEIVING = timedelta(minutes=5)  # heard from within this: receiving
 DELAYED = timedelta(hours=1)  # within this: delayed; beyond: disconnected
 DAY = timedelta(hours=24)
 TAGS_MAX = 100  # tags one firm's section shows
-AnySelect = Select[Unpack[tuple[Any, ...]]]
+AnySelect = Select[*tuple[Any, ...]]
 Query = TypeVar("Query", bound=AnySelect)
 
 
@@ -65,7 +66,7 @@ REASONS: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("subject", re.compile(r"^subject "), N_("Subject not of the form s365.<brn>.<plant>.<kind>")),
     ("kind", re.compile(r"^unknown kind "), N_("Unknown message kind")),
     ("json", re.compile(r"^not JSON"), N_("Not JSON")),
-    ("window", re.compile(r"rows outside the kept window$"), N_("Rows outside the kept time window (plant clock?)")),
+    ("window", re.compile(r"rows outside the kept window$"), N_("Rows outside the kept time window")),
     ("database", re.compile(r"^refused by the database"), N_("Refused by the database")),
     ("rows", re.compile(r"^(no '|row \d+)"), N_("Malformed rows")),
 )
@@ -89,7 +90,23 @@ def ago(moment: datetime, now: datetime) -> str:
         return _("{n} min ago").format(n=seconds // 60)
     if seconds < 86400:
         return _("{n} h ago").format(n=seconds // 3600)
-    return _("{n} days ago").format(n=seconds // 86400)
+    days = seconds // 86400
+    return ngettext("{n} day ago", "{n} days ago", days).format(n=days)
+
+
+def tag_label(name: str, label: str) -> str:
+    """A tag's label in the reader's language: a plant sends its tags' labels in Korean, and one that is a
+    known signal's own label (not a display name someone gave it) reads in the reader's language.
+
+    >>> from smart365.core.i18n import use_locale
+    >>> with use_locale("en"):
+    ...     tag_label("spindle_load", "주축 부하"), tag_label("spindle_load", "1번 주축"), tag_label("x", "")
+    ('spindle load', '1번 주축', 'x')
+    """
+    known = SIGNAL_LABELS.get(name)
+    if known is not None and label in (translate_in("ko", known), known, name, ""):
+        return _(known)
+    return label or name
 
 
 def reason_kind(reason: str) -> tuple[str, str]:
@@ -354,7 +371,7 @@ def firm_fleet(session: Session, company: Company, now: datetime | None = None) 
                 plant=tag.plant,
                 tag_id=tag.tag_id,
                 name=tag.name,
-                label=tag.label or tag.name,
+                label=tag_label(tag.name, tag.label),
                 unit=tag.unit,
                 equipment=tag.equipment,
                 latest=value,
