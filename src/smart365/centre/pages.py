@@ -4,7 +4,7 @@ priorities. Firms see their own tickets; consultants those of the firms assigned
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -32,6 +32,10 @@ from smart365.web.deps import Csrf, PageForm, PagePrincipal, PageSession, get_db
 from smart365.web.templating import FirmCell, FirmColumn, HomeCard, render
 
 pages = APIRouter(include_in_schema=False)
+FigureProvider = Callable[[Request, Session, Principal], HomeCard | None]
+#: Other features' figures on the programme dashboard (the plants reporting now…), set by the composition
+#: root (:func:`install_figures`), so the centre never imports the features it counts.
+DASHBOARD_FIGURES: list[FigureProvider] = []
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PRIORITY_LABELS = {"urgent": N_("Urgent"), "high": N_("High"), "normal": N_("Normal"), "low": N_("Low")}
 #: The audit trail's actions, as the history table names them.
@@ -46,6 +50,11 @@ ACTION_LABELS = {
     "attachment": N_("File attached"),
     "escalated": N_("Escalated"),
 }
+
+
+def install_figures(providers: Iterable[FigureProvider]) -> None:
+    """Set the features' figures of the programme dashboard (called once by the composition root)."""
+    DASHBOARD_FIGURES[:] = list(providers)
 
 
 def _common() -> dict[str, Any]:
@@ -279,7 +288,9 @@ def centre_dashboard(request: Request, principal: PagePrincipal, session: PageSe
     with get_db(request).session(SYSTEM) as centre:
         board = dashboard.build(session, centre)
     names = dict(session.execute(select(Company.id, Company.name)).all())
-    context = _common() | {"active": "centre"}
+    figures = [figure for provide in DASHBOARD_FIGURES if (figure := provide(request, session, principal))]
+    figures.sort(key=lambda figure: figure.order)
+    context = _common() | {"active": "centre", "figures": figures}
     return render(request, "centre/dashboard.html", board=board, chart=dashboard.charts(board), names=names, **context)
 
 

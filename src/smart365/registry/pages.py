@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, UploadFile
@@ -20,11 +21,21 @@ from smart365.registry.importer import import_companies
 from smart365.registry.models import Company, Line, Site
 from smart365.registry.schemas import CompanyPatch
 from smart365.web.deps import Csrf, PageForm, PagePrincipal, PageSession, get_settings
-from smart365.web.templating import render, templates
+from smart365.web.templating import HomeCard, render, templates
 
 pages = APIRouter(include_in_schema=False)
 templates.env.globals["vocab"] = vocab  # the registry's vocabularies, for every feature's pages
 PAGE_SIZE = 25
+
+SectionProvider = Callable[[Request, Session, Principal, Company], HomeCard | None]
+#: Features' sections of the firm page (what the centre received from the firm's plants…), set by the
+#: composition root (:func:`install_sections`), so this page never imports the features it shows.
+COMPANY_SECTIONS: list[SectionProvider] = []
+
+
+def install_sections(providers: Iterable[SectionProvider]) -> None:
+    """Set the features' sections of the firm page (called once by the composition root)."""
+    COMPANY_SECTIONS[:] = list(providers)
 
 
 def _filter(request: Request) -> service.CompanyFilter:
@@ -120,7 +131,10 @@ def _company_page(
     flash: str | None = None,
     errors: dict[str, str] | None = None,
 ) -> Response:
-    """The firm page: profile, plant tree and, for those who may change it, the edit forms."""
+    """The firm page: profile, plant tree, the features' sections and, for those who may change it, the edit
+    forms."""
+    sections = [part for provide in COMPANY_SECTIONS if (part := provide(request, session, principal, company))]
+    sections.sort(key=lambda part: part.order)
     sites = session.scalars(
         select(Site)
         .where(Site.company_id == company.id)
@@ -135,6 +149,7 @@ def _company_page(
         company=company,
         sites=list(sites),
         counts=service.hierarchy_counts(session, company.id),
+        sections=sections,
         can_edit=principal.can_change(company.id),
         flash=flash,
         flash_error=request.session.pop("flash_error", None),

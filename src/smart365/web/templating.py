@@ -58,7 +58,8 @@ templates.env.filters["local"] = to_local
 
 @dataclass(frozen=True)
 class HomeCard:
-    """A panel of a firm member's home page, given by a feature: its template, what it shows, its place."""
+    """A panel a feature gives to another's page (a firm member's home, the firm page, the programme
+    dashboard): its template, what it shows (``c`` in the template), its place."""
 
     template: str
     context: dict[str, Any] = field(default_factory=dict)
