@@ -35,15 +35,15 @@ from smart365.fleet.nats_config import NatsServer, free_port, hub_config, inbox_
 from smart365.fleet.uplink import OUTBOX_STREAM, Uplink
 from smart365.fleet.wire import HUB_STREAM, subject
 from smart365.monitoring.models import AlarmEvent
-from smart365.registry.models import Equipment, Line, Site, Tag
-from smart365.registry.schemas import CompanyIn
-from smart365.registry.service import create_company
+from smart365.registry.models import Tag
 from smart365.sim.wan import WanLink
 from smart365.telemetry.batch import Batch
 from tests.conftest import postgres_records
+from tests.fleet.firms import firm_with_machine
 
 BRN_A, BRN_B = "1018600011", "2028700024"
 HOUR = 3600
+TAGS = [("spindle_load", "%"), ("vibration", "mm/s"), ("coolant_temp", "°C")]
 
 
 @dataclass
@@ -77,23 +77,9 @@ class Plant:
 def _seed(system: System, brn: str, start_s: int, hours: int) -> list[int]:
     """A firm with one machine and three tags, with a reading every 10 s for ``hours`` from ``start_s``."""
     with system.db.session(SYSTEM) as session:
-        firm = create_company(session, CompanyIn(name=f"기업 {brn}", brn=brn, ksic_code="29229", region="경기"))
-        site = Site(company_id=firm.id, name="본사 공장")
-        session.add(site)
-        session.flush()
-        line = Line(company_id=firm.id, site_id=site.id, name="1 라인")
-        session.add(line)
-        session.flush()
-        machine = Equipment(company_id=firm.id, line_id=line.id, name="MCT-01", kind="cnc")
-        session.add(machine)
-        session.flush()
-        tags = [
-            Tag(company_id=firm.id, equipment_id=machine.id, name=name, unit=unit)
-            for name, unit in (("spindle_load", "%"), ("vibration", "mm/s"), ("coolant_temp", "°C"))
-        ]
-        session.add_all(tags)
-        session.flush()
-        tag_ids = [tag.id for tag in tags]
+        tag_ids = firm_with_machine(
+            session, brn, [("spindle_load", "%"), ("vibration", "mm/s"), ("coolant_temp", "°C")]
+        )
     ts = np.arange(start_s, start_s + hours * HOUR, 10, dtype=np.int64) * 1_000_000
     rng = np.random.default_rng(int(brn[:4]))
     for tag_id in tag_ids:

@@ -13,10 +13,8 @@ from smart365.core.settings import Settings
 from smart365.core.tenancy import SYSTEM
 from smart365.fleet.nats_config import NatsServer, free_port, leaf_config
 from smart365.fleet.uplink import OUTBOX_STREAM, Uplink
-from smart365.registry.models import Equipment, Line, Site, Tag
-from smart365.registry.schemas import CompanyIn
-from smart365.registry.service import create_company
 from smart365.telemetry.batch import Batch
+from tests.fleet.firms import firm_with_machine
 
 BRN = "1018600011"
 START = 1_796_500_800  # an hour's start
@@ -35,26 +33,8 @@ def test_the_outbox_keeps_what_the_hub_never_got_and_a_restart_publishes_only_wh
             warm_up=False,
         )
         system = bootstrap(settings)
-        with system.db.session(SYSTEM) as session:
-            firm = create_company(session, CompanyIn(name="한빛정밀", brn=BRN, ksic_code="29229", region="경기"))
-            other = create_company(
-                session, CompanyIn(name="이웃 금속", brn="2028700024", ksic_code="25911", region="경남")
-            )
-            ids = []
-            for company in (firm, other):
-                site = Site(company_id=company.id, name="공장")
-                session.add(site)
-                session.flush()
-                line = Line(company_id=company.id, site_id=site.id, name="라인")
-                session.add(line)
-                session.flush()
-                machine = Equipment(company_id=company.id, line_id=line.id, name="MCT-01", kind="cnc")
-                session.add(machine)
-                session.flush()
-                tag = Tag(company_id=company.id, equipment_id=machine.id, name="vibration", unit="mm/s")
-                session.add(tag)
-                session.flush()
-                ids.append(tag.id)
+        with system.db.session(SYSTEM) as session:  # the firm, and a neighbour whose data must not leave
+            ids = [firm_with_machine(session, brn, [("vibration", "mm/s")])[0] for brn in (BRN, "2028700024")]
         ts = np.arange(START, START + 7200, 10, dtype=np.int64) * 1_000_000
         for tag_id in ids:
             system.store.append(Batch.from_columns(tag_id, ts, np.linspace(1.0, 2.0, ts.size)))
