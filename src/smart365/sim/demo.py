@@ -12,12 +12,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from smart365.core.accounts import ConsultantAssignment, User, create_user
-from smart365.core.db import Database
+from smart365.core.db import Database, utcnow
 from smart365.core.tenancy import SYSTEM, Role
 from smart365.registry.models import Company, Equipment, Line, Site, Tag
 from smart365.registry.schemas import CompanyIn
 from smart365.registry.service import create_company
 from smart365.sim.demo_campaigns import seed_campaigns
+from smart365.sim.demo_fleet import seed_fleet
 from smart365.sim.factory.runner import Endpoints
 from smart365.sim.helpdesk import seed_helpdesk
 from smart365.sim.live import point_endpoints, seed_showcase
@@ -136,6 +137,7 @@ def seed_demo(db: Database, firms: int = 320, progress: Callable[[int, int], Non
         _assign_consultant(session, users[Role.CONSULTANT], showcase.id)
         seed_helpdesk(session, users[Role.CONSULTANT], showcase.id)
         seed_campaigns(session)  # survey campaigns: 2025, the completed 2026 전수조사 and an open round
+        seed_fleet(session, utcnow())  # what a dozen firms' plants forwarded to the centre
     return True
 
 
