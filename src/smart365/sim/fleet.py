@@ -408,13 +408,8 @@ class PrivateHub:
         self.workdir = workdir or Path(self._tmp.name)  # type: ignore[union-attr]
         self.port, self.leaf_port = free_port(), free_port()
         config = hub_config(self.port, self.leaf_port, self.workdir / "hub-js", passwords,
-                            centre_password=self.centre_password, host="127.0.0.1")  # fmt: skip
-        if leaf_advertise is not None:
-            # a leaf node learns the hub's leaf-node address from its INFO (nats-server 2.9 sends it even with
-            # no_advertise) and reconnects there: behind a WanLink, the hub must advertise the link's address
-            config = config.replace(
-                f"port: {self.leaf_port} }}", f"port: {self.leaf_port}, advertise: {json.dumps(leaf_advertise)} }}"
-            )
+                            centre_password=self.centre_password, host="127.0.0.1",
+                            leaf_advertise=leaf_advertise)  # fmt: skip
         self.server = NatsServer(config, self.workdir, "hub", self.port)
 
     @property
