@@ -132,14 +132,12 @@ def test_two_leaf_plants_one_cut_and_a_killed_worker_store_every_row_exactly_onc
 
 async def _scenario(tmp: Path, url: str) -> None:
     passwords = {BRN_A: "pw-a", BRN_B: "pw-b"}
-    hub_port, leaf_port = free_port(), free_port()
-    hub = NatsServer(
-        hub_config(hub_port, leaf_port, tmp / "hub-js", passwords, centre_password="pw-c", host="127.0.0.1"),
-        tmp,
-        "hub",
-        hub_port,
-    ).start()
-    link = WanLink(free_port(), "127.0.0.1", leaf_port)
+    hub_port, leaf_port, link_port = free_port(), free_port(), free_port()
+    # the hub tells leaf nodes the link's address: one cut off would otherwise reconnect around the link
+    conf = hub_config(hub_port, leaf_port, tmp / "hub-js", passwords, centre_password="pw-c", host="127.0.0.1",
+                      leaf_advertise=f"127.0.0.1:{link_port}")  # fmt: skip
+    hub = NatsServer(conf, tmp, "hub", hub_port).start()
+    link = WanLink(link_port, "127.0.0.1", leaf_port)
     await link.restore()
     servers, plants, workers = [hub], {}, []
     hub_url = f"nats://centre:pw-c@127.0.0.1:{hub_port}"

@@ -18,7 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import nats
+import numpy as np
 import psycopg
+import psycopg.errors
 from nats.js.api import ConsumerConfig, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 from prometheus_client import Counter
@@ -33,11 +35,12 @@ from smart365.fleet.wire import (
     ROOT,
     Address,
     BadMessage,
-    RollupRow,
+    RollupColumns,
     address,
     decode_records,
-    decode_rollups,
+    decode_rollup_columns,
 )
+from smart365.telemetry.store import encode_pg_binary
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +136,48 @@ class Written:
     dead: int = 0
 
 
+_IN_KINDS = ("i8", "i8", "ts", "i8", "f8", "f8", "f8")  # _fleet_in's columns in binary COPY
+_PG_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+
+
+@dataclass
+class _Rollups:
+    """One kind's rollup rows of a batch as columns; ``source`` numbers each row's (firm, plant)."""
+
+    source: list[int] = field(default_factory=list)
+    tags: list[int] = field(default_factory=list)
+    buckets: list[int] = field(default_factory=list)
+    points: list[int] = field(default_factory=list)
+    avg: list[float] = field(default_factory=list)
+    vmin: list[float] = field(default_factory=list)
+    vmax: list[float] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.tags)
+
+    def extend(self, source: int, columns: RollupColumns) -> None:
+        self.source.extend([source] * len(columns[0]))
+        for mine, theirs in zip((self.tags, self.buckets, self.points, self.avg, self.vmin, self.vmax), columns,
+                                strict=True):  # fmt: skip
+            mine.extend(theirs)  # type: ignore[attr-defined]
+
+    def copy_data(self) -> bytes:
+        """The rows as PostgreSQL binary COPY data (``_fleet_in``'s columns), header and trailer included."""
+        try:
+            columns = [np.array(self.source, dtype=np.int64), np.array(self.tags, dtype=np.int64),
+                       np.array(self.buckets, dtype=np.int64) * 1_000_000, np.array(self.points, dtype=np.int64),
+                       np.array(self.avg), np.array(self.vmin), np.array(self.vmax)]  # fmt: skip
+        except OverflowError as exc:  # found message by message, like any value the database refuses
+            raise psycopg.DataError(f"an integer out of range: {exc}") from exc
+        return _PG_SIGNATURE + bytes(8) + encode_pg_binary(columns, _IN_KINDS) + b"\xff\xff"
+
+
 @dataclass
 class _Batch:
-    rollups: dict[str, list[tuple[str, str, *RollupRow]]] = field(default_factory=lambda: defaultdict(list))
+    rollups: dict[str, _Rollups] = field(default_factory=lambda: defaultdict(_Rollups))
     records: dict[str, list[tuple[Any, ...]]] = field(default_factory=lambda: defaultdict(list))
     plants: set[tuple[str, str]] = field(default_factory=set)
+    sources: dict[tuple[str, str], int] = field(default_factory=dict)
     dead: list[tuple[str, str, bytes]] = field(default_factory=list)
 
     def add(self, subject: str, payload: bytes, now: datetime) -> None:
@@ -154,12 +194,15 @@ class _Batch:
         key = (where.brn, where.plant)
         if where.kind in ROLLUP_KINDS:
             oldest, newest = (moment.timestamp() for moment in _TABLES[where.kind].kept_window(now))
-            rows = decode_rollups(payload)
-            kept = [row for row in rows if oldest <= row[1] < newest]
-            self.rollups[where.kind].extend((*key, *row) for row in kept)
-            if len(kept) < len(rows):
-                reason = f"{len(rows) - len(kept)} of {len(rows)} rows outside the kept window"
+            columns = decode_rollup_columns(payload)
+            buckets, total = columns[1], len(columns[1])
+            if total and not (oldest <= min(buckets) and max(buckets) < newest):
+                kept = [i for i, bucket in enumerate(buckets) if oldest <= bucket < newest]
+                columns = tuple([column[i] for i in kept] for column in columns)  # type: ignore[assignment]
+                reason = f"{total - len(kept)} of {total} rows outside the kept window"
                 self.dead.append((subject, reason, payload))
+            if columns[0]:
+                self.rollups[where.kind].extend(self.sources.setdefault(key, len(self.sources)), columns)
         else:
             upsert = UPSERTS[where.kind]
             self.records[where.kind].extend(
@@ -171,14 +214,21 @@ class CentreWriter:
     """Writes batches of hub messages into the centre's PostgreSQL records database.
 
     ``conninfo`` is a libpq URL or the records ``database_url`` (``postgresql+psycopg://`` is accepted).
+    A batch's rollups are decoded a column at a time, sent by one binary ``COPY`` into a temporary table
+    (each row's firm and plant as a number into a second one) and moved into the partitioned table by a
+    plain ``INSERT``; only when that meets a row already stored (a message delivered again) is it done
+    again with ``ON CONFLICT DO NOTHING``, which costs about 1.4 times as much a row.
     """
 
     def __init__(self, conninfo: str) -> None:
         self.conn = psycopg.connect(conninfo.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
         self.conn.execute("SET TIME ZONE 'UTC'")
         self.conn.execute(
-            "CREATE TEMP TABLE _fleet_in (kind text, brn text, plant text, tag_id bigint, bucket bigint, "
-            "n bigint, avg float8, vmin float8, vmax float8) ON COMMIT DELETE ROWS"
+            "CREATE TEMP TABLE _fleet_in (source bigint, tag_id bigint, bucket timestamptz, n bigint, avg float8, "
+            "vmin float8, vmax float8) ON COMMIT DELETE ROWS"
+        )
+        self.conn.execute(
+            "CREATE TEMP TABLE _fleet_sources (source bigint, brn text, plant text) ON COMMIT DELETE ROWS"
         )
         self.maintain()
 
@@ -217,6 +267,8 @@ class CentreWriter:
     def _store(self, batch: _Batch, now: datetime) -> Written:
         written = Written(dead=len(batch.dead))
         with self.conn.transaction():
+            if batch.rollups:
+                self._sources(batch.sources)
             for kind, rows in batch.rollups.items():
                 stored = self._rollups(kind, rows)
                 written.stored += stored
@@ -224,22 +276,32 @@ class CentreWriter:
                 FLEET_ROWS.labels(kind, "stored").inc(stored)
                 FLEET_ROWS.labels(kind, "already_stored").inc(len(rows) - stored)
             with self.conn.cursor() as cur:
-                for kind, rows in batch.records.items():
-                    cur.executemany(UPSERTS[kind].sql, rows)
+                for kind, records in batch.records.items():
+                    cur.executemany(UPSERTS[kind].sql, records)
             self._plants(batch.plants, now)
             self._dead_letters(batch.dead, now)
         return written
 
-    def _rollups(self, kind: str, rows: list[tuple[Any, ...]]) -> int:
+    def _sources(self, sources: dict[tuple[str, str], int]) -> None:
+        with self.conn.cursor() as cur, cur.copy("COPY _fleet_sources (source, brn, plant) FROM STDIN") as copy:
+            for (brn, plant), source in sources.items():
+                copy.write_row((source, brn, plant))
+
+    def _rollups(self, kind: str, rows: _Rollups) -> int:
+        data = rows.copy_data()  # built before a row reaches the database: binary, a column at a time
         with self.conn.cursor() as cur:
-            with cur.copy("COPY _fleet_in (brn, plant, tag_id, bucket, n, avg, vmin, vmax) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            cur.execute(
+            with cur.copy("COPY _fleet_in FROM STDIN (FORMAT binary)") as copy:
+                copy.write(data)
+            insert = (
                 f"INSERT INTO {_TABLES[kind].table} (brn, plant, tag_id, bucket, n, avg, vmin, vmax) "
-                "SELECT brn, plant, tag_id, to_timestamp(bucket), n, avg, vmin, vmax FROM _fleet_in "
-                "ON CONFLICT DO NOTHING"
+                "SELECT s.brn, s.plant, i.tag_id, i.bucket, i.n, i.avg, i.vmin, i.vmax "
+                "FROM _fleet_in i JOIN _fleet_sources s USING (source)"
             )
+            try:  # a plain INSERT first: no speculative insertion a row (about 1.4 times faster here)
+                with self.conn.transaction():  # a savepoint
+                    cur.execute(insert)
+            except psycopg.errors.UniqueViolation:  # a message delivered again: keep the rows already there
+                cur.execute(f"{insert} ON CONFLICT DO NOTHING")
             stored = cur.rowcount
             cur.execute("TRUNCATE _fleet_in")
         return stored
@@ -310,19 +372,29 @@ class CentreConsumer:
         self._sub = await js.pull_subscribe(f"{ROOT}.>", durable=CONSUMER, stream=HUB_STREAM, config=config)
         self._task = asyncio.create_task(self._run(), name="fleet-centre-consumer")
 
+    async def _fetch(self) -> list[Any]:
+        try:
+            messages: list[Any] = await self._sub.fetch(self.batch, timeout=1)
+        except (TimeoutError, nats.errors.TimeoutError):
+            return []
+        return messages
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         maintained = loop.time()
+        ahead: asyncio.Task[list[Any]] | None = None  # the next batch, fetched while this one is written
         while not self._stopping.is_set():
-            try:
-                messages = await self._sub.fetch(self.batch, timeout=1)
-            except (TimeoutError, nats.errors.TimeoutError):
-                messages = []
-            if messages and not await self._write(messages):
-                await asyncio.sleep(1.0)  # the database is away: the messages come again after ack_wait_s
+            messages = await (ahead or self._fetch())
+            ahead = None
+            if messages:
+                ahead = asyncio.create_task(self._fetch())
+                if not await self._write(messages):
+                    await asyncio.sleep(1.0)  # the database is away: the messages come again after ack_wait_s
             if loop.time() - maintained > self.maintain_every_s:
                 await asyncio.to_thread(self.writer.maintain)
                 maintained = loop.time()
+        if ahead is not None and (messages := await ahead):
+            await self._write(messages)  # what was fetched ahead is written too: a clean stop leaves nothing held
 
     async def _write(self, messages: list[Any]) -> bool:
         try:

@@ -57,11 +57,17 @@ def hub(
     users: Users = Path("fleet-users.json"),
     port: Annotated[int, typer.Option(help="클라이언트 포트 / client port")] = 4222,
     leaf_port: Annotated[int, typer.Option(help="리프 노드 포트 / leaf-node port")] = 7422,
+    leaf_advertise: Annotated[
+        str | None,
+        typer.Option(help="공장이 닿는 리프 노드 주소 / the leaf-node address plants reach, host:port"),
+    ] = None,
 ) -> None:
     """허브(센터) NATS 설정 / The hub's nats-server configuration."""
     data = _users(users)
     _save(users, data)
-    out.write_text(hub_config(port, leaf_port, store_dir, data["firms"], centre_password=data["centre"]["password"]))
+    conf = hub_config(port, leaf_port, store_dir, data["firms"], centre_password=data["centre"]["password"],
+                      leaf_advertise=leaf_advertise)  # fmt: skip
+    out.write_text(conf)
     out.chmod(0o600)
     console.print(f"{out}: {len(data['firms'])} 기업 / firms; nats-server -c {out}")
 

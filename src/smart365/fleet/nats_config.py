@@ -72,18 +72,30 @@ def hub_config(
     centre_password: str,
     host: str = "0.0.0.0",
     monitor_port: int | None = None,
+    leaf_advertise: str | None = None,
 ) -> str:
-    """The centre's nats-server: JetStream in domain ``hub``, a leaf-node listener, one user per firm."""
+    """The centre's nats-server: JetStream in domain ``hub``, a leaf-node listener, one user per firm.
+
+    ``leaf_advertise`` (``host:port``) is the leaf-node address the plants reach the hub at (its public name,
+    or a WAN link's): nats-server tells every leaf node its leaf-node URLs and a leaf node that lost its link
+    reconnects to those too, so without it a plant behind NAT tries an address it cannot reach, and one behind
+    a relay goes around it (``no_advertise`` does not stop this in nats-server 2.9).
+
+    >>> conf = hub_config(4222, 7422, "/js", {}, centre_password="c", leaf_advertise="hub.example:7422")
+    >>> 'advertise: "hub.example:7422"' in conf
+    True
+    """
     users = ",\n    ".join(
         [f"{{user: {CENTRE_USER}, password: {_q(centre_password)}}}"]
         + [firm_user(brn, password) for brn, password in sorted(firms.items())]
     )
     monitor = f"http_port: {monitor_port}\n" if monitor_port else ""
+    advertise = f", advertise: {_q(leaf_advertise)}" if leaf_advertise else ""
     return (
         f"server_name: smart365-hub\nhost: {_q(host)}\nport: {port}\n{monitor}"
         f"jetstream {{ domain: {_q(HUB_DOMAIN)}, store_dir: {_q(store_dir)} }}\n"
         f"accounts {{ FLEET {{ jetstream: enabled, users = [\n    {users}\n  ] }} }}\n"
-        f"leafnodes {{ host: {_q(host)}, port: {leaf_port} }}\n"
+        f"leafnodes {{ host: {_q(host)}, port: {leaf_port}{advertise} }}\n"
     )
 
 

@@ -227,7 +227,7 @@ class Uplink:
         key = "rows" if kind in ROLLUP_KINDS else kind
         chunks = _chunks(rows)
         for number, chunk in enumerate(chunks):
-            msg_id = f"{self.plant}.{kind}.{span or repr(at)}.{number}"
+            msg_id = f"{self.brn}.{self.plant}.{kind}.{span or repr(at)}.{number}"  # unique across firms
             await self._js.publish(
                 f"{OUTBOX}.{self._subject(kind)}",
                 encode(key, chunk),

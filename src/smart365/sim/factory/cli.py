@@ -134,3 +134,86 @@ def registers() -> None:
     for entry in register_map():
         table.add_row(*(str(entry[c]) for c in columns))
     console.print(table)
+
+
+@app.command("fleet")
+def fleet(
+    factories: Annotated[int, typer.Option(help="모의 공장(기업) 수 / simulated plants (one firm each)")] = 20,
+    tags: Annotated[int, typer.Option(help="공장당 태그 수 / tags a plant")] = 100,
+    minutes: Annotated[int, typer.Option(help="보낼 1분 롤업 (분) / minutes of 1-minute rollups to send")] = 1,
+    hub_url: Annotated[
+        str | None,
+        typer.Option(
+            help="허브 주소 (없으면 임시 허브와 센터 DB) / the hub, nats://host:4222 (default: a private hub "
+            "and centre database)"
+        ),
+    ] = None,
+    users: Annotated[
+        Path, typer.Option(help="--hub-url 일 때 기업 비밀번호 파일 / the hub's user file, with --hub-url")
+    ] = Path("fleet-users.json"),
+    register: Annotated[
+        bool,
+        typer.Option(
+            help="모의 기업들을 사용자 파일에 등록하고 끝냄 / add the simulated firms to the user file and stop "
+            "(then fleet hub-config and reload the hub)"
+        ),
+    ] = False,
+    workers: Annotated[int, typer.Option(help="임시 센터의 워커 수 / centre workers (private hub only)")] = 1,
+    in_flight: Annotated[int, typer.Option(help="공장당 미확인 발행 수 / unacknowledged publishes a plant")] = 8,
+    seed: Annotated[int, typer.Option(help="난수 시드 / random seed")] = 365,
+    pg: Annotated[
+        str, typer.Option(help="임시 센터 DB를 만들 PostgreSQL / PostgreSQL for the private centre database")
+    ] = "postgresql://postgres@127.0.0.1:5432/postgres",
+) -> None:
+    """공장 연결망 모의 실행 / Simulate many plants forwarding 1-minute rollups to the centre's hub, each as its
+    own firm with its own buffer (nothing lost while the hub is away)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from smart365.sim import fleet as sim_fleet
+
+    loads = sim_fleet.fleet_loads(factories, tags, minutes, seed=seed)
+    if register:
+        added = sim_fleet.register_firms(users, loads)
+        console.print(f"{users}: {added} 기업 추가 / firms added; smart365 fleet hub-config --users {users} …")
+        return
+    total = sum(load.rows for load in loads)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("행 / rows", total=total)
+
+        def advance(rows: int) -> None:
+            progress.update(task, completed=rows)
+
+        if hub_url is None:
+            with sim_fleet.centre_database(pg) as url:
+                report = asyncio.run(sim_fleet.simulate_private(loads, url, workers=workers, in_flight=in_flight,
+                                                                on_progress=advance))  # fmt: skip
+            sent = report.sent
+        else:
+            passwords = sim_fleet.users_file_passwords(users)
+            runner = sim_fleet.Fleet(hub_url, passwords, loads, in_flight=in_flight)
+
+            async def publish() -> sim_fleet.FleetStats:
+                try:
+                    await runner.connect()
+                    return await runner.run(advance)
+                finally:
+                    await runner.close()
+
+            sent = asyncio.run(publish())
+    table = Table(title="모의 공장 연결망 / simulated fleet")
+    table.add_column("항목 / measure")
+    table.add_column("값 / value", justify="right")
+    table.add_row("plants / 공장", f"{sent.plants:,}")
+    table.add_row("rows acknowledged by the hub / 허브 확인 행", f"{sent.rows:,}")
+    table.add_row("messages / 메시지", f"{sent.messages:,} ({sent.rows_per_message:,.0f} rows each)")
+    table.add_row("JSON bytes per row / 행당 바이트", f"{sent.bytes_per_row:.1f}")
+    table.add_row("hub duplicates, retries / 중복, 재시도", f"{sent.duplicates:,}, {sent.retries:,}")
+    if hub_url is None:
+        table.add_row("rows at the centre / 센터 저장 행", f"{report.stored_rows:,} (lost {report.lost:,})")
+        table.add_row("exactly once / 정확히 한 번", "yes" if report.exact else "NO")
+        table.add_row("rows/s, first publish to last commit", f"{report.rows_per_s:,.0f}")
+        table.add_row("redelivered / 재전달", f"{report.redelivered:,}")
+    console.print(table)
+    if hub_url is None and not report.exact:
+        raise typer.Exit(code=1)
