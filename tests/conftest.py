@@ -7,7 +7,6 @@ run; on a laptop without it the PostgreSQL half is skipped with the reason.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from smart365.core.tenancy import SYSTEM, Role
 from smart365.registry.models import Company, Equipment, Line, Site, Tag
 from smart365.registry.schemas import CompanyIn
 from smart365.registry.service import create_company
+from smart365.sim.fleet import centre_database
 from smart365.web.app import create_app
 
 PG_ADMIN = os.environ.get("SMART365_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -68,16 +68,8 @@ def records_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
 def postgres_records() -> Iterator[str]:
     """A fresh, migrated records database on the PostgreSQL server, dropped afterwards."""
     require_postgres()
-    name = f"smart365_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
-    try:
-        migrate.upgrade(url)
+    with centre_database(PG_ADMIN, prefix="smart365_test") as url:
         yield url
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

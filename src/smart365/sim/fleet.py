@@ -478,11 +478,11 @@ def libpq(url: str) -> str:
 
 
 @contextlib.contextmanager
-def centre_database(admin_url: str) -> Iterator[str]:
+def centre_database(admin_url: str, prefix: str = "smart365_fleet") -> Iterator[str]:
     """A fresh, migrated centre records database on the PostgreSQL at ``admin_url``, dropped afterwards."""
     from smart365.core import migrate
 
-    name = f"smart365_fleet_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
