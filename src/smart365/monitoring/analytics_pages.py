@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
@@ -162,6 +163,7 @@ def analytics_page(
         machine=machine,
         tag=tag,
         tags=[t for t in machine.tags if t.name not in service.HIDDEN_TAGS],
+        export_query=urlencode({"start": ask.start.isoformat(), "end": ask.end.isoformat()}),
         ask=ask,
         form={"chart": chart, "n": int(size), "rules": rules, "hours": window_h, "lsl": lsl or "", "usl": usl or "",
               "baseline_from": baseline_from or "", "baseline_to": baseline_to or "", "running": running == "1"},
