@@ -41,6 +41,8 @@ from smart365.telemetry.batch import Batch
 from tests.conftest import postgres_records
 from tests.fleet.firms import firm_with_machine
 
+pytestmark = pytest.mark.usefixtures("nats_server")
+
 BRN_A, BRN_B = "1018600011", "2028700024"
 HOUR = 3600
 TAGS = [("spindle_load", "%"), ("vibration", "mm/s"), ("coolant_temp", "°C")]

@@ -13,11 +13,14 @@ import time
 from datetime import UTC, datetime
 
 import psycopg
+import pytest
 
 from smart365.fleet.centre import CentreWriter
 from smart365.fleet.wire import subject
 from smart365.sim.fleet import PlantLoad, expected, fleet_loads, libpq, simulate_private, stored
 from tests.conftest import postgres_records
+
+pytestmark = pytest.mark.usefixtures("nats_server")
 
 
 def test_five_simulated_plants_store_every_row_exactly_once() -> None:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from smart365.bootstrap import bootstrap
 from smart365.core.settings import Settings
@@ -15,6 +16,8 @@ from smart365.fleet.nats_config import NatsServer, free_port, leaf_config
 from smart365.fleet.uplink import OUTBOX_STREAM, Uplink
 from smart365.telemetry.batch import Batch
 from tests.fleet.firms import firm_with_machine
+
+pytestmark = pytest.mark.usefixtures("nats_server")
 
 BRN = "1018600011"
 START = 1_796_500_800  # an hour's start

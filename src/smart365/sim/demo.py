@@ -137,7 +137,7 @@ def seed_demo(db: Database, firms: int = 320, progress: Callable[[int, int], Non
         _assign_consultant(session, users[Role.CONSULTANT], showcase.id)
         seed_helpdesk(session, users[Role.CONSULTANT], showcase.id)
         seed_campaigns(session)  # survey campaigns: 2025, the completed 2026 전수조사 and an open round
-        seed_fleet(session, utcnow())  # what a dozen firms' plants forwarded to the centre
+        seed_fleet(session, utcnow(), showcase_id=showcase.id)  # what a dozen firms' plants forwarded to the centre
     return True
 
 

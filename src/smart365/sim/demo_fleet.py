@@ -36,13 +36,17 @@ QUIET = {3: timedelta(minutes=20), 7: timedelta(hours=3)}  # the late plant and 
 DETAIL = "{connected} of {total} registered machines sent data automatically in the last {days} days ({share}%)."
 
 
-def seed_fleet(session: Session, now: datetime, plants: int = 12) -> int:
-    """Seed a plant for each of ``plants`` 소부장 firms of the population that registered tags; returns them."""
+def seed_fleet(session: Session, now: datetime, plants: int = 12, showcase_id: int | None = None) -> int:
+    """Seed a plant for each of ``plants`` 소부장 firms of the population that registered tags (never the
+    showcase firm, whose plant runs live in the demo); returns how many."""
     if session.get_bind().dialect.name == "postgresql":  # the rollup tables take rows only into partitions
         maintain(session.connection().connection.driver_connection, now)
     with_tags = select(Tag.company_id)
     firms = session.scalars(
-        select(Company).where(Company.sobujang.is_(True), Company.id.in_(with_tags)).order_by(Company.id).limit(plants)
+        select(Company)
+        .where(Company.sobujang.is_(True), Company.id.in_(with_tags), Company.id != (showcase_id or 0))
+        .order_by(Company.id)
+        .limit(plants)
     ).all()
     rng = np.random.default_rng(365)
     for number, firm in enumerate(firms):
