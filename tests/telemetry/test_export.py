@@ -83,3 +83,19 @@ def test_the_machine_page_links_an_export_a_browser_session_can_follow(app: obje
     lines = answer.content.decode("utf-8-sig").splitlines()
     assert lines[0] == "time,tag_id,tag,machine,unit,value,quality"
     assert len(lines) == 1 + 360  # the hour stored two hours ago, inside the page's last 24 hours
+
+
+def test_rows_of_several_tags_come_by_time_each_named_as_its_own_tag() -> None:
+    from smart365.telemetry.export import ExportTag, csv_chunks
+    from smart365.telemetry.store import DuckDBStore
+
+    store = DuckDBStore(":memory:")
+    store.append(Batch.from_columns([9, 3, 9, 3], [0, 0, 2_000_000, 1_000_000], [1.0, 2.0, 3.0, 4.0]))
+    tags = [ExportTag(9, "진동", "MCT-01", "mm/s"), ExportTag(3, "주축 부하", "MCT-01", "%")]
+    rows = list(csv.DictReader(io.StringIO(b"".join(csv_chunks(store, tags, 0, 10**7)).decode("utf-8-sig"))))
+    assert [(r["tag_id"], r["tag"], r["unit"], r["value"]) for r in rows] == [
+        ("3", "주축 부하", "%", "2"),
+        ("9", "진동", "mm/s", "1"),
+        ("3", "주축 부하", "%", "4"),
+        ("9", "진동", "mm/s", "3"),
+    ]

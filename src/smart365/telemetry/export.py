@@ -4,6 +4,7 @@ Memory stays bounded whatever the range: each slice (``SLICE``, six hours) is re
 the next is read. CSV starts with a UTF-8 byte-order mark so Excel opens Korean names as they are; Parquet
 is one file with a row group a slice. Rows are in time order, then by tag.
 
+>>> from smart365.telemetry.batch import Batch
 >>> from smart365.telemetry.store import DuckDBStore
 >>> store = DuckDBStore(":memory:")
 >>> _ = store.append(Batch.from_columns(7, [0, 1_000_000], [1.5, 2.5]))
@@ -52,15 +53,16 @@ def _windows(start_us: int, end_us: int) -> Iterator[tuple[int, int]]:
 
 def _tables(store: TimeSeriesStore, tags: Sequence[ExportTag], start_us: int, end_us: int) -> Iterator[pa.Table]:
     """One table a slice (empty slices skipped), rows by time then tag."""
-    index = {tag.id: n for n, tag in enumerate(tags)}
+    ids = np.array([tag.id for tag in tags], dtype=np.int64)
+    by_id = np.argsort(ids)
     labels, machines = pa.array([t.label for t in tags]), pa.array([t.machine for t in tags])
     units = pa.array([t.unit for t in tags], pa.string())
     for lo, hi in _windows(start_us, end_us):
-        batch = store.read(list(index), lo, hi)
+        batch = store.read(ids.tolist(), lo, hi)
         if not len(batch):
             continue
         order = np.lexsort((batch.tag_id, batch.ts_us))
-        position = pa.array(np.vectorize(index.__getitem__, otypes=[np.int64])(batch.tag_id[order]))
+        position = pa.array(by_id[np.searchsorted(ids, batch.tag_id[order], sorter=by_id)])  # each row's tag
         yield pa.table(
             {
                 "time": pa.array(batch.ts_us[order], pa.timestamp("us", tz="UTC")),
