@@ -28,6 +28,7 @@ import psycopg
 import pytest
 
 from smart365.bootstrap import System, bootstrap
+from smart365.core.db import libpq_url
 from smart365.core.settings import Settings
 from smart365.core.tenancy import SYSTEM
 from smart365.fleet import plant as fleet_plant
@@ -90,7 +91,7 @@ def _seed(system: System, brn: str, start_s: int, hours: int) -> list[int]:
 
 
 def _centre(url: str, sql: str, *args: object) -> list[tuple[object, ...]]:
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+    with psycopg.connect(libpq_url(url)) as conn:
         return list(conn.execute(sql, args).fetchall())
 
 

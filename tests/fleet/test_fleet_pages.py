@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from smart365.core.db import utcnow
+from smart365.core.db import libpq_url, utcnow
 from smart365.core.tenancy import SYSTEM
 from smart365.fleet.models import FleetAlarm, FleetDeadLetter, FleetPlant, FleetRollup1h, FleetRollup1m, FleetTag
 from smart365.fleet.partitions import maintain
@@ -27,7 +27,7 @@ BRN_A, BRN_B, BRN_X = "1018600011", "2028700024", "3038800035"  # X: a plant of 
 
 def _seed(world: World, now: datetime) -> None:
     if world.db.url.startswith("postgresql"):  # the rollup tables take rows only into their time partitions
-        with psycopg.connect(world.db.url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        with psycopg.connect(libpq_url(world.db.url), autocommit=True) as conn:
             maintain(conn, now)
     minute = now.replace(second=0, microsecond=0)
     hours = hours_until(now)

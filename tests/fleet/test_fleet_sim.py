@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
+from smart365.core.db import libpq_url
 from smart365.fleet.centre import CentreWriter
 from smart365.fleet.wire import subject
-from smart365.sim.fleet import PlantLoad, expected, fleet_loads, libpq, simulate_private, stored
+from smart365.sim.fleet import PlantLoad, expected, fleet_loads, simulate_private, stored
 from tests.conftest import postgres_records
 
 pytestmark = pytest.mark.usefixtures("nats_server")
@@ -52,7 +53,7 @@ def test_the_writer_keeps_rows_already_stored_and_dead_letters_what_it_cannot_ta
         finally:
             writer.close()
         assert stored(url) == (12, load.checksum())
-        with psycopg.connect(libpq(url)) as conn:
+        with psycopg.connect(libpq_url(url)) as conn:
             reason = conn.execute("SELECT reason FROM fleet_dead_letters").fetchone()
         assert reason is not None and "mean nan is not a finite number" in reason[0]
 

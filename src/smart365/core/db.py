@@ -126,6 +126,15 @@ class OutOfRange(Invalid):
     default_message = N_("A number in the request is too large: at most {limit}.")
 
 
+def libpq_url(url: str) -> str:
+    """A PostgreSQL URL as libpq (psycopg, ``psql``) takes it: SQLAlchemy's driver suffix dropped.
+
+    >>> libpq_url("postgresql+psycopg://smart365@db/smart365")
+    'postgresql://smart365@db/smart365'
+    """
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url``; SQLite gets foreign keys, WAL and a busy timeout.
 

@@ -26,6 +26,7 @@ from nats.js.errors import NotFoundError
 from prometheus_client import Counter
 from psycopg.types.json import Json
 
+from smart365.core.db import libpq_url
 from smart365.fleet.nats_config import log_nats_error
 from smart365.fleet.partitions import ROLLUP_1H, ROLLUP_1M, PartitionedTable, maintain
 from smart365.fleet.wire import (
@@ -221,7 +222,7 @@ class CentreWriter:
     """
 
     def __init__(self, conninfo: str) -> None:
-        self.conn = psycopg.connect(conninfo.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+        self.conn = psycopg.connect(libpq_url(conninfo), autocommit=True)
         self.conn.execute("SET TIME ZONE 'UTC'")
         self.conn.execute(
             "CREATE TEMP TABLE _fleet_in (source bigint, tag_id bigint, bucket timestamptz, n bigint, avg float8, "

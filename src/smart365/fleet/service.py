@@ -150,6 +150,14 @@ class PlantRow:
     buckets_24h: int = 0
     open_alarms: int = 0
 
+    @classmethod
+    def of(cls, plant: FleetPlant, now: datetime, company_id: int | None = None, company_name: str | None = None,
+           region: str | None = None, **counts: int) -> PlantRow:  # fmt: skip
+        """The row of ``plant`` as of ``now``, with its firm and counts where the caller has them."""
+        first, last = as_utc(plant.first_seen), as_utc(plant.last_seen)
+        status = status_of(last, now)
+        return cls(plant.brn, plant.plant, company_id, company_name, region, first, last, status, **counts)
+
 
 @dataclass(frozen=True)
 class ReasonCount:
@@ -220,15 +228,12 @@ def plants(session: Session, now: datetime | None = None) -> list[PlantRow]:
         .group_by(FleetAlarm.brn, FleetAlarm.plant),
     )
     rows = [
-        PlantRow(
-            brn=plant.brn,
-            plant=plant.plant,
-            company_id=company_id,
-            company_name=name,
-            region=region,
-            first_seen=as_utc(plant.first_seen),
-            last_seen=as_utc(plant.last_seen),
-            status=status_of(plant.last_seen, now),
+        PlantRow.of(
+            plant,
+            now,
+            company_id,
+            name,
+            region,
             tags=tags.get((plant.brn, plant.plant), 0),
             buckets_24h=buckets.get((plant.brn, plant.plant), 0),
             open_alarms=alarms.get((plant.brn, plant.plant), 0),
@@ -385,19 +390,7 @@ def firm_fleet(session: Session, company: Company, now: datetime | None = None) 
 def plants_of(session: Session, brn: str, now: datetime) -> list[PlantRow]:
     """One firm's plants (by its business registration number) with their status, by plant id."""
     query = select(FleetPlant).where(FleetPlant.brn == brn).order_by(FleetPlant.plant)
-    return [
-        PlantRow(
-            brn=p.brn,
-            plant=p.plant,
-            company_id=None,
-            company_name=None,
-            region=None,
-            first_seen=as_utc(p.first_seen),
-            last_seen=as_utc(p.last_seen),
-            status=status_of(p.last_seen, now),
-        )
-        for p in session.scalars(query)
-    ]
+    return [PlantRow.of(p, now) for p in session.scalars(query)]
 
 
 def reporting_now(session: Session, now: datetime | None = None) -> tuple[int, int, int]:

@@ -56,7 +56,7 @@ def _digest(rows: Sequence[Sequence[Any]], kind: str) -> str:
 
 
 def _chunks(rows: Sequence[Any], size: int = ROWS_PER_MESSAGE) -> list[Sequence[Any]]:
-    return [rows[i : i + size] for i in range(0, len(rows), size)] or []
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
 
 
 class Uplink:
@@ -150,15 +150,8 @@ class Uplink:
         """Publish everything due into the outbox; returns the messages published."""
         now_s = self.clock() if now_s is None else now_s
         published = 0
-        snapshots = {
-            "tags": lambda: plant.tags(self.db, self.brn),
-            "models": lambda: plant.models(self.db, self.brn, now_s),
-        }
-        if now_s - self._evidence_at >= EVIDENCE_EVERY_S:
-            snapshots["evidence"] = lambda: plant.evidence(self.db, self.store, self.brn, now_s)
-            self._evidence_at = now_s
-        for kind, read in snapshots.items():
-            rows = await asyncio.to_thread(read)
+        for kind in self._snapshots_due(now_s):
+            rows = await asyncio.to_thread(self._snapshot, kind, now_s)
             if kind == "tags":
                 tag_ids = [row[0] for row in rows]
             if (digest := _digest(rows, kind)) != self._digests.get(kind):
@@ -196,7 +189,7 @@ class Uplink:
 
     async def _publish_rollups(self, kind: str, width: int, tag_ids: list[int], now_s: float) -> int:
         closed = int((now_s - self.lag_s) // width * width)  # buckets that ended at least lag_s ago
-        start = int(self._until.get(kind, (now_s - self.backfill_s) // width * width))
+        start = int(self._since(kind, now_s) // width * width)
         published = 0
         while start < closed and tag_ids:
             end = min(closed, (start // SLICE_S + 1) * SLICE_S)  # whole hours: the same slices after a restart
@@ -218,7 +211,7 @@ class Uplink:
             if rows:
                 published += await self._publish(kind, rows, {UNTIL: str(end)}, end, f"{start}-{end}")
             start = end
-        self._until[kind] = max(start, self._until.get(kind, start))
+        self._until[kind] = start
         return published
 
     async def _publish(

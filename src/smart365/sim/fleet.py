@@ -41,6 +41,7 @@ import nats.errors
 import numpy as np
 import psycopg
 
+from smart365.core.db import libpq_url
 from smart365.fleet.centre import ensure_hub_stream
 from smart365.fleet.nats_config import CENTRE_USER, NatsServer, free_port, hub_config, inbox_prefix, new_password
 from smart365.fleet.wire import HUB_STREAM, ROWS_PER_MESSAGE, encode, subject
@@ -472,11 +473,6 @@ def register_firms(path: Path, loads: list[PlantLoad]) -> int:
     return len(missing)
 
 
-def libpq(url: str) -> str:
-    """A records URL (``postgresql+psycopg://``) as a libpq URL."""
-    return url.replace("postgresql+psycopg://", "postgresql://")
-
-
 @contextlib.contextmanager
 def centre_database(admin_url: str, prefix: str = "smart365_fleet") -> Iterator[str]:
     """A fresh, migrated centre records database on the PostgreSQL at ``admin_url``, dropped afterwards."""
@@ -499,7 +495,7 @@ def stored(url: str, brns: list[str] | None = None) -> tuple[int, int]:
     sql, args = CHECKSUM_SQL, ()
     if brns is not None:
         sql, args = f"{CHECKSUM_SQL} WHERE brn = ANY(%s)", ([*brns],)  # type: ignore[assignment]
-    with psycopg.connect(libpq(url)) as conn:
+    with psycopg.connect(libpq_url(url)) as conn:
         row = conn.execute(sql, args).fetchone()
     assert row is not None
     return int(row[0]), int(row[1])
@@ -590,7 +586,7 @@ async def simulate_private(
     passwords = firm_passwords(loads)
     with PrivateHub(passwords) as hub:
         await ensure_stream(hub.centre_url)
-        consumers = [CentreConsumer(hub.centre_url, libpq(records_url), ack_wait_s=10) for _ in range(workers)]
+        consumers = [CentreConsumer(hub.centre_url, libpq_url(records_url), ack_wait_s=10) for _ in range(workers)]
         fleet = Fleet(hub.url, passwords, loads, in_flight=in_flight)
         try:
             for consumer in consumers:

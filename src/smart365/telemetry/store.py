@@ -44,6 +44,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 from numpy.typing import NDArray
 
+from smart365.core.db import libpq_url
 from smart365.telemetry.batch import DEAD_LETTER_SCHEMA, NAT_US, TS_TYPE, Batch, to_epoch_us
 from smart365.telemetry.ingest_log import IngestLog
 
@@ -800,7 +801,7 @@ class PostgresStore(TimeSeriesStore):
 
     def __init__(self, conninfo: str) -> None:
         super().__init__()
-        conninfo = conninfo.replace("postgresql+psycopg://", "postgresql://")
+        conninfo = libpq_url(conninfo)
         self._conn = _pg_connect(conninfo)
         self._conn.execute("SET synchronous_commit TO on")
         self._reader, self._read_lock = _pg_connect(conninfo), threading.Lock()
