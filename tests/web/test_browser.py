@@ -84,3 +84,26 @@ def test_member_adds_a_machine_and_a_tag(live_server: str, browser) -> None:  # 
     expect(page.get_by_role("cell", name="spindle_load")).to_be_visible()
     shot(page, "07-equipment")
     page.close()
+
+
+def test_member_imports_tags_from_a_file_after_seeing_its_bad_row(live_server: str, browser) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    page = open_own_firm(logged_in(browser, live_server))
+    page.get_by_role("link", name="태그 가져오기").click()
+    sheet = "설비,태그,표시 이름,단위\nMCT-01,coolant_flow,절삭유 유량,L/min\n없는설비,feed,,\n"
+    page.locator("input[type=file]").set_input_files(
+        {"name": "tags.csv", "mimeType": "text/csv", "buffer": sheet.encode()}
+    )
+    page.get_by_role("button", name="파일 검사").click()
+    report = page.get_by_test_id("import-report")
+    expect(report).to_contain_text("2개 행 중 1개 행이 올바릅니다.")
+    expect(report.get_by_role("cell", name="설비", exact=True)).to_be_visible()
+    shot(page, "08-tag-import-check")
+    page.get_by_role("button", name="올바른 1개 행 가져오기").click()
+    expect(report).to_contain_text("태그 1개 추가, 0개 갱신, 1개 행 제외.")
+    shot(page, "09-tag-import-done")
+    page.get_by_role("link", name="기업으로 돌아가기").click()
+    page.get_by_role("link", name="MCT-01").first.click()
+    expect(page.get_by_role("cell", name="coolant_flow")).to_be_visible()
+    page.close()

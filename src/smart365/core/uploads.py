@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -122,6 +123,26 @@ def bounded_rows(rows: Iterable[T], limits: ReadLimits, header_rows: int = 0) ->
 def workbook_rows(data: bytes | Path, limits: ReadLimits) -> Iterator[list[Any]]:
     """The first sheet's rows (cell values), header included, read as a stream within ``limits``: refused
     at once when the sheet declares more rows than allowed, else when reading passes the limit."""
+    with _workbook(data, limits) as book:
+        yield from bounded_rows(_rows(book.worksheets[0], limits), limits, header_rows=1)
+
+
+def workbook_sheets(data: bytes | Path, limits: ReadLimits) -> list[tuple[str, list[list[Any]]]]:
+    """Every sheet's name and rows (header included), at most ``limits.rows`` data rows in all sheets together."""
+    sheets, data_rows = [], 0
+    with _workbook(data, limits) as book:
+        for sheet in book.worksheets:
+            rows = list(bounded_rows(_rows(sheet, limits), limits, header_rows=1))
+            data_rows += max(len(rows) - 1, 0)
+            if data_rows > limits.rows:
+                raise FileTooLarge(limit=f"{limits.rows:,}")
+            sheets.append((sheet.title, rows))
+    return sheets
+
+
+@contextmanager
+def _workbook(data: bytes | Path, limits: ReadLimits) -> Iterator[Any]:
+    """The workbook opened for streaming, once its declared sizes passed :func:`check_workbook`."""
     from openpyxl import load_workbook  # imported here: only Excel users pay for it
 
     check_workbook(data, limits)
@@ -132,15 +153,17 @@ def workbook_rows(data: bytes | Path, limits: ReadLimits) -> Iterator[list[Any]]
     try:
         if not book.worksheets:
             raise Invalid(N_("The workbook has no sheet."))
-        sheet = book.worksheets[0]
-        declared = sheet.max_row  # the sheet's own dimension, when its writer set one (Excel does)
-        if isinstance(declared, int) and declared > limits.rows + 1:
-            raise FileTooLarge(limit=f"{limits.rows:,}")
-        rows = sheet.iter_rows(values_only=True)
-        yield from bounded_rows((list(row) for row in rows), limits, header_rows=1)
-    except AppError:
-        raise
-    except Exception as exc:  # damaged XML or zip members surface only while the sheet streams
-        raise Invalid(N_("The file is not an Excel workbook (.xlsx), or it is damaged.")) from exc
+        yield book
     finally:
         book.close()
+
+
+def _rows(sheet: Any, limits: ReadLimits) -> Iterator[list[Any]]:
+    declared = sheet.max_row  # the sheet's own dimension, when its writer set one (Excel does)
+    if isinstance(declared, int) and declared > limits.rows + 1:
+        raise FileTooLarge(limit=f"{limits.rows:,}")
+    try:
+        for row in sheet.iter_rows(values_only=True):
+            yield list(row)
+    except Exception as exc:  # damaged XML or zip members surface only while the sheet streams
+        raise Invalid(N_("The file is not an Excel workbook (.xlsx), or it is damaged.")) from exc

@@ -29,10 +29,12 @@ from smart365.registry.schemas import (
     TagOut,
     TagPatch,
 )
+from smart365.registry.tag_import import TagImportReport, export_tags, import_tags
 from smart365.web.deps import ApiSession, CentreAdmin, get_settings
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+AN_XLSX: dict[int | str, dict[str, Any]] = {200: {"content": {XLSX: {}}}}
 
 
 def company_filter(
@@ -67,7 +69,7 @@ def create_company(session: ApiSession, data: CompanyIn) -> CompanyOut:
     return CompanyOut.model_validate(service.create_company(session, data))
 
 
-@router.get("/companies/export", response_class=StreamingResponse, responses={200: {"content": {XLSX: {}}}})
+@router.get("/companies/export", response_class=StreamingResponse, responses=AN_XLSX)
 def export(session: ApiSession, flt: Filter) -> StreamingResponse:
     """The visible companies matching the filters, as an Excel workbook."""
     data = export_companies(session, flt)
@@ -105,6 +107,30 @@ def update_company(session: ApiSession, company_id: int, patch: CompanyPatch) ->
 @router.delete("/companies/{company_id}", status_code=204)
 def delete_company(session: ApiSession, company_id: int) -> None:
     service.delete_company(session, service.get(session, Company, company_id))
+
+
+@router.get("/companies/{company_id}/tags/export", response_class=StreamingResponse, responses=AN_XLSX)
+def export_firm_tags(session: ApiSession, company_id: int) -> StreamingResponse:
+    """The firm's tags as an Excel workbook (a row per tag, with its line and machine) that imports back."""
+    company = service.get(session, Company, company_id)
+    headers = {"Content-Disposition": f'attachment; filename="smart365-tags-{company.brn}.xlsx"'}
+    return StreamingResponse(iter([export_tags(session, company)]), media_type=XLSX, headers=headers)
+
+
+@router.post("/companies/{company_id}/tags/import", response_model=TagImportReport)
+def import_firm_tags(
+    request: Request,
+    session: ApiSession,
+    company_id: int,
+    file: Annotated[UploadFile, File()],
+    commit: bool = False,
+) -> TagImportReport:
+    """Check an Excel/CSV file of the firm's tags (errors by sheet, row and column); with ``commit=true`` also
+    write its good rows. A plain ``def``: the file is parsed in the thread pool, never on the event loop."""
+    company = service.get(session, Company, company_id)
+    limits = ReadLimits.registry(get_settings(request))
+    content, name = file.file.read(), file.filename or "upload.csv"
+    return import_tags(session, company, content, name, commit=commit, limits=limits)
 
 
 def _hierarchy_routes(

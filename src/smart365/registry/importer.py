@@ -75,7 +75,7 @@ def read_rows(content: bytes, filename: str, limits: ReadLimits = REGISTRY) -> t
         rows = list(workbook_rows(content, limits))
     elif filename.lower().endswith((".csv", ".txt")):
         try:
-            rows = list(bounded_rows(csv.reader(io.StringIO(_decode(content))), limits, header_rows=1))
+            rows = list(bounded_rows(csv.reader(io.StringIO(decode_text(content))), limits, header_rows=1))
         except csv.Error as exc:  # e.g. a cell longer than the csv module reads
             raise Invalid(N_("The file cannot be read as CSV.")) from exc
     else:
@@ -86,8 +86,9 @@ def read_rows(content: bytes, filename: str, limits: ReadLimits = REGISTRY) -> t
     return [str(h or "").strip() for h in rows[0]], rows[1:]
 
 
-def _decode(content: bytes) -> str:
-    for encoding in ("utf-8-sig", "cp949"):  # Korean Excel saves CSV in CP949
+def decode_text(content: bytes) -> str:
+    """Text of a CSV file saved as UTF-8 (with or without a BOM) or CP949, as Korean Excel saves it."""
+    for encoding in ("utf-8-sig", "cp949"):
         try:
             return content.decode(encoding)
         except UnicodeDecodeError:

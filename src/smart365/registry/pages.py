@@ -72,10 +72,22 @@ def company_list(request: Request, _principal: PagePrincipal, session: PageSessi
     )
 
 
+COMPANY_IMPORT: dict[str, Any] = {
+    "heading": N_("Import companies"),
+    "intro": N_(
+        "Upload a CSV or Excel file with one firm per row. Required columns: 회사명 (name), 사업자등록번호 (brn), "
+        "업종코드 (ksic_code), 지역 (region). The file is checked first; "
+        "nothing changes until you import the good rows."
+    ),
+    "action": "/companies/import",
+    "done": N_("{created} firms added, {updated} updated, {bad} rows left out."),
+}
+
+
 @pages.get("/companies/import")
 def import_form(request: Request, principal: PagePrincipal) -> Response:
     principal.require(Role.CENTRE_ADMIN)
-    return render(request, "registry/import.html", active="import", report=None, token=None)
+    return render(request, "registry/import.html", active="import", report=None, token=None, **COMPANY_IMPORT)
 
 
 @pages.post("/companies/import", dependencies=[Csrf])
@@ -91,29 +103,47 @@ def import_check(
     A plain ``def``: the file is parsed in the thread pool, never on the event loop.
     """
     principal.require(Role.CENTRE_ADMIN)
-    limits = ReadLimits.registry(get_settings(request))
-    uploads = get_settings(request).data_dir / "uploads"
+
+    def check(content: bytes, name: str, commit: bool, limits: ReadLimits) -> Any:
+        return import_companies(session, content, name, commit=commit, limits=limits)
+
+    report, new_token = two_step_import(request, file, token, check)
+    return render(request, "registry/import.html", active="import", report=report, token=new_token, **COMPANY_IMPORT)
+
+
+def two_step_import(
+    request: Request,
+    file: UploadFile | None,
+    token: str | None,
+    run: Callable[[bytes, str, bool, ReadLimits], Any],
+) -> tuple[Any, str | None]:
+    """The page's import in two posts: the first checks the uploaded file and keeps it under a token, the
+    second (with that token) imports the kept file's good rows. Returns the report and the token to confirm."""
+    settings = get_settings(request)
+    limits = ReadLimits.registry(settings)
+    slot = f"import_file:{request.url.path}"  # one kept file per import page
+    uploads = settings.data_dir / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
     if token:
-        name = request.session.get("import_file")
+        name = request.session.get(slot)
         if not name or not secrets.compare_digest(name.split(".")[0], token):
             raise Invalid(N_("The checked file is no longer available. Please upload it again."))
         path = uploads / name
-        report = import_companies(session, path.read_bytes(), name, commit=True, limits=limits)
+        report = run(path.read_bytes(), name, True, limits)
         path.unlink(missing_ok=True)
-        request.session.pop("import_file", None)
-        return render(request, "registry/import.html", active="import", report=report, token=None)
+        request.session.pop(slot, None)
+        return report, None
     if file is None or not file.filename:
         raise Invalid(N_("Choose a file to upload."))
     content = file.file.read()
-    if len(content) > get_settings(request).max_upload_bytes:
+    if len(content) > settings.max_upload_bytes:
         raise Invalid(N_("The file is too large."))
-    report = import_companies(session, content, file.filename, commit=False, limits=limits)
+    report = run(content, file.filename, False, limits)
     new_token = secrets.token_hex(12)
     suffix = ".xlsx" if file.filename.lower().endswith((".xlsx", ".xlsm")) else ".csv"
     (uploads / f"{new_token}{suffix}").write_bytes(content)
-    request.session["import_file"] = f"{new_token}{suffix}"
-    return render(request, "registry/import.html", active="import", report=report, token=new_token)
+    request.session[slot] = f"{new_token}{suffix}"
+    return report, new_token
 
 
 @pages.get("/companies/{company_id}")

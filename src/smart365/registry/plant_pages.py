@@ -5,20 +5,23 @@ factory. Annotations are evaluated eagerly here (no ``from __future__ import ann
 path aliases built per level reach FastAPI.
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Form, Path, Request, UploadFile
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from starlette.responses import RedirectResponse, Response
 
 from smart365.core.db import Base
-from smart365.core.errors import AppError, field_reason
+from smart365.core.errors import AppError, Forbidden, field_reason
 from smart365.core.i18n import N_, _
-from smart365.core.tenancy import principal_of
+from smart365.core.tenancy import Principal, principal_of
+from smart365.core.uploads import ReadLimits
 from smart365.registry import service
 from smart365.registry.models import Company, Equipment, Line, Site, Tag
+from smart365.registry.pages import two_step_import
 from smart365.registry.schemas import EquipmentIn, LineIn, SiteIn, TagIn
+from smart365.registry.tag_import import TagImportReport, export_tags, import_tags, tag_template
 from smart365.web.deps import Csrf, PageForm, PagePrincipal, PageSession
 from smart365.web.templating import render
 
@@ -112,3 +115,75 @@ def equipment_page(request: Request, equipment_id: int, principal: PagePrincipal
         labels=FIELD_LABELS,
         flash_error=request.session.pop("flash_error", None),
     )
+
+
+TAG_IMPORT: dict[str, Any] = {
+    "heading": N_("Import tags"),
+    "intro": N_(
+        "Upload an Excel or CSV file of the firm's tags: one long sheet with the machine in the 설비 (machine) column, or one "
+        "sheet per machine named after it. Required: 태그 (tag) and the machine; the machines are registered first. "
+        "The file is checked first; nothing changes until you import the good rows."
+    ),
+    "done": N_("{created} tags added, {updated} updated, {bad} rows left out."),
+}
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _changeable(principal: Principal, company: Company) -> Company:
+    if not principal.can_change(company.id):
+        raise Forbidden()
+    return company
+
+
+def _tag_import_page(request: Request, company: Company, report: object = None, token: str | None = None) -> Response:
+    downloads = [
+        (f"/companies/{company.id}/tags/template.xlsx", N_("Download the template")),
+        (f"/companies/{company.id}/tags/export.xlsx", N_("Export the firm's tags")),
+    ]
+    return render(
+        request, "registry/import.html", active="companies", company=company, report=report, token=token,
+        action=f"/companies/{company.id}/tags/import", downloads=downloads, **TAG_IMPORT,
+    )  # fmt: skip
+
+
+@pages.get("/companies/{company_id}/tags/import")
+def tag_import_form(request: Request, company_id: int, principal: PagePrincipal, session: PageSession) -> Response:
+    """The firm's bulk tag import: upload, check, then import the good rows."""
+    return _tag_import_page(request, _changeable(principal, service.get(session, Company, company_id)))
+
+
+@pages.post("/companies/{company_id}/tags/import", dependencies=[Csrf])
+def tag_import_check(
+    request: Request,
+    company_id: int,
+    principal: PagePrincipal,
+    session: PageSession,
+    file: UploadFile | None = None,
+    token: Annotated[str | None, Form()] = None,
+) -> Response:
+    """First post checks the file (by sheet, row and column); the second, with its token, imports the good rows."""
+    company = _changeable(principal, service.get(session, Company, company_id))
+
+    def check(content: bytes, name: str, commit: bool, limits: ReadLimits) -> TagImportReport:
+        return import_tags(session, company, content, name, commit=commit, limits=limits)
+
+    report, new_token = two_step_import(request, file, token, check)
+    return _tag_import_page(request, company, report, new_token)
+
+
+@pages.get("/companies/{company_id}/tags/export.xlsx")
+def tag_export(company_id: int, session: PageSession) -> Response:
+    """The firm's tags as an Excel workbook that imports back unchanged."""
+    company = service.get(session, Company, company_id)
+    return _workbook(export_tags(session, company), f"smart365-tags-{company.brn}.xlsx")
+
+
+@pages.get("/companies/{company_id}/tags/template.xlsx")
+def tag_template_download(company_id: int, session: PageSession) -> Response:
+    """An empty tags workbook whose headers say what goes in each column."""
+    service.get(session, Company, company_id)
+    return _workbook(tag_template(), "smart365-tags-template.xlsx")
+
+
+def _workbook(content: bytes, filename: str) -> Response:
+    return Response(content, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
