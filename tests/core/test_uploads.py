@@ -12,7 +12,14 @@ from openpyxl import Workbook
 
 from smart365.core import uploads
 from smart365.core.errors import Invalid
-from smart365.core.uploads import FileTooLarge, ReadLimits, check_parquet, check_workbook, workbook_rows
+from smart365.core.uploads import (
+    FileTooLarge,
+    ReadLimits,
+    check_parquet,
+    check_workbook,
+    workbook_rows,
+    workbook_sheets,
+)
 
 
 def workbook(rows: int, columns: int = 3, *, sized: bool = False) -> bytes:
@@ -78,3 +85,21 @@ def test_a_parquet_file_is_checked_by_its_footer() -> None:
         check_parquet(b"PAR1 but nothing else", uploads.HISTORY)
     with pytest.raises(Invalid):
         check_workbook(buffer.getvalue(), uploads.HISTORY)
+
+
+def test_the_row_limit_holds_over_all_sheets_of_a_workbook() -> None:
+    book = Workbook()
+    for number, sheet in enumerate([book.active, book.create_sheet("two")]):
+        assert sheet is not None
+        sheet.append(["c0"])
+        sheet.append([number])
+        sheet.append([number])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    limits = ReadLimits(rows=4, unpacked_bytes=10**7)
+    assert [(name, len(rows)) for name, rows in workbook_sheets(buffer.getvalue(), limits)] == [
+        ("Sheet", 3),
+        ("two", 3),
+    ]
+    with pytest.raises(FileTooLarge):
+        workbook_sheets(buffer.getvalue(), ReadLimits(rows=3, unpacked_bytes=10**7))
