@@ -169,7 +169,19 @@ def world(db: Database) -> World:
         ids_a |= _ticket(session, a, ids_a)
         ids_a["run_id"] = _testbed_run(session, a)
         ids_a["model_id"] = _model(session, a, ids_a)
+        ids_a["channel_id"] = _channel(session, a)
     return World(db=db, firm_a=a.id, firm_b=b.id, ids_a=ids_a, emails=emails)
+
+
+def _channel(session: Session, company: Company) -> int:
+    """Where firm A's alarms go: this machine's discard port, which a channel may not call (so tests send nothing)."""
+    from smart365.monitoring.models import NotificationChannel
+
+    channel = NotificationChannel(company_id=company.id, name=f"{SENTINEL} 생산팀", kind="text",
+                                  target="http://127.0.0.1:9/hook", min_severity="warning")  # fmt: skip
+    session.add(channel)
+    session.flush()
+    return channel.id
 
 
 def _inbox_series(session: Session, company: Company) -> int:

@@ -8,9 +8,9 @@ connectors, and the AI test-bed's background worker. The web app is one more fac
 ==============  ==========================================================================================
 shape           what runs
 ==============  ==========================================================================================
-``serve``       web app + test-bed worker; collects every connector in-process when the store is embedded
-                (DuckDB has one writer), or shares them through leases when ``SMART365_COLLECT=true``
-                on a server store
+``serve``       web app + test-bed worker + alarm notifications; collects every connector in-process when the
+                store is embedded (DuckDB has one writer), or shares them through leases when
+                ``SMART365_COLLECT=true`` on a server store
 ``worker``      collection, ingest and scoring only (no web), for the server shape (PostgreSQL records and
                 time series); several share the connectors through leases
 ``centre``      a centre worker of the scaled-out shape (``worker --role centre``): pulls what plants forward
@@ -44,6 +44,7 @@ from smart365.core.i18n import N_
 from smart365.core.settings import Settings
 from smart365.core.throttle import LoginThrottle
 from smart365.fleet.forwarded import forwarded_evidence
+from smart365.monitoring import notify
 from smart365.monitoring.runtime import AlarmMonitor, Collection
 from smart365.telemetry.leases import DatabaseLeases, Leases, SoleCollector
 from smart365.telemetry.sources import SourceIdentity, refuse_unreadable_sources
@@ -57,7 +58,7 @@ Shape = Literal["serve", "worker", "centre"]
 
 
 class Part(Protocol):
-    """A background part with an asynchronous life: the fleet's uplink or centre consumer."""
+    """A background part with an asynchronous life: the fleet's uplink or centre consumer, the notifier."""
 
     async def start(self) -> None: ...
 
@@ -111,6 +112,7 @@ class System:
     login_throttle: LoginThrottle
     plugins: list[Plugin] = field(default_factory=list)
     fleet: Part | None = None  # the plant's uplink to the centre, or a centre worker's consumer
+    notifier: Part | None = None  # sends the alarm notifications every process queues
     #: The measured evidence the firms' plants forwarded to this centre (read by the diagnosis page).
     forwarded_evidence: ForwardedSource | None = None
     closing: threading.Event = field(default_factory=threading.Event)  # long responses (event streams) end
@@ -129,6 +131,8 @@ class System:
             await self.collection.start()
         if self.fleet is not None:
             await self.fleet.start()
+        if self.notifier is not None:
+            await self.notifier.start()
         if self.freeze_heap:
             # The libraries loaded by now are ~370k objects that a full collection walks every time: a request
             # that allocates (5,000 parsed points) set off 20-270 ms pauses for every other request.
@@ -138,6 +142,8 @@ class System:
     async def stop(self) -> None:
         """Stop in reverse: collection (stores what is queued), plug-ins, test-bed, then the store."""
         self.closing.set()
+        if self.notifier is not None:
+            await self.notifier.stop()
         if self.fleet is not None:
             await self.fleet.stop()
         if self.collection is not None:
@@ -150,11 +156,18 @@ class System:
 
 
 def records(settings: Settings) -> Database:
-    """The records database, migrated, with the write checks every process applies."""
+    """The records database, migrated, with the write hooks every process applies."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.records_url)
-    refuse_unreadable_sources()
+    _write_hooks()
     return Database(settings.records_url)
+
+
+def _write_hooks() -> None:
+    """What every write of every process does: refuse an address no connector can read, queue the
+    notifications of an alarm raised or cleared."""
+    refuse_unreadable_sources()
+    notify.install()
 
 
 def bootstrap(settings: Settings | None = None, *, db: Database | None = None, shape: Shape = "serve") -> System:
@@ -163,8 +176,8 @@ def bootstrap(settings: Settings | None = None, *, db: Database | None = None, s
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if db is None:
         db = records(settings)
-    else:  # a database the caller migrated: the write checks still apply
-        refuse_unreadable_sources()
+    else:  # a database the caller migrated: the write hooks still apply
+        _write_hooks()
     embedded = settings.timeseries_url is None
     if shape == "worker" and embedded:
         raise NeedsServerShape()
@@ -180,9 +193,10 @@ def bootstrap(settings: Settings | None = None, *, db: Database | None = None, s
         collection = Collection(db, store, alarms, leases, settings.collect_every_s, settings.lease_ttl_s, identity)
     testbed = TestbedWorker(db, Staging(settings.data_dir / "testbed")) if shape == "serve" else None
     throttle = LoginThrottle(settings.login_throttle_url)
+    notifier = notify.Notifier(db, settings) if shape == "serve" else None
     return System(
         settings, db, store, alarms, collection, testbed, throttle, fleet=_uplink(settings, db, store),
-        forwarded_evidence=forwarded_evidence,
+        notifier=notifier, forwarded_evidence=forwarded_evidence,
     )
 
 

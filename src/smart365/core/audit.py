@@ -53,6 +53,8 @@ class Action(StrEnum):
     API_KEY_CREATE = "api_key.create"
     API_KEY_REVOKE = "api_key.revoke"
     SIGNAL_ASSIGN = "signal.assign"
+    NOTIFY_CHANNEL = "notify.channel"
+    NOTIFY = "notify.delivery"
 
 
 class Outcome(StrEnum):
@@ -76,6 +78,8 @@ ACTION_LABELS: dict[str, str] = {
     Action.TESTBED_DEPLOY: N_("Test-bed model deployed"),
     Action.API_KEY_CREATE: N_("API key created"),
     Action.API_KEY_REVOKE: N_("API key revoked"),
+    Action.NOTIFY_CHANNEL: N_("Alarm channel added"),
+    Action.NOTIFY: N_("Alarm notification"),
     Action.SIGNAL_ASSIGN: N_("Signal mapped to a tag"),
 }
 OUTCOME_LABELS: dict[str, str] = {

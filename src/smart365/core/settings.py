@@ -68,6 +68,16 @@ class Settings(BaseSettings):
     fleet_hub_url: str | None = None
     fleet_every_s: float = 60.0  # how often a plant publishes what is due
     fleet_ack_wait_s: float = 30.0  # a centre worker's unacknowledged messages go to another after this
+    #: The mail server alarm e-mails go through: ``smtp://user:password@host:587`` (STARTTLS when the server
+    #: offers it), ``smtps://…:465`` (TLS from the start); unset: e-mail channels cannot be added.
+    smtp_url: str | None = None
+    smtp_from: str = "smart365@localhost"  # the sender of alarm e-mails
+    #: The address people open Smart365 at (``https://smart365.example.kr``): alarm messages link to the alarm.
+    public_url: str | None = None
+    notify_every_s: float = 2.0  # how often queued alarm notifications are sent
+    #: Whether alarm webhooks may call this machine (127.0.0.1): off, so a channel cannot reach what only the
+    #: server can; a link-local address (a cloud's metadata service) is never called.
+    notify_allow_local: bool = False
 
     @property
     def records_url(self) -> str:

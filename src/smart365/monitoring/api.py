@@ -10,14 +10,16 @@ from fastapi import APIRouter, File, Query, Request, UploadFile
 from pydantic import BaseModel, Field
 
 from smart365.analytics import registry as models
+from smart365.core.errors import Forbidden
 from smart365.core.tenancy import principal_of
 from smart365.core.uploads import ReadLimits
-from smart365.monitoring import scoring, service
+from smart365.monitoring import channels, notify, scoring, service
+from smart365.monitoring.models import NotificationChannel
 from smart365.monitoring.pages import import_history_file, store_of
 from smart365.registry import service as registry
 from smart365.registry.models import Company, Equipment
 from smart365.telemetry.file_import import MAX_REJECTED_SHOWN, FileImportReport, rejection_text
-from smart365.web.deps import ApiSession, get_settings
+from smart365.web.deps import ApiSession, get_settings, system_of
 
 router = APIRouter(prefix="/api/v1", tags=["monitoring"])
 
@@ -50,6 +52,72 @@ class RuleOut(BaseModel):
     delay_s: float
     severity: str
     enabled: bool
+
+
+class ChannelOut(BaseModel):
+    """A notification channel; its address masked (a webhook URL is a password), its secret never shown."""
+
+    id: int
+    name: str
+    kind: str
+    target: str
+    min_severity: str
+    on_clear: bool
+    enabled: bool
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    channel_id: int
+    event_id: int | None
+    transition: str
+    state: str
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+
+
+def _channel_out(channel: Any) -> ChannelOut:
+    fields = {k: getattr(channel, k) for k in ChannelOut.model_fields}
+    return ChannelOut(**(fields | {"target": channels.masked(channel)}))
+
+
+@router.get("/companies/{company_id}/notification-channels", response_model=list[ChannelOut])
+def notification_channels(session: ApiSession, company_id: int) -> list[ChannelOut]:
+    """Where the firm's alarms are sent."""
+    registry.get(session, Company, company_id)
+    return [_channel_out(c) for c in channels.channels_of(session, company_id)]
+
+
+@router.post("/companies/{company_id}/notification-channels", response_model=ChannelOut, status_code=201)
+def add_notification_channel(session: ApiSession, company_id: int, data: channels.ChannelIn) -> ChannelOut:
+    """Send the firm's alarms to a webhook or e-mail addresses as well (audited)."""
+    registry.get(session, Company, company_id)
+    return _channel_out(channels.create_channel(session, company_id, data))
+
+
+@router.delete("/notification-channels/{channel_id}", status_code=204)
+def remove_notification_channel(session: ApiSession, channel_id: int) -> None:
+    channels.delete_channel(session, registry.get(session, NotificationChannel, channel_id))
+
+
+@router.post("/notification-channels/{channel_id}/test", response_model=DeliveryOut)
+def test_notification_channel(request: Request, session: ApiSession, channel_id: int) -> DeliveryOut:
+    """Send a test message now; the answer says whether it was delivered and what the receiver said."""
+    channel = registry.get(session, NotificationChannel, channel_id)
+    if not principal_of(session).can_change(channel.company_id):
+        raise Forbidden()
+    system = system_of(request)
+    return DeliveryOut.model_validate(notify.send_test(system.db, channel.id, system.settings), from_attributes=True)
+
+
+@router.get("/companies/{company_id}/notifications", response_model=list[DeliveryOut])
+def notifications(session: ApiSession, company_id: int) -> list[DeliveryOut]:
+    """The firm's latest notifications (newest first), with their state and the receiver's last answer."""
+    registry.get(session, Company, company_id)
+    deliveries = channels.recent_deliveries(session, company_id, limit=100)
+    return [DeliveryOut.model_validate(d, from_attributes=True) for d in deliveries]
 
 
 class ModelOut(BaseModel):

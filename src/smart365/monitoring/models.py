@@ -1,6 +1,7 @@
-"""Monitoring tables: alarm rules, alarm events (raise, clear, acknowledge, shelve) and OEE settings.
+"""Monitoring tables: alarm rules, alarm events (raise, clear, acknowledge, shelve), OEE settings, and where
+alarms are sent (notification channels) with each delivery.
 
-All three are firm-owned (``company_id`` on the row), so the shared tenancy hooks scope every query. An
+All are firm-owned (``company_id`` on the row), so the shared tenancy hooks scope every query. An
 alarm event comes from a rule (``rule_id``) or from a deployed anomaly model (``model_id``, with the
 signals that contributed most in ``explanation``).
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, String
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from smart365.analytics.models import AnalyticsModel
@@ -84,3 +85,41 @@ class OeeSetting(CompanyOwned, Timestamped, Base):
     reason_tag_id: Mapped[int | None] = mapped_column(ForeignKey("tags.id", ondelete="SET NULL"))
     count_tag_id: Mapped[int | None] = mapped_column(ForeignKey("tags.id", ondelete="SET NULL"))
     bad_tag_id: Mapped[int | None] = mapped_column(ForeignKey("tags.id", ondelete="SET NULL"))
+
+
+class NotificationChannel(CompanyOwned, Timestamped, Base):
+    """Where a firm's alarms are sent: a chat webhook (``text``: Slack, 카카오워크, Mattermost; ``jandi``;
+    ``teams``), a generic JSON POST (``json``, signed with ``secret``) or e-mail (``email``: addresses in
+    ``target``), for alarms of ``min_severity`` or worse, and their clearing when ``on_clear``."""
+
+    __tablename__ = "notification_channels"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(10))
+    target: Mapped[str] = mapped_column(String(1000))  # a URL, or e-mail addresses separated by commas
+    secret: Mapped[str | None] = mapped_column(String(200))
+    min_severity: Mapped[str] = mapped_column(String(10), default="warning")
+    on_clear: Mapped[bool] = mapped_column(Boolean, default=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class NotificationDelivery(CompanyOwned, Timestamped, Base):
+    """One message for one channel: queued in the transaction that raised or cleared the alarm (so none is
+    lost), sent with retries, at most once per alarm, change and channel (the unique key)."""
+
+    __tablename__ = "notification_deliveries"
+    __table_args__ = (UniqueConstraint("channel_id", "event_id", "transition"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("notification_channels.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("alarm_events.id", ondelete="CASCADE"), index=True)
+    transition: Mapped[str] = mapped_column(String(10))  # raised | cleared | test
+    state: Mapped[str] = mapped_column(String(10), default="pending", index=True)  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+    channel: Mapped[NotificationChannel] = relationship()
+    event: Mapped[AlarmEvent | None] = relationship()

@@ -26,8 +26,8 @@ from smart365.core.errors import Forbidden, Invalid, field_reason
 from smart365.core.i18n import N_, _
 from smart365.core.tenancy import Principal, Role
 from smart365.core.uploads import HISTORY, ReadLimits
-from smart365.monitoring import alarms, service
-from smart365.monitoring.models import AlarmEvent, AlarmRule, OeeSetting
+from smart365.monitoring import alarms, channels, notify, service
+from smart365.monitoring.models import AlarmEvent, AlarmRule, NotificationChannel, OeeSetting
 from smart365.monitoring.oee import REASONS, Oee, combine, percent, recent_shifts
 from smart365.monitoring.runtime import machine_connection
 from smart365.registry import service as registry
@@ -228,7 +228,61 @@ def alarms_page(request: Request, company_id: int, principal: PagePrincipal, ses
         ),
         can_act=principal.can_change(company_id),
         severity_labels=SEVERITY_LABELS,
+        channels=channels.channels_of(session, company_id),
+        deliveries=channels.recent_deliveries(session, company_id),
+        channel_kinds=notify.KINDS,
+        masked=channels.masked,
+        transition_labels=TRANSITION_LABELS,
+        state_labels=DELIVERY_STATES,
+        flash=request.session.pop("flash", None),
+        flash_error=request.session.pop("flash_error", None),
     )
+
+
+TRANSITION_LABELS = {"raised": N_("Raised"), "cleared": N_("Cleared"), "test": N_("Test")}
+DELIVERY_STATES = {"pending": N_("Waiting"), "sent": N_("Sent"), "failed": N_("Failed")}
+
+
+@pages.post("/monitoring/companies/{company_id}/channels", dependencies=[Csrf])
+def add_channel(request: Request, company_id: int, session: PageSession, posted: PageForm) -> Response:
+    """Add a channel from the form on the alarms page; a bad field comes back with its reason."""
+    registry.get(session, Company, company_id)
+    form: dict[str, Any] = {k: v for k, v in posted.items() if k != "csrf_token" and v != ""}
+    form["on_clear"] = form.get("on_clear") == "true"  # an unticked box is not posted at all
+    try:
+        channels.create_channel(session, company_id, channels.ChannelIn.model_validate(form))
+    except ValidationError as exc:
+        request.session["flash_error"] = _channel_errors(exc)
+    return RedirectResponse(f"/monitoring/companies/{company_id}/alarms", status_code=303)
+
+
+@pages.post("/monitoring/channels/{channel_id}/test", dependencies=[Csrf])
+def test_channel(request: Request, channel_id: int, principal: PagePrincipal, session: PageSession) -> Response:
+    """Send a test message to the channel now and say what its receiver answered."""
+    channel = registry.get(session, NotificationChannel, channel_id)
+    if not principal.can_change(channel.company_id):
+        raise Forbidden()
+    done = notify.send_test(system_of(request).db, channel.id, system_of(request).settings)
+    if done.state == "sent":
+        request.session["flash"] = _("The test message was sent to {name}.").format(name=channel.name)
+    else:
+        reason = done.last_error or ""
+        request.session["flash_error"] = _("The test message did not arrive: {reason}").format(reason=reason)
+    return RedirectResponse(f"/monitoring/companies/{channel.company_id}/alarms", status_code=303)
+
+
+@pages.post("/monitoring/channels/{channel_id}/delete", dependencies=[Csrf])
+def delete_channel(channel_id: int, session: PageSession) -> Response:
+    """Remove a channel (its queued messages go with it)."""
+    channel = registry.get(session, NotificationChannel, channel_id)
+    company_id = channel.company_id
+    channels.delete_channel(session, channel)
+    return RedirectResponse(f"/monitoring/companies/{company_id}/alarms", status_code=303)
+
+
+def _channel_errors(exc: ValidationError) -> str:
+    labels = {"name": N_("Name"), "kind": N_("Type"), "target": N_("Address"), "secret": N_("Signing secret")}
+    return " ".join(f"{_(labels.get(str(e['loc'][0]), str(e['loc'][0])))}: {field_reason(e)}" for e in exc.errors())
 
 
 @pages.post("/monitoring/companies/{company_id}/rules", dependencies=[Csrf])

@@ -120,9 +120,9 @@ def equipment_page(request: Request, equipment_id: int, principal: PagePrincipal
 TAG_IMPORT: dict[str, Any] = {
     "heading": N_("Import tags"),
     "intro": N_(
-        "Upload an Excel or CSV file of the firm's tags: one long sheet with the machine in the 설비 (machine) column, or one "
-        "sheet per machine named after it. Required: 태그 (tag) and the machine; the machines are registered first. "
-        "The file is checked first; nothing changes until you import the good rows."
+        "Upload an Excel or CSV file of the firm's tags: one long sheet with the machine in the 설비 (machine) "
+        "column, or one sheet per machine named after it. Required: 태그 (tag) and the machine; the machines are "
+        "registered first. The file is checked first; nothing changes until you import the good rows."
     ),
     "done": N_("{created} tags added, {updated} updated, {bad} rows left out."),
 }
