@@ -45,7 +45,7 @@ def _plant() -> Plant:
     return Plant.showcase(seed=3, start=datetime(2026, 1, 5, 8, tzinfo=UTC))
 
 
-def test_browse_offers_spindle_load_with_type_and_unit() -> None:
+def test_browse_offers_spindle_load_with_type_unit_and_range() -> None:
     async def scenario() -> None:
         server = _server(free_port())
         await server.start()
@@ -58,8 +58,9 @@ def test_browse_offers_spindle_load_with_type_and_unit() -> None:
         load = found[SPINDLE_LOAD]
         assert load.browse_path.endswith("Plant/가공라인/MCT-01/SpindleLoad")
         assert load.data_type == "Double"
-        assert load.unit == "%"
-        assert not any(s.browse_path.endswith("EngineeringUnits") for s in suggestions)
+        assert (load.unit, load.low, load.high) == ("%", 0.0, 150.0)  # an AnalogItemType's EURange
+        assert not any(s.browse_path.endswith(("EngineeringUnits", "EURange")) for s in suggestions)
+        assert found[SPINDLE_LOAD.replace("SpindleLoad", "State")].low is None  # a plain string variable
         assert {s.node_id for s in login} == set(found)
 
     run(scenario())

@@ -114,6 +114,7 @@ def equipment_page(request: Request, equipment_id: int, principal: PagePrincipal
         can_edit=principal.can_change(machine.company_id),
         labels=FIELD_LABELS,
         flash_error=request.session.pop("flash_error", None),
+        flash=request.session.pop("flash", None),
     )
 
 

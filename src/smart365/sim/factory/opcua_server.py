@@ -1,10 +1,11 @@
 """OPC UA server (asyncua) exposing the CNC machining centres as ``Objects/Plant/<line>/<machine>/<Variable>``.
 
-Each machine folder holds one Double variable per tag (``SpindleLoad``, ``SpindleTemp``, …, with an
-``EngineeringUnits`` property), plus ``State`` and ``StateReason`` strings and their numeric codes
-``StateCode`` (0 idle, 1 run, 2 down) and ``ReasonCode`` (see ``REASON_CODES``). Node ids are strings in the
-simulator namespace, e.g. ``ns=2;s=Plant/가공라인/MCT-01/SpindleLoad``. Anonymous and username/password logins
-are accepted (security policy None; this is a simulator).
+Each machine folder holds one ``AnalogItemType`` variable per tag (``SpindleLoad``, ``SpindleTemp``, …,
+Double, with its ``EURange`` and ``EngineeringUnits``, as a real machine's server describes its signals),
+plus ``State`` and ``StateReason`` strings and their numeric codes ``StateCode`` (0 idle, 1 run, 2 down) and
+``ReasonCode`` (see ``REASON_CODES``). Node ids are strings in the simulator namespace, e.g.
+``ns=2;s=Plant/가공라인/MCT-01/SpindleLoad``. Anonymous and username/password logins are accepted (security
+policy None; this is a simulator).
 
 >>> browse_name("spindle_load"), node_path("가공라인", "MCT-01", "SpindleLoad")
 ('SpindleLoad', 'Plant/가공라인/MCT-01/SpindleLoad')
@@ -12,13 +13,18 @@ are accepted (security policy None; this is a simulator).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any, cast
 
 from asyncua import Node, Server, ua
+from asyncua.common.instantiate_util import instantiate
 from asyncua.crypto.permission_rules import User, UserRole
 
-from smart365.sim.factory.physics import REASON_CODES, STATE_CODES, UNITS, Reading
+from smart365.sim.factory.physics import RANGES, REASON_CODES, STATE_CODES, UNITS, Reading
+
+# instantiating AnalogItemType logs each of the type's attributes a variable does not copy: not worth reading
+logging.getLogger("asyncua.common.copy_node_util").setLevel(logging.ERROR)
 
 NAMESPACE_URI = "urn:smart365:sim:factory"
 DEFAULT_USERS = {"operator": "smart365"}
@@ -115,19 +121,29 @@ class PlantOpcUaServer:
     async def _add_machine(self, parent: Node, line: str, name: str, tags: tuple[str, ...]) -> None:
         folder = await parent.add_object(self._nodeid(line, name), f"{self.ns}:{name}")
         for tag in tags:
-            var = await self._variable(folder, line, name, browse_name(tag), 0.0, ua.VariantType.Double)
-            eu = await var.add_property(
-                self._nodeid(line, name, browse_name(tag), "EngineeringUnits"),
-                "0:EngineeringUnits",
-                eu_information(UNITS.get(tag, "")),
-            )
-            await eu.set_read_only()
-            self.nodes[(name, tag)] = var
+            self.nodes[(name, tag)] = await self._analog(folder, line, name, tag)
         for tag, bname in (("state", "State"), ("reason", "StateReason")):
             self.nodes[(name, tag)] = await self._variable(folder, line, name, bname, "", ua.VariantType.String)
         # Numeric twins of the state, as PLCs expose them: a connector stores numbers only.
         for tag, bname in (("state_code", "StateCode"), ("reason_code", "ReasonCode")):
             self.nodes[(name, tag)] = await self._variable(folder, line, name, bname, 0.0, ua.VariantType.Double)
+
+    async def _analog(self, folder: Node, line: str, name: str, tag: str) -> Node:
+        """A Double ``AnalogItemType`` variable with its range (``EURange``) and unit (``EngineeringUnits``)."""
+        bname = browse_name(tag)
+        analog = self.server.get_node(ua.NodeId(ua.Int32(ua.ObjectIds.AnalogItemType)))
+        nodeid, qualified = self._nodeid(line, name, bname), f"{self.ns}:{bname}"
+        [var, *_] = await instantiate(folder, analog, nodeid=nodeid, bname=qualified, dname=ua.LocalizedText(bname),
+                                      instantiate_optional=False)  # fmt: skip
+        double = ua.NodeId(ua.Int32(ua.ObjectIds.Double))
+        await var.write_attribute(ua.AttributeIds.DataType, ua.DataValue(ua.Variant(double, ua.VariantType.NodeId)))
+        await var.write_value(ua.Variant(0.0, ua.VariantType.Double))
+        low, high = RANGES.get(tag, (0.0, 0.0))
+        await (await var.get_child("0:EURange")).write_value(ua.Range(Low=low, High=high))
+        eu = await var.add_property(self._nodeid(line, name, bname, "EngineeringUnits"), "0:EngineeringUnits",
+                                    eu_information(UNITS.get(tag, "")))  # fmt: skip
+        await eu.set_read_only()
+        return var
 
     async def _variable(
         self, folder: Node, line: str, name: str, bname: str, initial: Any, vtype: ua.VariantType

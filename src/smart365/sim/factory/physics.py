@@ -50,6 +50,15 @@ UNITS = {
     "die_temp": "°C",
     "stroke_count": "ea",
 }
+#: Engineering ranges per tag (low, high), as the registry's tags have them; the OPC UA server's ``EURange``.
+RANGES = {
+    "spindle_load": (0.0, 150.0),
+    "spindle_temp": (10.0, 90.0),
+    "spindle_speed": (0.0, 12000.0),
+    "cycle_time": (0.0, 600.0),
+    "part_count": (0.0, 1e9),
+    "vibration": (0.0, 50.0),
+}
 TAGS = {
     "cnc": ("spindle_load", "spindle_temp", "spindle_speed", "cycle_time", "part_count", "vibration"),
     "injection": ("mould_temp", "injection_pressure", "barrel_temp", "cycle_time", "shot_count", "bad_count"),

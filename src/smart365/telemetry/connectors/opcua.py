@@ -54,6 +54,8 @@ class TagSuggestion:
     browse_path: str
     data_type: str
     unit: str
+    low: float | None = None  # the variable's EURange, where it has one (an AnalogItemType)
+    high: float | None = None
 
 
 def passes_deadband(last: float | None, value: float, deadband: float) -> bool:
@@ -120,7 +122,11 @@ async def _suggestion(client: Client, node: Node, path: str) -> TagSuggestion:
     with contextlib.suppress(ua.UaError):
         eu = await (await node.get_child("0:EngineeringUnits")).read_value()
         unit = eu.DisplayName.Text or ""
-    return TagSuggestion(node.nodeid.to_string(), path, data_type, unit)
+    low = high = None
+    with contextlib.suppress(ua.UaError, AttributeError):
+        span = await (await node.get_child("0:EURange")).read_value()
+        low, high = float(span.Low), float(span.High)
+    return TagSuggestion(node.nodeid.to_string(), path, data_type, unit, low, high)
 
 
 class _Handler:
