@@ -189,14 +189,22 @@ def bootstrap(settings: Settings | None = None, *, db: Database | None = None, s
     collection = None
     if collects:
         leases: Leases = SoleCollector() if embedded else DatabaseLeases(db, ttl_s=settings.lease_ttl_s)
-        identity = SourceIdentity(settings.installation, settings.sparkplug_host_id or None)
+        identity = SourceIdentity(settings.installation, settings.sparkplug_host_id or None, settings.opcua_pki)
         collection = Collection(db, store, alarms, leases, settings.collect_every_s, settings.lease_ttl_s, identity)
     testbed = TestbedWorker(db, Staging(settings.data_dir / "testbed")) if shape == "serve" else None
     throttle = LoginThrottle(settings.login_throttle_url)
     notifier = notify.Notifier(db, settings) if shape == "serve" else None
     return System(
-        settings, db, store, alarms, collection, testbed, throttle, fleet=_uplink(settings, db, store),
-        notifier=notifier, forwarded_evidence=forwarded_evidence,
+        settings,
+        db,
+        store,
+        alarms,
+        collection,
+        testbed,
+        throttle,
+        fleet=_uplink(settings, db, store),
+        notifier=notifier,
+        forwarded_evidence=forwarded_evidence,
     )
 
 

@@ -27,7 +27,10 @@ LOAD = "ns=2;s=Plant/가공라인/MCT-01/SpindleLoad"
 @pytest.fixture
 def opcua_server() -> Iterator[str]:
     """The simulator's OPC UA server on a free port, in a thread with its own event loop; yields its endpoint."""
-    server = PlantOpcUaServer({"MCT-01": ("가공라인", TAGS["cnc"])}, port=free_port())
+    yield from _serving(PlantOpcUaServer({"MCT-01": ("가공라인", TAGS["cnc"])}, port=free_port()))
+
+
+def _serving(server: PlantOpcUaServer) -> Iterator[str]:
     loop = asyncio.new_event_loop()
     started = threading.Event()
 
@@ -99,3 +102,32 @@ def test_an_unreachable_server_is_said_plainly(client: TestClient, world: World)
     _login(client, world.emails["member_a"])
     page = client.get(f"/equipment/{machine}/browse")
     assert page.status_code == 200 and "설비의 OPC UA 서버를 찾아볼 수 없습니다" in page.text
+
+
+@pytest.fixture
+def secure_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The simulator's server asking for Basic256Sha256, with a certificate of its own."""
+    server = PlantOpcUaServer({"MCT-01": ("가공라인", TAGS["cnc"])}, port=free_port(),
+                              secure_in=tmp_path_factory.mktemp("ua-server"))  # fmt: skip
+    yield from _serving(server)
+
+
+def test_the_admin_trusts_a_refused_server_and_the_member_browses_it_secured(
+    client: TestClient, world: World, secure_server: str
+) -> None:
+    machine = _connect(world, f"{secure_server}?security=Basic256Sha256&mode=SignAndEncrypt")
+    _login(client, world.emails["member_a"])
+    refused = client.get(f"/equipment/{machine}/browse").text
+    assert "서버 인증서를 아직 신뢰하지 않습니다" in refused
+    assert client.get("/admin/opcua").status_code == 403  # the trust list is the administrator's
+
+    csrf = _login(client, world.emails["admin"])
+    page = client.get("/admin/opcua").text
+    [thumbprint] = re.findall(r'name="thumbprint" value="([0-9a-f]{40})"', page)
+    assert "urn:smart365:sim:opcua-server" in page and "/admin/opcua/own.der" in page
+    assert client.get("/admin/opcua/own.der").content.startswith(b"\x30")  # a DER certificate
+    trusted = client.post("/admin/opcua/trust", data={"csrf_token": csrf, "thumbprint": thumbprint})
+    assert "이제 urn:smart365:sim:opcua-server를 신뢰합니다." in html.unescape(trusted.text)
+
+    _login(client, world.emails["member_a"])
+    assert "MCT-01/SpindleLoad" in client.get(f"/equipment/{machine}/browse").text

@@ -55,6 +55,8 @@ class Action(StrEnum):
     SIGNAL_ASSIGN = "signal.assign"
     NOTIFY_CHANNEL = "notify.channel"
     NOTIFY = "notify.delivery"
+    OPCUA_TRUST = "opcua.trust"
+    OPCUA_UNTRUST = "opcua.untrust"
 
 
 class Outcome(StrEnum):
@@ -80,6 +82,8 @@ ACTION_LABELS: dict[str, str] = {
     Action.API_KEY_REVOKE: N_("API key revoked"),
     Action.NOTIFY_CHANNEL: N_("Alarm channel added"),
     Action.NOTIFY: N_("Alarm notification"),
+    Action.OPCUA_TRUST: N_("OPC UA server trusted"),
+    Action.OPCUA_UNTRUST: N_("OPC UA server no longer trusted"),
     Action.SIGNAL_ASSIGN: N_("Signal mapped to a tag"),
 }
 OUTCOME_LABELS: dict[str, str] = {

@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     notify_allow_local: bool = False
 
     @property
+    def opcua_pki(self) -> str:
+        """The OPC UA certificates: this installation's own and the servers it trusts (``<data_dir>/opcua``)."""
+        return str(self.data_dir / "opcua")
+
+    @property
     def records_url(self) -> str:
         """The records database: ``database_url`` when set, else a SQLite file in the data directory."""
         if self.database_url:

@@ -7,6 +7,8 @@ each tag is read (``Tag.address``). One connector serves all tags behind one end
 protocol    machine endpoint                 tag address
 ==========  ===============================  ==========================================================================
 opcua       ``opc.tcp://host:4840/path``     node id: ``ns=2;s=Plant/가공라인/MCT-01/SpindleLoad``
+            (``?security=Basic256Sha256``
+            ``&mode=Sign`` secures it)
 modbus      ``modbus://host:502/1`` (unit)   ``table:address[:type][:option=value…]``: ``holding:0:uint16:scale=0.1``
 mqtt        ``mqtt://host:1883``             ``topic#json.path``: ``smart365/ansan/injection/IMM-01#values.x``
 sparkplug   ``mqtt://host:1883/group``       ``edge/device/metric``: ``hanbit-ansan/IMM-01/mould_temp``
@@ -37,7 +39,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlsplit, urlunsplit
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
@@ -82,6 +84,7 @@ class SourceIdentity:
 
     installation: str = ""
     sparkplug_host_id: str | None = None
+    opcua_pki: str | None = None  # the installation's OPC UA certificates and trust list (<data_dir>/opcua)
 
 
 class _BadAddress(ValueError):
@@ -195,12 +198,31 @@ def client_id(endpoint: str, installation: str = "") -> str:
     return "smart365-" + hashlib.sha1(f"{installation}|{endpoint}".encode()).hexdigest()[:14]
 
 
+def opcua_session(url: SplitResult, identity: SourceIdentity) -> dict[str, Any]:
+    """An OPC UA endpoint's session settings: ``?security=Basic256Sha256&mode=Sign`` (``SignAndEncrypt`` when no
+    mode is given) asks for a secured session, a login rides in the URL (``opc.tcp://user:password@host…``).
+
+    >>> opcua_session(urlsplit("opc.tcp://plc:4840/ua?security=Basic256Sha256"), SourceIdentity("p1", None, "/pki"))
+    {'endpoint': 'opc.tcp://plc:4840/ua', 'security': 'Basic256Sha256', 'mode': 'SignAndEncrypt', \
+'pki_dir': '/pki', 'installation': 'p1'}
+    """
+    options = dict(parse_qsl(url.query))
+    session: dict[str, Any] = {"endpoint": urlunsplit(url._replace(query="", fragment=""))}
+    if unknown := set(options) - {"security", "mode"}:
+        raise _BadAddress(N_("An OPC UA endpoint takes only ?security= and &mode=, not {option}."),
+                          {"option": ", ".join(sorted(unknown))})  # fmt: skip
+    if options:
+        session |= {"security": options.get("security", "None"), "mode": options.get("mode", "SignAndEncrypt")}
+        session |= {"pki_dir": identity.opcua_pki, "installation": identity.installation}
+    return session
+
+
 def _base_config(protocol: str, endpoint: str, identity: SourceIdentity | None = None) -> dict[str, Any]:
     """The connector settings implied by a machine endpoint (and who collects it)."""
     identity = identity or SourceIdentity()
     url = urlsplit(endpoint)
     if protocol == "opcua":
-        return {"endpoint": endpoint}
+        return opcua_session(url, identity)
     if protocol == "modbus" and url.hostname:
         unit = url.path.strip("/") or "1"
         return {"host": url.hostname, "port": url.port or 502, "device_id": int(unit)}

@@ -32,7 +32,7 @@ from smart365.registry import api as registry_api
 from smart365.registry import pages as registry_pages
 from smart365.registry import plant_pages
 from smart365.telemetry import api as telemetry_api
-from smart365.telemetry import browse_pages, influx, signal_pages
+from smart365.telemetry import influx, opcua_pages, signal_pages
 from smart365.testbed import pages as testbed_pages
 from smart365.web import admin, api_keys, assets, auth, home
 from smart365.web.contract import install_api_contract
@@ -147,7 +147,7 @@ def create_app(system: System) -> FastAPI:
     app.include_router(influx.router)  # InfluxDB-compatible /write, /api/v2/write, /query, /ping for Telegraf & co.
     for router in signal_pages.routers:  # a firm's new-signal inbox and series mappings
         app.include_router(router)
-    app.include_router(browse_pages.pages)  # an OPC UA machine's variables, browsed live, picked as tags
+    app.include_router(opcua_pages.pages)  # OPC UA: a machine's variables browsed live; the trust list
     for router in (*admin.routers, *api_keys.routers):  # audit log, users, firms' API keys
         app.include_router(router)
     # the member's home: level and next step, open alarms, requests to the centre, the last test-bed run;

@@ -4,8 +4,9 @@ Each machine folder holds one ``AnalogItemType`` variable per tag (``SpindleLoad
 Double, with its ``EURange`` and ``EngineeringUnits``, as a real machine's server describes its signals),
 plus ``State`` and ``StateReason`` strings and their numeric codes ``StateCode`` (0 idle, 1 run, 2 down) and
 ``ReasonCode`` (see ``REASON_CODES``). Node ids are strings in the simulator namespace, e.g.
-``ns=2;s=Plant/가공라인/MCT-01/SpindleLoad``. Anonymous and username/password logins are accepted (security
-policy None; this is a simulator).
+``ns=2;s=Plant/가공라인/MCT-01/SpindleLoad``. Anonymous and username/password logins are accepted; unsecured by
+default, or (``secure=True``) only Basic256Sha256 Sign and SignAndEncrypt with a certificate of its own, as a
+machine's server set up by the book is.
 
 >>> browse_name("spindle_load"), node_path("가공라인", "MCT-01", "SpindleLoad")
 ('SpindleLoad', 'Plant/가공라인/MCT-01/SpindleLoad')
@@ -14,12 +15,16 @@ policy None; this is a simulator).
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, cast
 
 from asyncua import Node, Server, ua
 from asyncua.common.instantiate_util import instantiate
+from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from asyncua.crypto.permission_rules import User, UserRole
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from smart365.sim.factory.physics import RANGES, REASON_CODES, STATE_CODES, UNITS, Reading
 
@@ -86,9 +91,12 @@ class PlantOpcUaServer:
         host: str = "127.0.0.1",
         users: Mapping[str, str] | None = None,
         allow_anonymous: bool = True,
+        secure_in: Path | None = None,
     ) -> None:
-        """``machines`` maps a machine name to ``(line, tags)``."""
+        """``machines`` maps a machine name to ``(line, tags)``; ``secure_in`` names a folder for the server's
+        certificate and makes every session secured."""
         self.machines = dict(machines)
+        self.secure_in = secure_in
         self.endpoint = f"opc.tcp://{host}:{port}/smart365/"
         self.allow_anonymous = allow_anonymous
         manager = PasswordUserManager(users or DEFAULT_USERS, allow_anonymous)
@@ -101,7 +109,10 @@ class PlantOpcUaServer:
         await self.server.init()
         self.server.set_endpoint(self.endpoint)
         self.server.set_server_name("Smart365 factory simulator")
-        self.server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        if self.secure_in is None:
+            self.server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        else:
+            await self._certificate(self.secure_in)
         tokens: list[type] = [ua.UserNameIdentityToken]
         if self.allow_anonymous:
             tokens.insert(0, ua.AnonymousIdentityToken)
@@ -114,6 +125,19 @@ class PlantOpcUaServer:
                 lines[line] = await plant.add_folder(self._nodeid(line), f"{self.ns}:{line}")
             await self._add_machine(lines[line], line, name, tags)
         await self.server.start()
+
+    async def _certificate(self, folder: Path) -> None:
+        """The server's own certificate (made once) and only the Basic256Sha256 policies."""
+        uri = "urn:smart365:sim:opcua-server"
+        await self.server.set_application_uri(uri)
+        key, cert = folder / "server-key.pem", folder / "server-cert.der"
+        folder.mkdir(parents=True, exist_ok=True)
+        uses = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+        await setup_self_signed_certificate(key, cert, uri, socket.gethostname(), uses, {})
+        await self.server.load_certificate(str(cert))
+        await self.server.load_private_key(str(key))
+        self.server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_Sign,
+                                         ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])  # fmt: skip
 
     def _nodeid(self, *parts: str) -> ua.NodeId:
         return ua.NodeId(ua.String(node_path(*parts)), ua.Int16(self.ns))

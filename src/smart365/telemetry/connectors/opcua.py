@@ -3,7 +3,9 @@
 :func:`browse` walks the server's Objects folder and offers every variable as a :class:`TagSuggestion`
 (node id, browse path, data type, engineering unit). :class:`OpcUaConnector` subscribes (no polling) to the
 mapped nodes; a tag's ``deadband`` is asked of the server as a DataChangeFilter and, where the server refuses
-it, applied on the client. Anonymous or username/password sessions; reconnects are the base's job.
+it, applied on the client. Anonymous or username/password sessions, unsecured or secured with Basic256Sha256
+(``Sign`` or ``SignAndEncrypt``, the installation's certificate and trust list: :mod:`~smart365.telemetry.opcua_pki`);
+reconnects are the base's job.
 
 >>> passes_deadband(None, 1.0, 0.5), passes_deadband(1.0, 1.3, 0.5), passes_deadband(1.0, 1.6, 0.5)
 (True, False, True)
@@ -16,9 +18,11 @@ import contextlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 
 from asyncua import Client, Node, ua
+from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from pydantic import Field
 
 from smart365.telemetry.batch import QUALITY_BAD, QUALITY_GOOD, QUALITY_UNCERTAIN, Batch
@@ -43,6 +47,10 @@ class OpcUaConfig(ConnectorConfig):
     password: str | None = None
     publishing_interval_ms: float = Field(default=500, gt=0)
     timeout_s: float = Field(default=4.0, gt=0)
+    security: Literal["None", "Basic256Sha256"] = "None"
+    mode: Literal["Sign", "SignAndEncrypt"] = "SignAndEncrypt"
+    pki_dir: str | None = None  # the installation's certificates (<data_dir>/opcua); needed when secured
+    installation: str = ""  # part of this client's application URI
     tags: list[OpcUaTag] = Field(min_length=1)
 
 
@@ -74,18 +82,25 @@ def quality_of(status: ua.StatusCode | None) -> int:
     return QUALITY_UNCERTAIN if status.is_uncertain() else QUALITY_BAD
 
 
-def _client(endpoint: str, username: str | None, password: str | None, timeout: float) -> Client:
-    client = Client(endpoint, timeout=timeout)
-    if username:
-        client.set_user(username)
-        client.set_password(password or "")
+async def _client(cfg: OpcUaConfig) -> Client:
+    """A client for ``cfg``'s endpoint and login, secured when ``cfg.security`` asks (not connected yet)."""
+    client = Client(cfg.endpoint, timeout=cfg.timeout_s)
+    if cfg.username:
+        client.set_user(cfg.username)
+        client.set_password(cfg.password or "")
+    if cfg.security == "Basic256Sha256":
+        from smart365.telemetry.opcua_pki import Pki  # only secured sessions load the certificate machinery
+
+        mode = getattr(ua.MessageSecurityMode, cfg.mode)
+        await Pki(Path(cfg.pki_dir or ".smart365/opcua")).secure(
+            client, cfg.installation, SecurityPolicyBasic256Sha256, mode
+        )
     return client
 
 
-async def browse(
-    endpoint: str, username: str | None = None, password: str | None = None, max_depth: int = 10
-) -> list[TagSuggestion]:
-    """Every variable under the Objects folder (the Server object skipped), with its browse path.
+async def browse(endpoint: str, max_depth: int = 10, **login: Any) -> list[TagSuggestion]:
+    """Every variable under the Objects folder (the Server object skipped), with its browse path; ``login`` takes
+    the session fields of :class:`OpcUaConfig` (``username``, ``password``, ``security``, ``mode``, ``pki_dir``…).
 
     Example (against a running server)::
 
@@ -93,7 +108,8 @@ async def browse(
         [s.node_id for s in suggestions if s.browse_path.endswith("MCT-01/SpindleLoad")]
         # ['ns=2;s=Plant/가공라인/MCT-01/SpindleLoad']
     """
-    async with _client(endpoint, username, password, 10.0) as client:
+    cfg = OpcUaConfig(endpoint=endpoint, timeout_s=10.0, tags=[OpcUaTag(tag_id=0, node_id="i=84")], **login)
+    async with await _client(cfg) as client:
         found: list[TagSuggestion] = []
         await _walk(client, client.nodes.objects, "", max_depth, found)
         return found
@@ -153,7 +169,7 @@ class OpcUaConnector(Connector[OpcUaConfig]):
 
     async def _run_once(self) -> None:
         cfg = self.config
-        client = _client(cfg.endpoint, cfg.username, cfg.password, cfg.timeout_s)
+        client = await _client(cfg)
         await client.connect()
         try:
             handler = _Handler()
