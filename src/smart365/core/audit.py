@@ -53,6 +53,10 @@ class Action(StrEnum):
     API_KEY_CREATE = "api_key.create"
     API_KEY_REVOKE = "api_key.revoke"
     SIGNAL_ASSIGN = "signal.assign"
+    CALL_CREATE = "programme.call_create"
+    CALL_OPEN = "programme.call_open"
+    APPLICATION_SUBMIT = "programme.apply"
+    SELECTION_RUN = "programme.select"
 
 
 class Outcome(StrEnum):
@@ -77,6 +81,10 @@ ACTION_LABELS: dict[str, str] = {
     Action.API_KEY_CREATE: N_("API key created"),
     Action.API_KEY_REVOKE: N_("API key revoked"),
     Action.SIGNAL_ASSIGN: N_("Signal mapped to a tag"),
+    Action.CALL_CREATE: N_("Support call created"),
+    Action.CALL_OPEN: N_("Support call opened"),
+    Action.APPLICATION_SUBMIT: N_("Application submitted"),
+    Action.SELECTION_RUN: N_("Selection run"),
 }
 OUTCOME_LABELS: dict[str, str] = {
     Outcome.OK: N_("Succeeded"),

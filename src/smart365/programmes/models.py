@@ -87,9 +87,7 @@ class ReviewScore(CompanyOwned, Base):
     __table_args__ = (UniqueConstraint("application_id", "reviewer_id", "criterion"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    application_id: Mapped[int] = mapped_column(
-        ForeignKey("programme_applications.id", ondelete="CASCADE"), index=True
-    )
+    application_id: Mapped[int] = mapped_column(ForeignKey("programme_applications.id", ondelete="CASCADE"), index=True)
     reviewer_id: Mapped[int] = mapped_column(Integer)  # the user; no foreign key, a score outlives the login
     criterion: Mapped[str] = mapped_column(String(40))
     score: Mapped[float] = mapped_column(Float)

@@ -16,7 +16,7 @@ branch_labels = None
 depends_on = None
 
 
-def _company() -> sa.Column:  # type: ignore[type-arg]
+def _company() -> sa.Column[int]:
     return sa.Column("company_id", sa.Integer(), sa.ForeignKey("companies.id", ondelete="CASCADE"), nullable=False)
 
 
