@@ -37,7 +37,8 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from smart365.core.errors import AppError
-from smart365.core.i18n import N_
+from smart365.core.i18n import N_, gettext
+from smart365.registry.vocab import REGIONS
 
 #: HiGHS stops at this relative gap (0.01 %, well inside the 0.1 % promised) or at the time limit.
 MIP_REL_GAP = 1e-4
@@ -284,8 +285,9 @@ def _solve(
 def _why_infeasible(candidates: Sequence[Candidate], rules: Rules) -> Infeasible:
     """The first constraint that cannot be met, named with its numbers."""
     affordable = [c for c in candidates if c.requested <= rules.cap]
-    for region, minimum in sorted(rules.region_minimums.items()):
-        there = sorted(c.requested for c in affordable if c.region == region)
+    for code, minimum in sorted(rules.region_minimums.items()):
+        there = sorted(c.requested for c in affordable if c.region == code)
+        region = gettext(REGIONS.get(code, code))  # the region's name in the reader's language
         if len(there) < minimum:
             return Infeasible(
                 N_("Region {region} needs at least {minimum} selected firms, but only {found} eligible firms applied."),
