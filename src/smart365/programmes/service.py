@@ -364,9 +364,12 @@ class ApplicationIn:
     kpis: Sequence[Mapping[str, Any]]
 
 
-def submit_application(session: Session, call: Call, company: Company, data: ApplicationIn) -> Application:
+def submit_application(
+    session: Session, call: Call, company: Company, data: ApplicationIn, *, standing: Standing | None = None
+) -> Application:
     """File the firm's application: refused (422/409) when malformed, late or twice; otherwise stored with its
-    eligibility and the reasons for each rule it fails, found now."""
+    eligibility and the reasons for each rule it fails, found now (``standing``: the firm's level and priority
+    score when the caller has them already, else read from its latest survey)."""
     principal = principal_of(session)
     principal.require(Role.CENTRE_ADMIN, Role.COMPANY_MEMBER)
     if call.state != CallState.OPEN or as_utc(call.deadline) <= utcnow():
@@ -400,7 +403,8 @@ def submit_application(session: Session, call: Call, company: Company, data: App
                "budget lines' total ({total}); the firm pays {firm} %."),
             requested=won(data.requested), share=funded, total=won(total), firm=call.share_firm,
         )  # fmt: skip
-    standing = standings(session).get(company.id, Standing(None, None))
+    if standing is None:
+        standing = standings(session).get(company.id, Standing(None, None))
     reasons = eligibility_reasons(call, company, standing, prior_support(session, company.id, call.id))
     application = Application(
         call_id=call.id,
