@@ -83,7 +83,8 @@ def seed_programmes(session: Session, reviewers: list[int], showcase_id: int) ->
     done = service.create_call(session, service.CallIn(
         title="2026 스마트공장 고도화 지원사업 (2차)",
         description="스마트공장을 운영 중인 중소 제조기업의 수준 향상(레벨 3 이상)을 지원합니다.",
-        budget=3_000_000_000, cap=150_000_000, deadline=now + timedelta(days=1), share_gov=50, share_partner=30, share_firm=20,
+        budget=3_000_000_000, cap=150_000_000, deadline=now + timedelta(days=1),
+        share_gov=50, share_partner=30, share_firm=20,
         eligibility={"level_max": 3.0}, sobujang_quota=50,
     ))  # fmt: skip
     service.open_call(session, done)
