@@ -93,7 +93,8 @@ class Why:
 
     ``needed_score``: the least total score at which it would have been selected (``None``: no score would,
     the quotas or its request rule it out); ``fitting_request``: the largest request (won) that would have
-    been selected at its own score (``None``: none would).
+    been selected at its own score (``None``: none would; at or above its own request: a tie the solver broke
+    the other way).
     """
 
     selected: bool
