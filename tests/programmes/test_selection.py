@@ -95,7 +95,8 @@ def test_an_impossible_region_minimum_is_explained() -> None:
     with use_locale("ko"), pytest.raises(Infeasible) as caught:
         select(apps, Rules(budget=100, cap=100, region_minimums={"jeju": 2}))
     assert caught.value.status == 409
-    assert caught.value.localized() == "제주 지역은 최소 2개 기업을 선정해야 하지만, 자격을 갖춘 신청 기업은 0개뿐입니다."
+    expected = "제주 지역은 최소 2개 기업을 선정해야 하지만, 자격을 갖춘 신청 기업은 0개뿐입니다."
+    assert caught.value.localized() == expected
     with pytest.raises(Infeasible, match="cheapest requests exceed the budget"):
         select([Candidate("b", 50, 200, False, "jeju")], Rules(budget=100, cap=300, region_minimums={"jeju": 1}))
 
