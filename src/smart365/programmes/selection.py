@@ -11,7 +11,7 @@ region, choose ``x_i ∈ {0, 1}`` to
 
 What would have changed a firm's outcome is found exactly, by two more solves with the firm forced in:
 
-* the score it would need: ``OPT − best(rest | i in)``: with that score a selection holding it is optimal;
+* the score it would need: just above ``OPT − best(rest | i in)``, where a selection holding it would tie;
 * the largest request that would have fitted at its own score: ``budget − least cost of a rest scoring at
   least OPT − s_i`` (with ``i`` in, so the quotas count it).
 
@@ -23,7 +23,7 @@ What would have changed a firm's outcome is found exactly, by two more solves wi
 >>> sorted(greedy(apps, Rules(budget=100, cap=100)).chosen)
 ['a']
 >>> explain(apps, Rules(budget=100, cap=100), result)["a"].needed_score  # a higher score than 100 is past the scale
-150.0
+150.01
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def explain(candidates: Sequence[Candidate], rules: Rules, selection: Selection)
     >>> apps = [Candidate("a", 60, 50, False, "seoul"), Candidate("b", 50, 80, False, "seoul")]
     >>> why = explain(apps, Rules(budget=100, cap=100), select(apps, Rules(budget=100, cap=100)))
     >>> why["b"].needed_score, why["b"].fitting_request
-    (60.0, 50)
+    (60.01, 50)
     """
     out: dict[str, Why] = {}
     scores = _scores(candidates)
@@ -184,9 +184,8 @@ def explain(candidates: Sequence[Candidate], rules: Rules, selection: Selection)
         needed = None
         if forced is not None:
             rest = float(scores @ forced[0]) - c.score
-            needed = math.ceil((optimum - rest) * 100 - 1e-7) / 100  # the next hundredth up, as pages show scores
-            if needed <= c.score:  # a tie the solver broke the other way: a hundredth more decides it
-                needed = math.floor(c.score * 100 + 1e-7) / 100 + 0.01
+            # the first hundredth (as pages show scores) above the score at which it would only tie
+            needed = round(math.floor(max(optimum - rest, c.score) * 100 + 1e-7) / 100 + 0.01, 2)
         out[c.key] = Why(False, needed, _largest_request(candidates, rules, i, optimum))
     return out
 
