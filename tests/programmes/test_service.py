@@ -16,7 +16,6 @@ from smart365.core.tenancy import SYSTEM, Principal, Role
 from smart365.programmes import service
 from smart365.programmes.models import Call, CallState, SelectionResult
 from smart365.registry.models import Company
-from smart365.registry.service import create_company
 from smart365.sim.population import generate_population
 from tests.conftest import World
 
@@ -29,8 +28,9 @@ def _call(**changes: object) -> service.CallIn:
 
 
 def _app(requested: int = 80_000_000, total: int = 100_000_000) -> service.ApplicationIn:
-    return service.ApplicationIn("설비 데이터를 자동으로 모아 MES와 연계하는 계획입니다.", [{"item": "MES", "amount": total}],
-                                 requested, [{"name": "불량률", "target": "2% → 1%"}])  # fmt: skip
+    plan = "설비 데이터를 자동으로 모아 MES와 연계하는 계획입니다."
+    kpis = [{"name": "불량률", "target": "2% → 1%"}]
+    return service.ApplicationIn(plan, [{"item": "MES", "amount": total}], requested, kpis)
 
 
 @pytest.mark.parametrize(
