@@ -19,7 +19,7 @@ from tests.web.conftest import logged_in, serve_demo, shot
 pytestmark = pytest.mark.browser
 
 TITLE = "2027 동남권 소부장 공정 고도화"
-#: Firms of the seeded population that apply besides the showcase firm (four in the call's regions, one outside).
+#: Firms of the seeded population in the call's regions (부산, 울산, 경남) that apply besides the showcase firm.
 OTHERS = (
     "주식회사 동아메탈",
     "태광모터스부품 주식회사",
@@ -27,6 +27,7 @@ OTHERS = (
     "새한가구 주식회사",
     "주식회사 동아식품",
 )
+PLAN = "가공 설비 12대의 가동 데이터를 모아 비가동 원인을 찾고 OEE를 높입니다."
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +74,7 @@ def test_a_call_from_opening_to_selection_with_every_firms_reason(served: tuple[
     member = logged_in(browser, url, height=1000)
     member.get_by_test_id("nav-programmes").click()
     member.get_by_test_id("call-row").filter(has_text=TITLE).get_by_test_id("apply-link").click()
-    member.get_by_label("사업계획: 무엇을 왜 구축하는지").fill(
-        "가공 설비 12대의 가동 데이터를 모아 비가동 원인을 찾고 OEE를 높입니다."
-    )
+    member.get_by_label("사업계획: 무엇을 왜 구축하는지").fill(PLAN)
     member.get_by_label("항목 1").fill("MES 라이선스")
     member.get_by_label("금액(원) 1").fill("90,000,000")
     member.get_by_label("신청액(원)").fill("70000000")

@@ -604,8 +604,8 @@ def _selection_reason(a: Application, total: float, why: Why | None, lowest: flo
         fitting = N_("It would have been selected at its score with a request of at most {fitting_request}.")
         changes.append({"msgid": fitting, "params": {"fitting_request": why.fitting_request}})
     if not changes:
-        changes.append({"msgid": N_("No score within 100 and no smaller request would have changed it: the "
-                                    "quotas and the budget rule it out."), "params": {}})  # fmt: skip
+        changes.append({"msgid": N_("No score up to 100 and no smaller request would have got it selected "
+                                    "within this budget and these quotas."), "params": {}})  # fmt: skip
     return {"kind": "budget", "params": params, "changes": changes,
             "msgid": N_("Not selected: a set of applications with a higher total score used the budget (score "
                         "{score}; the lowest selected scored {lowest}).")}  # fmt: skip

@@ -9,13 +9,13 @@ reviewers' scores are drawn (seeded), as two reviewers would give them.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from smart365.core.db import utcnow
+from smart365.core.db import SEOUL, to_local, utcnow
 from smart365.programmes import service
 from smart365.programmes.models import Call, CallState, ReviewScore
 from smart365.registry.models import Company
@@ -38,6 +38,11 @@ KPIS = (
     [("납기 준수율", "88% → 97%"), ("재고 회전일", "35일 → 25일")],
 )
 LINES = (("MES·데이터 수집 소프트웨어", 0.45), ("센서·IoT 게이트웨이", 0.3), ("구축 컨설팅·교육", 0.25))
+
+
+def _closing(moment: datetime) -> datetime:
+    """18:00 Korean time on the day of ``moment``: when a call closes."""
+    return datetime.combine(to_local(moment).date(), time(18, 0), SEOUL)
 
 
 def _application(rng: np.random.Generator, company: Company, cap: int, funded: int) -> service.ApplicationIn:
@@ -96,13 +101,13 @@ def seed_programmes(session: Session, reviewers: list[int], showcase_id: int) ->
     regions = Counter(f.region for f in applicants if f.region != "gyeonggi")
     done.region_minimums = {region: 1 for region, _n in regions.most_common(2)}
     _review(session, rng, done, reviewers)
-    done.deadline, done.state = now - timedelta(days=20), CallState.CLOSED
+    done.deadline, done.state = _closing(now - timedelta(days=20)), CallState.CLOSED
     service.run_selection(session, done)
 
     open_call = service.create_call(session, service.CallIn(
         title="2027 소부장 스마트공장 고도화 지원사업 (1차)",
         description="소재·부품·장비 기업의 데이터 기반 공정 고도화를 지원합니다. 이전 공고에 선정된 기업은 제외합니다.",
-        budget=1_500_000_000, cap=150_000_000, deadline=now + timedelta(days=30),
+        budget=1_500_000_000, cap=150_000_000, deadline=_closing(now + timedelta(days=30)),
         share_gov=50, share_partner=30, share_firm=20,
         eligibility={"sobujang_only": True, "level_min": 1.0, "level_max": 3.0, "exclude_prior_support": True},
         sobujang_quota=0, region_minimums={},
