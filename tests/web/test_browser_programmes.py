@@ -126,5 +126,11 @@ def test_a_call_from_opening_to_selection_with_every_firms_reason(served: tuple[
     shot(admin, "65-programme-selection-en")
     admin.goto(f"{url}/programmes")
     shot(admin, "60-programmes-en")
+    admin.get_by_role("link", name="2026 스마트공장 고도화 지원사업 (2차)").click()  # the demo's selected call
+    expect(admin.get_by_test_id("reason")).to_have_count(24)
+    shot(admin, "66-programme-demo-selected-en")
+    admin.get_by_role("link", name="한국어").click()
+    expect(admin.get_by_test_id("call-state")).to_have_text("선정")
+    shot(admin, "66-programme-demo-selected-ko")
     member.close()
     admin.close()

@@ -23,13 +23,22 @@ app = typer.Typer(name="programmes", help="지원사업 / support programmes", n
 def selection_table(row: dict[str, Any]) -> Table:
     """The selection benchmark as one table: ours (MILP) and greedy-by-score at the same budget."""
     table = Table(title=bilingual(N_("Selection within the budget: {n} applications"), n=f"{row['applications']:,}"))
-    for header in (N_("method"), N_("total score"), N_("selected"), N_("awarded (won)"), N_("quotas met"),
+    for header in (N_("method"), N_("total score"), N_("selected"), N_("awarded (million won)"), N_("quotas met"),
                    N_("gap"), N_("seconds")):  # fmt: skip
-        table.add_column(bilingual(header), justify="left" if header in ("method", "quotas met") else "right")
-    table.add_row("MILP (HiGHS)", f"{row['ours_total']:,.2f}", f"{row['ours_selected']:,}", f"{row['ours_cost']:,}",
-                  "✓" if row["quota_met"] else "✗", f"{100 * row['gap']:.4f} %", f"{row['seconds']:.2f}")  # fmt: skip
-    table.add_row(bilingual(N_("greedy by score")), f"{row['greedy_total']:,.2f}", f"{row['greedy_selected']:,}",
-                  f"{row['greedy_cost']:,}", "✓" if row["greedy_quota_met"] else "✗", "–", "–")  # fmt: skip
+        left = header in ("method", "quotas met")
+        table.add_column(bilingual(header), justify="left" if left else "right", no_wrap=header == "method")
+
+    def mark(ok: bool) -> str:
+        return "✓" if ok else "✗"
+
+    def millions(won: int) -> str:
+        return f"{won / 1e6:,.0f}"
+
+    table.add_row("MILP (HiGHS)", f"{row['ours_total']:,.2f}", f"{row['ours_selected']:,}", millions(row["ours_cost"]),
+                  mark(row["quota_met"]), f"{100 * row['gap']:.4f} %", f"{row['seconds']:.2f}")  # fmt: skip
+    for label, key in ((N_("greedy by score"), "greedy"), (N_("greedy by score per won"), "greedy_ratio")):
+        table.add_row(bilingual(label), f"{row[key + '_total']:,.2f}", f"{row[key + '_selected']:,}",
+                      millions(row[key + "_cost"]), mark(row[key + "_quota_met"]), "–", "–")  # fmt: skip
     return table
 
 
@@ -40,7 +49,7 @@ def bench(
     """선정 벤치마크: 생성한 공고 2,000건, MILP 대 점수순 / the selection benchmark: MILP against greedy-by-score."""
     from smart365.programmes.bench import run_benchmarks
 
-    console = Console(highlight=False, width=140)
+    console = Console(highlight=False, width=160)
     with console.status(bilingual(N_("running benchmarks"))):
         results = run_benchmarks()
     row = results["selection"]

@@ -32,6 +32,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
@@ -122,16 +123,22 @@ def select(
     return Selection(chosen, total, cost, optimal, mip_gap, time.perf_counter() - started)
 
 
-def greedy(candidates: Sequence[Candidate], rules: Rules) -> Selection:
-    """The baseline: by score (highest first), take each application that still fits the budget and keeps the
-    소부장 share; first the best of each region with a minimum. Never better than :func:`select`.
+def greedy(candidates: Sequence[Candidate], rules: Rules, *, by: Literal["score", "ratio"] = "score") -> Selection:
+    """The baseline: by score (highest first; ``by="ratio"``: score per won), take each application that still fits
+    the budget and keeps the 소부장 share; first the best of each region with a minimum. Never better than
+    :func:`select`.
 
     >>> apps = [Candidate("a", 90, 60, False, "seoul"), Candidate("b", 80, 50, False, "seoul")]
     >>> sorted(greedy(apps, Rules(budget=100, cap=100)).chosen)
     ['a']
     """
     started = time.perf_counter()
-    order = sorted(range(len(candidates)), key=lambda i: (-candidates[i].score, candidates[i].key))
+
+    def rank(i: int) -> tuple[float, str]:
+        c = candidates[i]
+        return (-c.score / max(c.requested, 1) if by == "ratio" else -c.score, c.key)
+
+    order = sorted(range(len(candidates)), key=rank)
     chosen: list[int] = []
     spent = 0
     slack = 0.0  # Σ (b_i − q) over the chosen: the 소부장 share holds while it is ≥ 0
