@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from smart365.core.db import SEOUL, to_local, utcnow
+from smart365.core.db import SEOUL, as_utc, to_local, utcnow
 from smart365.programmes import service
 from smart365.programmes.models import Call, CallState, ReviewScore
 from smart365.registry.models import Company
@@ -42,7 +42,7 @@ LINES = (("MES·데이터 수집 소프트웨어", 0.45), ("센서·IoT 게이�
 
 def _closing(moment: datetime) -> datetime:
     """18:00 Korean time on the day of ``moment``: when a call closes."""
-    return datetime.combine(to_local(moment).date(), time(18, 0), SEOUL)
+    return as_utc(datetime.combine(to_local(moment).date(), time(18, 0), SEOUL))  # stored in UTC, as every time
 
 
 def _application(rng: np.random.Generator, company: Company, cap: int, funded: int) -> service.ApplicationIn:
