@@ -169,7 +169,8 @@ def _call_page(
         scored=scored, companies=companies, results=results, error=error,
         can_manage=principal.role is Role.CENTRE_ADMIN,
         can_review=service.may_review(principal) and call.state != CallState.SELECTED,
-        review_criteria=[c for c in call.criteria if c["kind"] == "review"], **_helpers(),
+        review_criteria=[c for c in call.criteria if c["kind"] == "review"],
+        my_scores=service.scores_by(session, [a.id for a in rows], principal.user_id), **_helpers(),
     )  # fmt: skip
 
 

@@ -495,6 +495,14 @@ def record_score(session: Session, application: Application, criterion: str, sco
     return row
 
 
+def scores_by(session: Session, ids: Sequence[int], reviewer_id: int | None) -> dict[tuple[int, str], float]:
+    """One reviewer's scores of the applications, by (application id, criterion)."""
+    if reviewer_id is None:
+        return {}
+    query = select(ReviewScore).where(ReviewScore.application_id.in_(ids), ReviewScore.reviewer_id == reviewer_id)
+    return {(s.application_id, s.criterion): s.score for s in session.scalars(query)}
+
+
 @dataclass(frozen=True)
 class Scored:
     """An application's criteria (mean of its reviewers, or the priority score), total, and what is missing."""
