@@ -33,6 +33,8 @@ def test_the_whole_round_from_call_to_selection(app: Any, world: World) -> None:
     assert negative.status_code == 422 and "예산은 0원보다 커야 합니다." in negative.text
     words = admin.post("/programmes", data=_call_form(csrf, cap="많이"))
     assert words.status_code == 422 and "“많이”는 정수가 아닙니다." in words.text
+    huge = admin.post("/programmes", data=_call_form(csrf, budget="9" * 20, cap="9" * 19))
+    assert huge.status_code == 422 and "숫자가 너무 큽니다" in huge.text  # past 64 bits: refused before the driver
     made = admin.post("/programmes", data=_call_form(csrf), follow_redirects=False)
     assert made.status_code == 303
     call_url = made.headers["location"]
