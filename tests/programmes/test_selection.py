@@ -139,3 +139,12 @@ def test_what_would_have_changed_it_is_exact(seed: int) -> None:
                     *candidates[i + 1:]]  # fmt: skip
             assert _best(more, rules, must=c.key) < _best(more, rules, without=c.key) - 1e-9
     assert checked or len(found.chosen) == len(candidates)
+
+
+def test_explanations_stop_at_their_time_budget_and_say_so() -> None:
+    candidates, rules = _instance(2, n=9)
+    found = select(candidates, rules)
+    why = explain(candidates, rules, found, time_budget=0.0)
+    left_out = [c.key for c in candidates if c.key not in found.chosen]
+    assert left_out and all(not why[k].computed and why[k].needed_score is None for k in left_out)
+    assert all(why[k].selected and why[k].computed for k in found.chosen)

@@ -44,6 +44,8 @@ from smart365.registry.vocab import REGIONS
 #: HiGHS stops at this relative gap (0.01 %, well inside the 0.1 % promised) or at the time limit.
 MIP_REL_GAP = 1e-4
 TIME_LIMIT_S = 10.0
+#: Explanations spend at most this long in all (a page waits for them).
+EXPLAIN_BUDGET_S = 15.0
 TOLERANCE = 1e-6
 
 
@@ -101,6 +103,7 @@ class Why:
     selected: bool
     needed_score: float | None = None
     fitting_request: int | None = None
+    computed: bool = True  # False: not worked out (the call was too large to re-solve for every firm in time)
 
 
 def select(
@@ -169,40 +172,51 @@ def greedy(candidates: Sequence[Candidate], rules: Rules, *, by: Literal["score"
     return Selection(keys, total, spent, False, math.nan, time.perf_counter() - started)
 
 
-def explain(candidates: Sequence[Candidate], rules: Rules, selection: Selection) -> dict[str, Why]:
-    """Each candidate's outcome, and for each one left out the exact score or request that would have changed it.
+def explain(
+    candidates: Sequence[Candidate],
+    rules: Rules,
+    selection: Selection,
+    *,
+    time_budget: float = EXPLAIN_BUDGET_S,
+    gap: float = 0.0,
+) -> dict[str, Why]:
+    """Each candidate's outcome, and for each one left out the score or request that would have changed it.
+
+    Exact when each re-solve proves its optimum (calls of some dozens of applications, as the demo's); a re-solve
+    cut short by its time limit keeps the best it found, so the figure is still sufficient, if not the least (a
+    score that surely would have done, a request that surely would have fitted). Firms are explained nearest miss
+    first (highest score) until ``time_budget`` seconds are spent; the rest come back with ``computed`` false.
 
     >>> apps = [Candidate("a", 60, 50, False, "seoul"), Candidate("b", 50, 80, False, "seoul")]
     >>> why = explain(apps, Rules(budget=100, cap=100), select(apps, Rules(budget=100, cap=100)))
-    >>> why["b"].needed_score, why["b"].fitting_request
-    (60.01, 50)
+    >>> why["b"].needed_score, why["b"].fitting_request, why["b"].computed
+    (60.01, 50, True)
     """
-    out: dict[str, Why] = {}
+    out: dict[str, Why] = {c.key: Why(True) for c in candidates if c.key in selection.chosen}
     scores = _scores(candidates)
     optimum = selection.total
-    for i, c in enumerate(candidates):
-        if c.key in selection.chosen:
-            out[c.key] = Why(True)
+    started = time.perf_counter()
+    left_out = sorted((i for i, c in enumerate(candidates) if c.key not in out), key=lambda i: -candidates[i].score)
+    for i in left_out:
+        c = candidates[i]
+        spent = time.perf_counter() - started
+        if spent >= time_budget:
+            out[c.key] = Why(False, computed=False)
             continue
-        if c.requested > rules.cap:
-            out[c.key] = Why(False, None, rules.cap if _fits_at(candidates, rules, i, rules.cap, optimum) else None)
-            continue
-        forced = _solve(candidates, rules, scores, force=i, gap=0.0)
+        limit = max(0.2, min(TIME_LIMIT_S, (time_budget - spent) / 2))
+        forced = _solve(candidates, rules, scores, force=i, gap=gap, time_limit=limit)
         needed = None
         if forced is not None:
             rest = float(scores @ forced[0]) - c.score
             # the first hundredth (as pages show scores) above the score at which it would only tie
             needed = round(math.floor(max(optimum - rest, c.score) * 100 + 1e-7) / 100 + 0.01, 2)
-        out[c.key] = Why(False, needed, _largest_request(candidates, rules, i, optimum))
+        out[c.key] = Why(False, needed, _largest_request(candidates, rules, i, optimum, gap=gap, time_limit=limit))
     return out
 
 
-def _fits_at(candidates: Sequence[Candidate], rules: Rules, i: int, request: int, optimum: float) -> bool:
-    largest = _largest_request(candidates, rules, i, optimum)
-    return largest is not None and largest >= request
-
-
-def _largest_request(candidates: Sequence[Candidate], rules: Rules, i: int, optimum: float) -> int | None:
+def _largest_request(
+    candidates: Sequence[Candidate], rules: Rules, i: int, optimum: float, *, gap: float, time_limit: float
+) -> int | None:
     """The largest request at which candidate ``i``, at its own score, is in an optimal selection (or ``None``)."""
     c = candidates[i]
     n = len(candidates)
@@ -223,7 +237,7 @@ def _largest_request(candidates: Sequence[Candidate], rules: Rules, i: int, opti
         integrality=np.ones(n),
         bounds=Bounds(low, caps),
         constraints=LinearConstraint(np.vstack(rows), lower, upper),
-        options={"time_limit": TIME_LIMIT_S, "mip_rel_gap": 0.0},
+        options={"time_limit": time_limit, "mip_rel_gap": gap},
     )
     if result.x is None:
         return None

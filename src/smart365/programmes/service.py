@@ -611,7 +611,11 @@ def _selection_reason(a: Application, total: float, why: Why | None, lowest: flo
     if why.fitting_request is not None and why.fitting_request < a.requested:
         fitting = N_("It would have been selected at its score with a request of at most {fitting_request}.")
         changes.append({"msgid": fitting, "params": {"fitting_request": why.fitting_request}})
-    if not changes:
+    if not why.computed:
+        changes.append({"msgid": N_("What would have changed it was not worked out: the call has too many "
+                                    "applications to re-solve for each in time; the nearest misses come first."),
+                        "params": {}})  # fmt: skip
+    elif not changes:
         changes.append({"msgid": N_("No score up to 100 and no smaller request would have got it selected "
                                     "within this budget and these quotas."), "params": {}})  # fmt: skip
     return {"kind": "budget", "params": params, "changes": changes,
