@@ -14,7 +14,8 @@ from smart365.core.errors import Conflict, Forbidden, Invalid, NotFound
 from smart365.core.i18n import use_locale
 from smart365.core.tenancy import SYSTEM, Principal, Role
 from smart365.programmes import service
-from smart365.programmes.models import Call, CallState, SelectionResult
+from smart365.programmes.models import Call, CallState, ReviewScore, SelectionResult
+from smart365.programmes.selection import Infeasible
 from smart365.registry.models import Company
 from smart365.sim.population import generate_population
 from tests.conftest import World
@@ -154,3 +155,20 @@ def test_a_member_reads_only_its_own_firms_application(db: Database, world: Worl
     partner = Principal(user_id=97, role=Role.DATA_PARTNER)
     with db.session(partner) as session, pytest.raises(Forbidden):
         service.list_calls(session)
+
+
+def test_an_impossible_quota_is_a_409_that_names_it(db: Database) -> None:
+    with db.session(SYSTEM) as session:
+        firms = _population(session, 2)
+        call = service.create_call(session, _call(region_minimums={"jeju": 1}))
+        service.open_call(session, call)
+        apps = [service.submit_application(session, call, f, _app()) for f in firms]
+        for application in apps:
+            for criterion in ("plan", "capability", "impact"):
+                session.add(ReviewScore(application_id=application.id, company_id=application.company_id,
+                                        reviewer_id=1, criterion=criterion, score=70.0))  # fmt: skip
+        service.close_call(session, call)
+        with use_locale("ko"), pytest.raises(Infeasible) as caught:
+            service.run_selection(session, call)
+        assert caught.value.status == 409 and caught.value.localized().startswith("제주 지역은 최소 1개 기업을 선정")
+        assert call.state == CallState.CLOSED
