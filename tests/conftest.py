@@ -170,6 +170,7 @@ def world(db: Database) -> World:
         ids_a["run_id"] = _testbed_run(session, a)
         ids_a["model_id"] = _model(session, a, ids_a)
         ids_a["channel_id"] = _channel(session, a)
+        ids_a |= _application(session, a)
     return World(db=db, firm_a=a.id, firm_b=b.id, ids_a=ids_a, emails=emails)
 
 
@@ -257,6 +258,21 @@ def _model(session: Session, company: Company, ids: dict[str, int]) -> int:
         metrics={"rows": 200.0}, created_by="test",
     )  # fmt: skip
     return row.id
+
+
+def _application(session: Session, company: Company) -> dict[str, int]:
+    """A support call open to every firm, and firm A's application to it (its plan carries the sentinel)."""
+    from datetime import timedelta
+
+    from smart365.core.db import utcnow
+    from smart365.programmes import service
+
+    deadline = utcnow() + timedelta(days=30)
+    call = service.create_call(session, service.CallIn("공개 지원사업", 500_000_000, 100_000_000, deadline))
+    service.open_call(session, call)
+    plan, lines = f"{SENTINEL} 설비 데이터 수집과 MES 연계 계획", [{"item": "MES", "amount": 100_000_000}]
+    data = service.ApplicationIn(plan, lines, 80_000_000, [{"name": "불량률", "target": "1%"}])
+    return {"call_id": call.id, "application_id": service.submit_application(session, call, company, data).id}
 
 
 @pytest.fixture

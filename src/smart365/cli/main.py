@@ -25,6 +25,7 @@ from smart365.core.errors import AppError
 from smart365.core.settings import Settings
 from smart365.core.tenancy import SYSTEM, Role
 from smart365.fleet import cli as fleet_cli
+from smart365.programmes import cli as programmes_cli
 from smart365.registry import service as registry
 from smart365.registry.importer import export_companies, import_companies
 from smart365.sim.factory import cli as sim_cli
@@ -41,6 +42,7 @@ app.add_typer(sim_cli.app, name="sim")
 app.add_typer(centre_cli.app, name="centre")
 app.add_typer(analytics_cli.app, name="testbed")
 app.add_typer(fleet_cli.app, name="fleet")
+app.add_typer(programmes_cli.app, name="programmes")
 console = Console()
 
 Host = Annotated[str | None, typer.Option(help="주소 / address to listen on")]

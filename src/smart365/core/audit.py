@@ -57,6 +57,10 @@ class Action(StrEnum):
     NOTIFY = "notify.delivery"
     OPCUA_TRUST = "opcua.trust"
     OPCUA_UNTRUST = "opcua.untrust"
+    CALL_CREATE = "programme.call_create"
+    CALL_OPEN = "programme.call_open"
+    APPLICATION_SUBMIT = "programme.apply"
+    SELECTION_RUN = "programme.select"
 
 
 class Outcome(StrEnum):
@@ -85,6 +89,10 @@ ACTION_LABELS: dict[str, str] = {
     Action.OPCUA_TRUST: N_("OPC UA server trusted"),
     Action.OPCUA_UNTRUST: N_("OPC UA server no longer trusted"),
     Action.SIGNAL_ASSIGN: N_("Signal mapped to a tag"),
+    Action.CALL_CREATE: N_("Support call created"),
+    Action.CALL_OPEN: N_("Support call opened"),
+    Action.APPLICATION_SUBMIT: N_("Application submitted"),
+    Action.SELECTION_RUN: N_("Selection run"),
 }
 OUTCOME_LABELS: dict[str, str] = {
     Outcome.OK: N_("Succeeded"),

@@ -19,6 +19,7 @@ from smart365.registry.schemas import CompanyIn
 from smart365.registry.service import create_company
 from smart365.sim.demo_campaigns import seed_campaigns
 from smart365.sim.demo_fleet import seed_fleet
+from smart365.sim.demo_programmes import seed_programmes
 from smart365.sim.factory.runner import Endpoints
 from smart365.sim.helpdesk import seed_helpdesk
 from smart365.sim.live import point_endpoints, seed_showcase
@@ -138,6 +139,8 @@ def seed_demo(db: Database, firms: int = 320, progress: Callable[[int, int], Non
         seed_helpdesk(session, users[Role.CONSULTANT], showcase.id)
         seed_campaigns(session)  # survey campaigns: 2025, the completed 2026 전수조사 and an open round
         seed_fleet(session, utcnow(), showcase_id=showcase.id)  # what a dozen firms' plants forwarded to the centre
+        reviewers = [users[Role.CENTRE_ADMIN].id, users[Role.CONSULTANT].id]
+        seed_programmes(session, reviewers, showcase.id)  # a selected 2026 support call and an open 2027 one
     return True
 
 

@@ -28,6 +28,7 @@ from smart365.fleet import pages as fleet_pages
 from smart365.monitoring import analytics_pages
 from smart365.monitoring import api as monitoring_api
 from smart365.monitoring import pages as monitoring_pages
+from smart365.programmes import pages as programme_pages
 from smart365.registry import api as registry_api
 from smart365.registry import pages as registry_pages
 from smart365.registry import plant_pages
@@ -143,6 +144,7 @@ def create_app(system: System) -> FastAPI:
     app.include_router(campaign_pages.pages)  # survey campaigns, population analytics, per-firm report
     app.include_router(testbed_pages.pages)  # AI test-bed: data, runs in the background, results, deploy
     app.include_router(fleet_pages.pages)  # the centre's connected plants: what each plant forwards
+    app.include_router(programme_pages.pages)  # support programmes: calls, applications, review, selection
     app.include_router(assets.pages)  # /favicon.ico and /docs (Swagger UI from static/vendor)
     app.include_router(influx.router)  # InfluxDB-compatible /write, /api/v2/write, /query, /ping for Telegraf & co.
     for router in signal_pages.routers:  # a firm's new-signal inbox and series mappings
