@@ -53,6 +53,10 @@ class Action(StrEnum):
     API_KEY_CREATE = "api_key.create"
     API_KEY_REVOKE = "api_key.revoke"
     SIGNAL_ASSIGN = "signal.assign"
+    COLLAB_OFFER = "collab.offer"
+    COLLAB_AGREEMENT = "collab.agreement"
+    COLLAB_PULL = "collab.pull"
+    COLLAB_REVOKE = "collab.revoke"
 
 
 class Outcome(StrEnum):
@@ -77,6 +81,10 @@ ACTION_LABELS: dict[str, str] = {
     Action.API_KEY_CREATE: N_("API key created"),
     Action.API_KEY_REVOKE: N_("API key revoked"),
     Action.SIGNAL_ASSIGN: N_("Signal mapped to a tag"),
+    Action.COLLAB_OFFER: N_("Data offer published or withdrawn"),
+    Action.COLLAB_AGREEMENT: N_("Data agreement step"),
+    Action.COLLAB_PULL: N_("Shared data pulled"),
+    Action.COLLAB_REVOKE: N_("Data agreement revoked"),
 }
 OUTCOME_LABELS: dict[str, str] = {
     Outcome.OK: N_("Succeeded"),
