@@ -20,7 +20,9 @@ from tests.conftest import World
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def _who(world: World, key: str, role: Role, company_id: int | None = None, assigned: frozenset[int] = frozenset()) -> Who:
+def _who(
+    world: World, key: str, role: Role, company_id: int | None = None, assigned: frozenset[int] = frozenset()
+) -> Who:
     from sqlalchemy import select
 
     from smart365.core.accounts import User
@@ -130,7 +132,9 @@ def test_pull_needs_a_finalized_agreement_and_stops_at_revocation(
 def test_pull_refused_past_the_window_and_the_count(world: World, people: dict[str, Who], store: DuckDBStore) -> None:
     member, partner = people["member"], people["partner"]
     end = datetime.now(UTC) + timedelta(days=1)
-    agreement_id = _finalized(world, member, partner, max_uses="2", end=end.astimezone(SEOUL).strftime("%Y-%m-%dT%H:%M:%S"))
+    agreement_id = _finalized(
+        world, member, partner, max_uses="2", end=end.astimezone(SEOUL).strftime("%Y-%m-%dT%H:%M:%S")
+    )
     for _ in range(2):
         b"".join(service.pull(world.db, store, partner, agreement_id).chunks)
     with pytest.raises(PullRefused, match="2"):
@@ -187,9 +191,10 @@ def test_verify_finds_the_first_tampered_record(world: World, people: dict[str, 
     assert ledger.verify(world.db).ok
     value = {"details": "'{}'", "actor": "'nobody'", "at_us": "at_us + 1", "kind": "'offer.withdrawn'"}[column]
     with world.db.engine.begin() as c:
-        target = c.execute(text("SELECT id, seq FROM collab_usage_log WHERE company_id = :c ORDER BY seq LIMIT 1 OFFSET 3"),
+        fourth = "SELECT id, seq FROM collab_usage_log WHERE company_id = :c ORDER BY seq LIMIT 1 OFFSET 3"
+        target = c.execute(text(fourth),
                            {"c": world.firm_a}).one()  # fmt: skip
-        c.execute(text(f"UPDATE collab_usage_log SET {column} = {value} WHERE id = :i"), {"i": target.id})  # noqa: S608
+        c.execute(text(f"UPDATE collab_usage_log SET {column} = {value} WHERE id = :i"), {"i": target.id})
     found = ledger.verify(world.db)
     assert not found.ok and found.first_bad is not None
     assert (found.first_bad.id, found.first_bad.reason) == (target.id, "hash")
@@ -212,7 +217,9 @@ def test_verify_finds_a_removed_record_and_the_orm_refuses_changes(world: World,
     assert not found.ok and found.first_bad is not None and (found.first_bad.seq, found.first_bad.reason) == (3, "gap")
 
 
-def test_verify_command_reports_the_first_tampered_record(world: World, people: dict[str, Who], tmp_path: object) -> None:
+def test_verify_command_reports_the_first_tampered_record(
+    world: World, people: dict[str, Who], tmp_path: object
+) -> None:
     from typer.testing import CliRunner
 
     from smart365.collab.cli import app

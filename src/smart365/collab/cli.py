@@ -22,6 +22,11 @@ app = typer.Typer(name="collab", help="데이터 협력 / data collaboration", n
 console = Console(highlight=False)
 
 
+@app.callback()
+def collab() -> None:
+    """데이터 협력 / data collaboration: offers, agreements, the usage log."""
+
+
 @app.command("verify")
 def verify_command(
     firm: Annotated[int | None, typer.Option(help="한 기업의 체인만 / only this firm's chain (company id)")] = None,

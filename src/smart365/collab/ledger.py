@@ -65,7 +65,9 @@ def digest(prev_hash: str, company_id: int, seq: int, at_us: int, kind: str, off
            agreement_id: int | None, actor: str, details: str) -> str:  # fmt: skip
     """The record's hash: SHA-256 of the previous hash and the canonical JSON array of its content."""
     content = json.dumps(
-        [company_id, seq, at_us, kind, offer_id, agreement_id, actor, details], separators=(",", ":"), ensure_ascii=False
+        [company_id, seq, at_us, kind, offer_id, agreement_id, actor, details],
+        separators=(",", ":"),
+        ensure_ascii=False,
     )
     return hashlib.sha256((prev_hash + content).encode()).hexdigest()
 
@@ -121,7 +123,7 @@ COLUMNS = "id, company_id, seq, at_us, kind, offer_id, agreement_id, actor, deta
 def _rows(db: Database, company_id: int | None) -> Iterator[list[tuple[Any, ...]]]:
     """The log's rows in chain order, a batch at a time, through a server-side cursor on PostgreSQL."""
     where = "" if company_id is None else f" WHERE company_id = {int(company_id)}"
-    sql = f"SELECT {COLUMNS} FROM collab_usage_log{where} ORDER BY company_id, seq"  # noqa: S608 - an int only
+    sql = f"SELECT {COLUMNS} FROM collab_usage_log{where} ORDER BY company_id, seq"
     with db.engine.connect().execution_options(stream_results=True, yield_per=BATCH) as connection:
         result = connection.exec_driver_sql(sql)
         while batch := result.fetchmany(BATCH):

@@ -18,9 +18,10 @@ operator, a key), naming it, instead of ignoring it, since an ignored constraint
 True
 >>> to_jsonld(p)["permission"][0]["constraint"][2]
 {'leftOperand': 'count', 'operator': 'lteq', 'rightOperand': {'@value': '10', '@type': 'xsd:integer'}}
->>> evaluate(p, UseRequest(Requester("data_partner", 7, None), Purpose.QUALITY, datetime(2027, 1, 5, tzinfo=SEOUL), 9))
+>>> partner, day = Requester("data_partner", 7, None), datetime(2027, 1, 5, tzinfo=SEOUL)
+>>> evaluate(p, UseRequest(partner, Purpose.QUALITY, day, 9))
 Decision(allowed=True, reason='Allowed by the agreement.', params={})
->>> evaluate(p, UseRequest(Requester("data_partner", 7, None), Purpose.QUALITY, datetime(2027, 1, 5, tzinfo=SEOUL), 10)).reason
+>>> evaluate(p, UseRequest(partner, Purpose.QUALITY, day, 10)).reason
 'All {limit} uses the policy allows have been made.'
 """
 
@@ -214,7 +215,9 @@ def _assignee_of(value: Any) -> Assignee:
             raise PolicyError(N_("A group assignee is a PartyCollection listing its firms."))
         ids = tuple(_id_of(m, "urn:smart365:company:", "assignee") for m in value["s365:member"])
         return Assignee(AssigneeKind.GROUP, ids)
-    raise PolicyError(N_("The policy's {what} is not a party this profile knows: {value}"), what="assignee", value=str(value))
+    raise PolicyError(
+        N_("The policy's {what} is not a party this profile knows: {value}"), what="assignee", value=str(value)
+    )
 
 
 # -- JSON-LD ------------------------------------------------------------------------------------------------
@@ -251,7 +254,10 @@ def to_jsonld(policy: Policy) -> dict[str, Any]:
     if policy.delete_after_days is not None:
         period = {"@value": f"P{policy.delete_after_days}D", "@type": "xsd:duration"}
         duties.append(
-            {"action": "delete", "constraint": [{"leftOperand": "elapsedTime", "operator": "lteq", "rightOperand": period}]}
+            {
+                "action": "delete",
+                "constraint": [{"leftOperand": "elapsedTime", "operator": "lteq", "rightOperand": period}],
+            }
         )
     if policy.attribution:
         duties.append({"action": "attribute"})
@@ -319,14 +325,18 @@ def _term(value: Any) -> Any:
 
 
 def _unknown(what: str, term: Any) -> PolicyError:
-    return PolicyError(N_("This profile does not know the {what} '{term}'; the policy is refused."), what=what, term=str(term))
+    return PolicyError(
+        N_("This profile does not know the {what} '{term}'; the policy is refused."), what=what, term=str(term)
+    )
 
 
 def _only(obj: Mapping[str, Any], allowed: set[str], where: str) -> None:
     for key in obj:
         if key not in allowed:
             raise PolicyError(
-                N_("This profile does not know the key '{term}' in {where}; the policy is refused."), term=key, where=where
+                N_("This profile does not know the key '{term}' in {where}; the policy is refused."),
+                term=key,
+                where=where,
             )
 
 
@@ -357,7 +367,9 @@ def _parse_moment(value: Any) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise PolicyError(N_("The value of {where} is not a valid {type}."), where="dateTime", type="xsd:dateTime") from None
+        raise PolicyError(
+            N_("The value of {where} is not a valid {type}."), where="dateTime", type="xsd:dateTime"
+        ) from None
     if moment.tzinfo is None:
         raise PolicyError(N_("Policy times carry a time zone and are to the second."))
     return moment
@@ -426,8 +438,12 @@ def from_jsonld(doc: Any) -> Policy:
         raise PolicyError(N_("The policy's {where} must be a list."), where="permission")
     _only(permission, {"target", "assigner", "assignee", "action", "constraint", "duty"}, "permission")
     if (action := _term(permission.get("action"))) != "use":
-        raise _unknown("action", action) if action not in ACTIONS else PolicyError(
-            N_("The permission's action is '{action}'; this profile permits only 'use'."), action=str(action)
+        raise (
+            _unknown("action", action)
+            if action not in ACTIONS
+            else PolicyError(
+                N_("The permission's action is '{action}'; this profile permits only 'use'."), action=str(action)
+            )
         )
     target = permission.get("target")
     if target is not None and not isinstance(target, str):
@@ -524,7 +540,9 @@ def _payment(refinements: Sequence[Any]) -> Payment:
             try:
                 amount = Decimal(_typed(right, "decimal", left))
             except InvalidOperation:
-                raise PolicyError(N_("The value of {where} is not a valid {type}."), where=left, type="xsd:decimal") from None
+                raise PolicyError(
+                    N_("The value of {where} is not a valid {type}."), where=left, type="xsd:decimal"
+                ) from None
             is_royalty = left == "percentage"
         else:
             raise PolicyError(N_("'{left}' is not a payment term in this profile."), left=str(left))
@@ -696,7 +714,9 @@ def describe(policy: Policy, name: Callable[[str], str] = str) -> list[str]:
     purposes = ", ".join(gettext(PURPOSE_LABELS[p]) for p in policy.purposes)
     lines.append(gettext(N_("Purpose: for {purposes} only.")).format(purposes=purposes))
     if policy.start is not None and policy.end is not None:
-        lines.append(gettext(N_("From {start} to {end} (Korean time).")).format(start=_when(policy.start), end=_when(policy.end)))
+        lines.append(
+            gettext(N_("From {start} to {end} (Korean time).")).format(start=_when(policy.start), end=_when(policy.end))
+        )
     elif policy.start is not None:
         lines.append(gettext(N_("From {start} (Korean time), with no end.")).format(start=_when(policy.start)))
     elif policy.end is not None:
@@ -706,7 +726,9 @@ def describe(policy: Policy, name: Callable[[str], str] = str) -> list[str]:
     if policy.no_onward_transfer:
         lines.append(gettext(N_("The data received may not be passed on to anyone else.")))
     if policy.delete_after_days is not None:
-        lines.append(gettext(N_("The data received must be deleted within {n} days.")).format(n=policy.delete_after_days))
+        lines.append(
+            gettext(N_("The data received must be deleted within {n} days.")).format(n=policy.delete_after_days)
+        )
     if policy.attribution:
         lines.append(gettext(N_("Every use must name {assigner} as the source.")).format(assigner=assigner))
     if policy.notify_on_use:
@@ -716,7 +738,9 @@ def describe(policy: Policy, name: Callable[[str], str] = str) -> list[str]:
             PaymentModel.FIXED: N_("Payment: fixed fee, {amount} won a month (settled outside the platform)."),
             PaymentModel.METERED: N_("Payment: metered, {amount} won for each pull (settled outside the platform)."),
             PaymentModel.LUMP_SUM: N_("Payment: lump sum of {amount} won (settled outside the platform)."),
-            PaymentModel.ROYALTY: N_("Payment: royalty of {amount}% of what the use earns (settled outside the platform)."),
+            PaymentModel.ROYALTY: N_(
+                "Payment: royalty of {amount}% of what the use earns (settled outside the platform)."
+            ),
         }
         lines.append(gettext(terms[payment.model]).format(amount=_won(payment.amount)))
     return lines
@@ -787,7 +811,8 @@ def evaluate(policy: Policy, request: UseRequest) -> Decision:
 def delete_by(policy: Policy, received: datetime) -> datetime | None:
     """When data received at ``received`` must be deleted, if the policy says.
 
-    >>> p = Policy(assigner=1, assignee=Assignee(AssigneeKind.CENTRE), purposes=(Purpose.QUALITY,), delete_after_days=30)
+    >>> centre = Assignee(AssigneeKind.CENTRE)
+    >>> p = Policy(assigner=1, assignee=centre, purposes=(Purpose.QUALITY,), delete_after_days=30)
     >>> delete_by(p, datetime(2026, 1, 1, tzinfo=SEOUL)).date()
     datetime.date(2026, 1, 31)
     """

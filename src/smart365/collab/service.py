@@ -26,9 +26,10 @@ smart365.collab.service.IllegalTransition: An agreement cannot go from REQUESTED
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -171,7 +172,9 @@ class Who:
 
     @property
     def label(self) -> str:
-        return self.actor.email or ("system" if self.principal.role is Role.SYSTEM else f"user:{self.principal.user_id}")
+        return self.actor.email or (
+            "system" if self.principal.role is Role.SYSTEM else f"user:{self.principal.user_id}"
+        )
 
 
 SYSTEM_WHO = Who(SYSTEM, Actor(None, "system"))
@@ -315,7 +318,9 @@ def _names(session: Session, policies: Sequence[Policy]) -> Callable[[str], str]
             companies.update(p.assignee.ids)
         elif p.assignee.kind is AssigneeKind.PARTNER:
             partners.update(p.assignee.ids)
-    names = {company_iri(i): n for i, n in session.execute(select(Company.id, Company.name).where(Company.id.in_(companies)))}
+    names = {
+        company_iri(i): n for i, n in session.execute(select(Company.id, Company.name).where(Company.id.in_(companies)))
+    }
     names |= {partner_iri(i): n for i, n in session.execute(select(User.id, User.name).where(User.id.in_(partners)))}
     return lambda iri: names.get(iri, iri)
 
@@ -373,7 +378,9 @@ def offer(db: Database, who: Who, offer_id: int) -> OfferView:
 # -- negotiation ------------------------------------------------------------------------------------------
 
 
-def _log_state(session: Session, agreement: Agreement, who: Who, state: State, by: Side, note: str | None = None) -> None:
+def _log_state(
+    session: Session, agreement: Agreement, who: Who, state: State, by: Side, note: str | None = None
+) -> None:
     details: dict[str, Any] = {"state": str(state), "by": str(by)}
     if note:
         details["note"] = note
@@ -467,7 +474,9 @@ def agree(db: Database, who: Who, agreement_id: int) -> None:
                                     side=gettext(SIDE_LABELS[Side.CONSUMER]), current=agreement.state,
                                     target=str(State.ACCEPTED))  # fmt: skip
         _move(session, agreement, who, State.ACCEPTED, Side.CONSUMER)
-        _move(session, agreement, SYSTEM_WHO, State.AGREED, Side.PROVIDER, "the provider agreed the terms it offered")
+        _move(
+            session, agreement, SYSTEM_WHO, State.AGREED, Side.PROVIDER, N_("the provider agreed the terms it offered")
+        )
         if policy_digest(agreement.policy) != agreement.policy_sha256:
             raise Conflict(N_("The agreement's terms are not those offered; it cannot be verified."))
         _move(session, agreement, SYSTEM_WHO, State.VERIFIED, Side.CONSUMER, f"sha256 {agreement.policy_sha256}")
@@ -488,7 +497,8 @@ def terminate(db: Database, who: Who, agreement_id: int, reason: str) -> None:
         agreement.terminated_at, agreement.reason = utcnow(), reason
         if revoking and acting is Side.PROVIDER:
             ledger.append(session, agreement.provider_id, LogKind.REVOKED, actor=who.label,
-                          offer_id=agreement.offer_id, agreement_id=agreement.id, details={"reason": reason})  # fmt: skip
+                          offer_id=agreement.offer_id, agreement_id=agreement.id,
+                          details={"reason": reason})  # fmt: skip
             audit.record(session, audit.Action.COLLAB_REVOKE, f"agreement:{agreement.id}",
                          company_id=agreement.provider_id, details={"reason": reason}, actor=who.actor)  # fmt: skip
 
@@ -518,7 +528,10 @@ def _agreement_views(session: Session, rows: Sequence[Agreement], who: Who) -> l
     policies = [from_jsonld(a.policy) for a in rows]
     name = _names(session, policies)
     users = {u.id: u.name for u in session.scalars(select(User).where(User.id.in_({a.consumer_user_id for a in rows})))}
-    companies = {c.id: c.name for c in session.scalars(select(Company).where(Company.id.in_({a.consumer_company_id for a in rows})))}
+    companies = {
+        c.id: c.name
+        for c in session.scalars(select(Company).where(Company.id.in_({a.consumer_company_id for a in rows})))
+    }
     uses = dict(session.execute(select(Transfer.agreement_id, func.count()).where(
         Transfer.agreement_id.in_([a.id for a in rows])).group_by(Transfer.agreement_id)).all())  # fmt: skip
     views = []
@@ -557,7 +570,9 @@ def agreements(db: Database, who: Who, company_id: int | None = None) -> list[Ag
             p = who.principal
             query = select(Agreement).order_by(Agreement.id.desc())
             if p.role is Role.DATA_PARTNER:
-                query = query.where(Agreement.consumer_kind == AssigneeKind.PARTNER, Agreement.consumer_user_id == p.user_id)
+                query = query.where(
+                    Agreement.consumer_kind == AssigneeKind.PARTNER, Agreement.consumer_user_id == p.user_id
+                )
             elif p.role is Role.COMPANY_MEMBER:
                 query = query.where(Agreement.consumer_kind == AssigneeKind.GROUP,
                                     Agreement.consumer_company_id == p.company_id)  # fmt: skip
@@ -624,7 +639,8 @@ def pull(db: Database, store: TimeSeriesStore, who: Who, agreement_id: int, now:
         reason = decision.text()
         with db.session(SYSTEM) as session:
             ledger.append(session, provider, LogKind.PULL_REFUSED, actor=who.label, offer_id=offer_id,
-                          agreement_id=agreement_id, details={"reason": decision.reason, **decision.params})  # fmt: skip
+                          agreement_id=agreement_id,
+                          details={"reason": decision.reason, **decision.params})  # fmt: skip
             audit.record(session, audit.Action.COLLAB_PULL, f"agreement:{agreement_id}", company_id=provider,
                          details={"reason": reason}, outcome=audit.Outcome.BLOCKED, actor=who.actor)  # fmt: skip
         raise PullRefused(decision.reason, **decision.params)
@@ -633,7 +649,8 @@ def pull(db: Database, store: TimeSeriesStore, who: Who, agreement_id: int, now:
 
 
 def _counted(db: Database, store: TimeSeriesStore, tags: list[ExportTag], start_us: int, end_us: int,
-             transfer_id: int, provider: int, offer_id: int, agreement_id: int, who: Who) -> Iterator[bytes]:  # fmt: skip
+             transfer_id: int, provider: int, offer_id: int, agreement_id: int,
+             who: Who) -> Iterator[bytes]:  # fmt: skip
     """The CSV's pieces, counted; when the last is sent (or the receiver goes away) the transfer says how much."""
     rows = sent = 0
     complete = False
@@ -670,21 +687,45 @@ class LogLine:
     hash: str
 
 
+def _readable(kind: str, details: dict[str, Any]) -> dict[str, Any]:
+    """Details as the reader reads them: a refusal's reason and a step's note in the current language."""
+    if kind == LogKind.PULL_REFUSED and isinstance(details.get("reason"), str):
+        params = {k: v for k, v in details.items() if k != "reason"}
+        try:
+            return {"reason": gettext(details["reason"]).format(**params)}
+        except (KeyError, IndexError):
+            return details
+    note = details.get("note")
+    if isinstance(note, str):
+        return details | {"note": gettext(note)}
+    return details
+
+
+def _lines(rows: Sequence[UsageRecord]) -> list[LogLine]:
+    return [
+        LogLine(r.seq, datetime.fromtimestamp(r.at_us / 1e6, UTC), r.kind, LOG_LABELS.get(r.kind, r.kind), r.actor,
+                r.offer_id, r.agreement_id, _readable(r.kind, json.loads(r.details)), r.hash)
+        for r in rows
+    ]  # fmt: skip
+
+
 def usage_log(db: Database, who: Who, company_id: int, limit: int = 500) -> list[LogLine]:
     """The firm's usage log, newest first (whoever may see the firm)."""
-    import json
-    from datetime import UTC
-
     if not _sees_firm(who, company_id):
         raise NotFound()
     with db.session(SYSTEM) as session:
         rows = session.scalars(select(UsageRecord).where(UsageRecord.company_id == company_id)
                                .order_by(UsageRecord.seq.desc()).limit(limit)).all()  # fmt: skip
-        return [
-            LogLine(r.seq, datetime.fromtimestamp(r.at_us / 1e6, UTC), r.kind, LOG_LABELS.get(r.kind, r.kind), r.actor,
-                    r.offer_id, r.agreement_id, json.loads(r.details), r.hash)
-            for r in rows
-        ]  # fmt: skip
+        return _lines(rows)
+
+
+def history(db: Database, who: Who, agreement_id: int) -> list[LogLine]:
+    """An agreement's steps and pulls as its firm's log holds them, oldest first (for both sides)."""
+    with db.session(SYSTEM) as session:
+        row, _side_of = _agreement(session, who, agreement_id)
+        rows = session.scalars(select(UsageRecord).where(UsageRecord.company_id == row.provider_id,
+                               UsageRecord.agreement_id == agreement_id).order_by(UsageRecord.seq)).all()  # fmt: skip
+        return _lines(rows)
 
 
 def verify_firm(db: Database, who: Who, company_id: int) -> ledger.Verified:
@@ -698,7 +739,9 @@ def figures(db: Database) -> dict[str, int]:
     with db.session(SYSTEM) as session:
         return {
             "offers": session.scalar(select(func.count()).select_from(Offer).where(Offer.state == "published")) or 0,
-            "agreements": session.scalar(select(func.count()).select_from(Agreement)
-                                         .where(Agreement.state == State.FINALIZED)) or 0,  # fmt: skip
+            "agreements": session.scalar(
+                select(func.count()).select_from(Agreement).where(Agreement.state == State.FINALIZED)
+            )
+            or 0,
             "pulls": session.scalar(select(func.count()).select_from(Transfer)) or 0,
         }
