@@ -18,6 +18,7 @@ from smart365.registry.models import Company, Equipment, Line, Site, Tag
 from smart365.registry.schemas import CompanyIn
 from smart365.registry.service import create_company
 from smart365.sim.demo_campaigns import seed_campaigns
+from smart365.sim.demo_collab import seed_collab
 from smart365.sim.demo_fleet import seed_fleet
 from smart365.sim.factory.runner import Endpoints
 from smart365.sim.helpdesk import seed_helpdesk
@@ -138,6 +139,8 @@ def seed_demo(db: Database, firms: int = 320, progress: Callable[[int, int], Non
         seed_helpdesk(session, users[Role.CONSULTANT], showcase.id)
         seed_campaigns(session)  # survey campaigns: 2025, the completed 2026 전수조사 and an open round
         seed_fleet(session, utcnow(), showcase_id=showcase.id)  # what a dozen firms' plants forwarded to the centre
+        showcase_id = showcase.id
+    seed_collab(db, showcase_id)  # a handful of firms' data offers and the partner's running agreement
     return True
 
 
