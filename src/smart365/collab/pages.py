@@ -9,6 +9,7 @@ partner reaches nothing of a firm here but the offers naming it and its agreemen
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -98,9 +99,7 @@ def _form_choices(session: Session, company_id: int) -> dict[str, Any]:
             select(User).where(User.role == Role.DATA_PARTNER, User.active.is_(True)).order_by(User.name)
         )
     ]
-    firms = [{"id": i, "name": n} for i, n in session.execute(
-        select(Company.id, Company.name).where(Company.id != company_id).order_by(Company.name))]  # fmt: skip
-    return {"tags": with_label, "partners": partners, "firms": firms}
+    return {"tags": with_label, "partners": partners}
 
 
 def _default_form() -> dict[str, Any]:
@@ -136,8 +135,18 @@ def _reading(db: Any, session: Session, form: dict[str, Any], company_id: int) -
     return describe(policy, lambda iri: names.get(iri, iri)), None
 
 
-def _values(form: FormData) -> dict[str, Any]:
-    return {key: form.getlist(key) if key in ("purpose", "group", "tags") else form.get(key) for key in form}
+def _values(db: Any, form: FormData) -> dict[str, Any]:
+    """The posted fields, the group's business registration numbers (what a firm knows of its partners; the
+    page lists no other firm) turned into the firms' ids the policy names."""
+    values: dict[str, Any] = {key: form.getlist(key) if key in ("purpose", "tags") else form.get(key) for key in form}
+    brns = [b for b in re.split(r"[\s,]+", str(values.get("group_brns") or "").replace("-", "")) if b]
+    if brns:
+        with db.session(SYSTEM) as session:
+            found = dict(session.execute(select(Company.brn, Company.id).where(Company.brn.in_(brns))).all())
+        if missing := [b for b in brns if b not in found]:
+            raise Invalid(N_("These firms are not registered: {firms}"), firms=", ".join(missing))
+        values["group"] = [str(found[b]) for b in brns]
+    return values
 
 
 def _offer_form(request: Request, session: Session, principal: Principal, values: dict[str, Any],
@@ -157,7 +166,12 @@ def new_offer(request: Request, principal: PagePrincipal, session: PageSession) 
     """The publish form: the firm's tags, a period, and the policy, with its Korean reading beside it."""
     if principal.role is not Role.COMPANY_MEMBER or principal.company_id is None:
         return RedirectResponse("/collab", status_code=303)  # the firm's own members publish its offers
-    return _offer_form(request, session, principal, _default_form())
+    values = _default_form()
+    partner = session.scalar(select(User.id).where(User.role == Role.DATA_PARTNER, User.active.is_(True))
+                             .order_by(User.name).limit(1))  # fmt: skip
+    if partner is not None:
+        values["partner"] = str(partner)
+    return _offer_form(request, session, principal, values)
 
 
 @pages.post("/collab/offers/reading", dependencies=[Csrf])
@@ -165,7 +179,11 @@ def offer_reading(request: Request, principal: PagePrincipal, session: PageSessi
     """The policy the form states, read in words (the form asks for it as it changes)."""
     if principal.role is not Role.COMPANY_MEMBER or principal.company_id is None:
         raise Forbidden()
-    reading, problem = _reading(get_db(request), session, _values(form), principal.company_id)
+    try:
+        values = _values(get_db(request), form)
+    except AppError as exc:
+        return render(request, "collab/_reading.html", reading=[], problem=exc.localized())
+    reading, problem = _reading(get_db(request), session, values, principal.company_id)
     return render(request, "collab/_reading.html", reading=reading, problem=problem)
 
 
@@ -182,8 +200,9 @@ def publish(request: Request, principal: PagePrincipal, session: PageSession, fo
     """Publish the offer the form states; a bad field comes back on the form with its reason (422)."""
     if principal.role is not Role.COMPANY_MEMBER or principal.company_id is None:
         raise Forbidden(N_("Only the firm's own members publish its offers."))
-    values = _values(form)
+    values = {key: form.getlist(key) if key in ("purpose", "tags") else form.get(key) for key in form}
     try:
+        values = _values(get_db(request), form)
         tag_ids = [int(t) for t in values.get("tags", []) if str(t).isdigit()]
         offer_id = service.publish(
             get_db(request), _who(request, principal), company_id=principal.company_id,
