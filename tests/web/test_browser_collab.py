@@ -43,7 +43,9 @@ def collab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def test_offer_request_accept_pull_revoke_refused_and_the_log_verifies(collab_server: str, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_offer_request_accept_pull_revoke_refused_and_the_log_verifies(
+    collab_server: str, browser, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
     member = logged_in(browser, collab_server)

@@ -121,13 +121,24 @@ COLUMNS = "id, company_id, seq, at_us, kind, offer_id, agreement_id, actor, deta
 
 
 def _rows(db: Database, company_id: int | None) -> Iterator[list[tuple[Any, ...]]]:
-    """The log's rows in chain order, a batch at a time, through a server-side cursor on PostgreSQL."""
+    """The log's rows in chain order, a batch at a time: the driver's own cursor (a server-side one on
+    PostgreSQL), so a million rows never sit in memory and no row object is built per record."""
     where = "" if company_id is None else f" WHERE company_id = {int(company_id)}"
     sql = f"SELECT {COLUMNS} FROM collab_usage_log{where} ORDER BY company_id, seq"
-    with db.engine.connect().execution_options(stream_results=True, yield_per=BATCH) as connection:
-        result = connection.exec_driver_sql(sql)
-        while batch := result.fetchmany(BATCH):
-            yield [tuple(row) for row in batch]
+    with db.engine.connect() as connection:
+        raw: Any = connection.connection.dbapi_connection
+        server_side = not db.url.startswith("sqlite")
+        cursor = raw.cursor(name="smart365_verify") if server_side else raw.cursor()
+        try:
+            if server_side:
+                cursor.itersize = BATCH
+            cursor.execute(sql)
+            while batch := cursor.fetchmany(BATCH):
+                yield batch
+        finally:
+            cursor.close()
+            if server_side:
+                raw.rollback()  # the read-only transaction the named cursor opened
 
 
 def verify(db: Database, company_id: int | None = None, progress: Callable[[int], None] | None = None) -> Verified:

@@ -200,7 +200,7 @@ def publish(request: Request, principal: PagePrincipal, session: PageSession, fo
     """Publish the offer the form states; a bad field comes back on the form with its reason (422)."""
     if principal.role is not Role.COMPANY_MEMBER or principal.company_id is None:
         raise Forbidden(N_("Only the firm's own members publish its offers."))
-    values = {key: form.getlist(key) if key in ("purpose", "tags") else form.get(key) for key in form}
+    values: dict[str, Any] = {key: form.getlist(key) if key in ("purpose", "tags") else form.get(key) for key in form}
     try:
         values = _values(get_db(request), form)
         tag_ids = [int(t) for t in values.get("tags", []) if str(t).isdigit()]

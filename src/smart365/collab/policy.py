@@ -723,6 +723,17 @@ def describe(policy: Policy, name: Callable[[str], str] = str) -> list[str]:
         lines.append(gettext(N_("Until {end} (Korean time).")).format(end=_when(policy.end)))
     if policy.max_uses is not None:
         lines.append(gettext(N_("At most {n} uses.")).format(n=policy.max_uses))
+    return lines + duties(policy, name)
+
+
+def duties(policy: Policy, name: Callable[[str], str] = str) -> list[str]:
+    """What the data user must do or not do, in words: the obligations part of :func:`describe`.
+
+    >>> duties(Policy(assigner=1, assignee=Assignee(AssigneeKind.CENTRE), purposes=(Purpose.QUALITY,)))
+    ['받은 데이터를 다른 곳에 다시 제공할 수 없습니다.']
+    """
+    assigner = name(company_iri(policy.assigner)) or company_iri(policy.assigner)
+    lines: list[str] = []
     if policy.no_onward_transfer:
         lines.append(gettext(N_("The data received may not be passed on to anyone else.")))
     if policy.delete_after_days is not None:

@@ -49,6 +49,7 @@ from smart365.collab.policy import (
     UseRequest,
     company_iri,
     describe,
+    duties,
     evaluate,
     from_form,
     from_jsonld,
@@ -59,7 +60,7 @@ from smart365.collab.policy import (
 from smart365.core import audit
 from smart365.core.accounts import User
 from smart365.core.audit import Actor
-from smart365.core.db import Database, as_utc, utcnow
+from smart365.core.db import Database, as_utc, to_local, utcnow
 from smart365.core.errors import Conflict, Forbidden, Invalid, NotFound
 from smart365.core.i18n import N_, gettext
 from smart365.core.tenancy import SYSTEM, Principal, Role
@@ -546,7 +547,7 @@ def _agreement_views(session: Session, rows: Sequence[Agreement], who: Who) -> l
         views.append(AgreementView(
             row.id, row.offer_id, row.offer.title, row.provider_id, name(company_iri(row.provider_id)), consumer,
             row.purpose, row.state, policy, reading, int(uses.get(row.id, 0)), row.reason, row.created_at,
-            row.finalized_at, row.terminated_at, _side(row, who), reading[3:],
+            row.finalized_at, row.terminated_at, _side(row, who), duties(policy, name),
         ))  # fmt: skip
     return views
 
@@ -587,8 +588,8 @@ def agreements(db: Database, who: Who, company_id: int | None = None) -> list[Ag
 
 def _refusal(agreement: Agreement, policy: Policy, who: Who, uses: int, now: datetime) -> Decision:
     if agreement.state == State.TERMINATED:
-        when = agreement.terminated_at.strftime("%Y-%m-%d %H:%M") if agreement.terminated_at else "-"
-        return Decision(False, N_("The agreement was ended on {when} (UTC): {why}"),
+        when = to_local(agreement.terminated_at).strftime("%Y-%m-%d %H:%M") if agreement.terminated_at else "-"
+        return Decision(False, N_("The agreement was ended on {when} (Korean time): {why}"),
                         {"when": when, "why": agreement.reason or "-"})  # fmt: skip
     if agreement.state != State.FINALIZED:
         return Decision(False, N_("The agreement is {state}: data moves only under a finalized agreement."),
@@ -674,6 +675,22 @@ def _counted(db: Database, store: TimeSeriesStore, tags: list[ExportTag], start_
 # -- the usage log ------------------------------------------------------------------------------------------
 
 
+#: What each detail of a log record is, in words (the keys stay as stored, and hashed).
+DETAIL_LABELS: dict[str, str] = {
+    "reason": N_("Reason"),
+    "note": N_("Note"),
+    "title": N_("Title"),
+    "tags": N_("Tags"),
+    "transfer": N_("Transfer"),
+    "use": N_("Use no."),
+    "purpose": N_("Purpose"),
+    "rows": N_("Rows"),
+    "bytes": N_("Bytes"),
+    "complete": N_("Complete"),
+}
+HIDDEN_DETAILS = {"state", "by", "policy_sha256", "limit", "start", "end"}
+
+
 @dataclass(frozen=True)
 class LogLine:
     seq: int
@@ -685,6 +702,23 @@ class LogLine:
     agreement_id: int | None
     details: dict[str, Any]
     hash: str
+
+    def shown(self) -> list[tuple[str, str]]:
+        """The details a reader reads: (label, value) in the current language."""
+        from smart365.collab.policy import PURPOSE_LABELS
+
+        out = []
+        for key, value in self.details.items():
+            if key in HIDDEN_DETAILS:
+                continue
+            if key == "purpose" and value in {p.value for p in PURPOSE_LABELS}:
+                value = gettext(PURPOSE_LABELS[Purpose(value)])
+            elif isinstance(value, bool):
+                value = gettext(N_("yes")) if value else gettext(N_("no"))
+            elif isinstance(value, list):
+                value = ", ".join(map(str, value))
+            out.append((gettext(DETAIL_LABELS.get(key, key)), str(value)))
+        return out
 
 
 def _readable(kind: str, details: dict[str, Any]) -> dict[str, Any]:
