@@ -63,7 +63,12 @@ def canonical(details: dict[str, Any]) -> str:
 
 def digest(prev_hash: str, company_id: int, seq: int, at_us: int, kind: str, offer_id: int | None,
            agreement_id: int | None, actor: str, details: str) -> str:  # fmt: skip
-    """The record's hash: SHA-256 of the previous hash and the canonical JSON array of its content."""
+    """The record's hash: SHA-256 of the previous hash and the canonical JSON array of its content.
+
+    >>> a = digest(GENESIS, 1, 1, 0, "offer.published", 5, None, "system", "{}")
+    >>> a == digest(GENESIS, 1, 1, 0, "offer.published", 5, None, "system", '{"x":1}'), len(a)
+    (False, 64)
+    """
     content = json.dumps(
         [company_id, seq, at_us, kind, offer_id, agreement_id, actor, details],
         separators=(",", ":"),

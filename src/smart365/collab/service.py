@@ -196,7 +196,11 @@ def _sees_firm(who: Who, company_id: int) -> bool:
 
 
 def consumer_assignee(who: Who) -> Assignee:
-    """The party ``who`` is, as an agreement's assignee."""
+    """The party ``who`` is, as an agreement's assignee.
+
+    >>> consumer_assignee(Who(Principal(user_id=7, role=Role.DATA_PARTNER), Actor(7, "p@x.kr")))
+    Assignee(kind=<AssigneeKind.PARTNER: 'partner'>, ids=(7,))
+    """
     p = who.principal
     if p.role is Role.DATA_PARTNER and p.user_id is not None:
         return Assignee(AssigneeKind.PARTNER, (p.user_id,))
@@ -286,7 +290,11 @@ def withdraw(db: Database, who: Who, offer_id: int) -> None:
 
 
 def policy_digest(doc: dict[str, Any]) -> str:
-    """SHA-256 of a policy's canonical JSON: the terms both sides saw."""
+    """SHA-256 of a policy's canonical JSON: the terms both sides saw (key order does not matter).
+
+    >>> policy_digest({"b": 1, "a": 2}) == policy_digest({"a": 2, "b": 1})
+    True
+    """
     return hashlib.sha256(canonical(doc).encode()).hexdigest()
 
 
