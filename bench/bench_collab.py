@@ -112,6 +112,7 @@ def bench_verify(url: str, records: int, label: str) -> list[str]:
     assert found.ok and found.records == records, found
     middle = records // 2
     with db.engine.begin() as connection:
+        ledger.lift_guard(connection)
         connection.exec_driver_sql(f"UPDATE collab_usage_log SET actor = 'tampered' WHERE id = {middle}")
     t0 = time.perf_counter()
     broken = ledger.verify(db)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from smart365.collab import ledger, service
 from smart365.collab.service import IllegalTransition, PullRefused, State, Who
@@ -191,6 +192,7 @@ def test_verify_finds_the_first_tampered_record(world: World, people: dict[str, 
     assert ledger.verify(world.db).ok
     value = {"details": "'{}'", "actor": "'nobody'", "at_us": "at_us + 1", "kind": "'offer.withdrawn'"}[column]
     with world.db.engine.begin() as c:
+        ledger.lift_guard(c)
         fourth = "SELECT id, seq FROM collab_usage_log WHERE company_id = :c ORDER BY seq LIMIT 1 OFFSET 3"
         target = c.execute(text(fourth),
                            {"c": world.firm_a}).one()  # fmt: skip
@@ -211,7 +213,10 @@ def test_verify_finds_a_removed_record_and_the_orm_refuses_changes(world: World,
         record = s.scalars(select(UsageRecord).limit(1)).one()
         record.actor = "x"
         s.flush()
+    with pytest.raises(DBAPIError, match="append-only"), world.db.engine.begin() as c:
+        c.execute(text("DELETE FROM collab_usage_log WHERE company_id = :c AND seq = 2"), {"c": world.firm_a})
     with world.db.engine.begin() as c:
+        ledger.lift_guard(c)
         c.execute(text("DELETE FROM collab_usage_log WHERE company_id = :c AND seq = 2"), {"c": world.firm_a})
     found = ledger.verify(world.db, world.firm_a)
     assert not found.ok and found.first_bad is not None and (found.first_bad.seq, found.first_bad.reason) == (3, "gap")
@@ -229,6 +234,7 @@ def test_verify_command_reports_the_first_tampered_record(
     ok = runner.invoke(app, ["verify", "--database-url", world.db.url])
     assert ok.exit_code == 0, ok.output
     with world.db.engine.begin() as c:
+        ledger.lift_guard(c)
         c.execute(text("UPDATE collab_usage_log SET details = '{\"reason\":\"x\"}' WHERE company_id = :c AND seq = 4"),
                   {"c": world.firm_a})  # fmt: skip
     bad = runner.invoke(app, ["verify", "--database-url", world.db.url])

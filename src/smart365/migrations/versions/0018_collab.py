@@ -16,6 +16,28 @@ down_revision = "0016"
 branch_labels = None
 depends_on = None
 
+# The usage log is append-only in the database too (as the audit log, 0008): UPDATE and DELETE are refused. Whoever
+# drops the trigger to change a record anyway is caught by the hash chain (``smart365 collab verify``).
+REFUSAL = "collab_usage_log is append-only"
+PG_FUNCTION = f"""
+CREATE FUNCTION collab_usage_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '{REFUSAL}: % refused', TG_OP;
+END
+$$
+"""
+PG_TRIGGERS = (
+    "CREATE TRIGGER collab_usage_log_no_change BEFORE UPDATE OR DELETE ON collab_usage_log "
+    "FOR EACH ROW EXECUTE FUNCTION collab_usage_log_append_only()",
+    "CREATE TRIGGER collab_usage_log_no_truncate BEFORE TRUNCATE ON collab_usage_log "
+    "FOR EACH STATEMENT EXECUTE FUNCTION collab_usage_log_append_only()",
+)
+SQLITE_TRIGGERS = tuple(
+    f"CREATE TRIGGER collab_usage_log_no_{op_name.lower()} BEFORE {op_name} ON collab_usage_log "
+    f"BEGIN SELECT RAISE(ABORT, '{REFUSAL}: {op_name} refused'); END"
+    for op_name in ("UPDATE", "DELETE")
+)
+
 
 def upgrade() -> None:
     op.create_table(
@@ -105,8 +127,17 @@ def upgrade() -> None:
     )
     for column in ("at_us", "offer_id", "agreement_id"):
         op.create_index(op.f(f"ix_collab_usage_log_{column}"), "collab_usage_log", [column])
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(PG_FUNCTION)
+        for statement in PG_TRIGGERS:
+            op.execute(statement)
+    else:
+        for statement in SQLITE_TRIGGERS:
+            op.execute(statement)
 
 
 def downgrade() -> None:
     for table in ("collab_usage_log", "collab_transfers", "collab_agreements", "collab_offers"):
-        op.drop_table(table)
+        op.drop_table(table)  # the log's triggers go with it
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION collab_usage_log_append_only()")
