@@ -146,6 +146,7 @@ def world(db: Database) -> World:
             "member_a": "ma@test.kr",
             "member_b": "mb@test.kr",
             "partner": "dp@test.kr",
+            "partner_p": "pp@test.kr",  # the data partner firm A's offer names (the walk's partner is not it)
         }
         roles = {
             "admin": Role.CENTRE_ADMIN,
@@ -154,6 +155,7 @@ def world(db: Database) -> World:
             "member_a": Role.COMPANY_MEMBER,
             "member_b": Role.COMPANY_MEMBER,
             "partner": Role.DATA_PARTNER,
+            "partner_p": Role.DATA_PARTNER,
         }
         firm_of = {"member_a": a.id, "member_b": b.id}
         users = {k: create_user(session, emails[k], k, PASSWORD, roles[k], firm_of.get(k)) for k in emails}
@@ -171,6 +173,7 @@ def world(db: Database) -> World:
         ids_a["model_id"] = _model(session, a, ids_a)
         ids_a["channel_id"] = _channel(session, a)
         ids_a |= _application(session, a)
+    ids_a |= _collab(db, a.id, ids_a["tag_id"], users["partner_p"].id)
     return World(db=db, firm_a=a.id, firm_b=b.id, ids_a=ids_a, emails=emails)
 
 
@@ -183,6 +186,27 @@ def _channel(session: Session, company: Company) -> int:
     session.add(channel)
     session.flush()
     return channel.id
+
+
+def _collab(db: Database, company_id: int, tag_id: int, partner_id: int) -> dict[str, int]:
+    """Firm A's data offer naming partner P only, and P's finalized agreement on it."""
+    from datetime import UTC, datetime
+
+    from smart365.collab import service
+    from smart365.core.audit import Actor
+
+    offer_id = service.publish(
+        db, service.SYSTEM_WHO, company_id=company_id, title=f"{SENTINEL} 가공 데이터", description="",
+        tag_ids=[tag_id], data_start=datetime(2026, 1, 1, tzinfo=UTC), data_end=datetime(2026, 2, 1, tzinfo=UTC),
+        form={"assignee_kind": "partner", "partner": str(partner_id), "purpose": ["quality"], "no_onward": "on"},
+    )  # fmt: skip
+    from smart365.core.tenancy import Principal
+
+    partner = service.Who(Principal(user_id=partner_id, role=Role.DATA_PARTNER), Actor(partner_id, "pp@test.kr"))
+    agreement_id = service.request(db, partner, offer_id, "quality")
+    service.accept(db, service.SYSTEM_WHO, agreement_id)
+    service.agree(db, partner, agreement_id)
+    return {"offer_id": offer_id, "agreement_id": agreement_id}
 
 
 def _inbox_series(session: Session, company: Company) -> int:

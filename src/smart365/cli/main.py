@@ -19,6 +19,7 @@ from smart365.analytics import cli as analytics_cli
 from smart365.assessment import cli as assessment_cli
 from smart365.bootstrap import Shape, System, bootstrap, records
 from smart365.centre import cli as centre_cli
+from smart365.collab import cli as collab_cli
 from smart365.core.accounts import create_user
 from smart365.core.db import Database
 from smart365.core.errors import AppError
@@ -43,6 +44,7 @@ app.add_typer(centre_cli.app, name="centre")
 app.add_typer(analytics_cli.app, name="testbed")
 app.add_typer(fleet_cli.app, name="fleet")
 app.add_typer(programmes_cli.app, name="programmes")
+app.add_typer(collab_cli.app, name="collab")
 console = Console()
 
 Host = Annotated[str | None, typer.Option(help="주소 / address to listen on")]

@@ -61,6 +61,10 @@ class Action(StrEnum):
     CALL_OPEN = "programme.call_open"
     APPLICATION_SUBMIT = "programme.apply"
     SELECTION_RUN = "programme.select"
+    COLLAB_OFFER = "collab.offer"
+    COLLAB_AGREEMENT = "collab.agreement"
+    COLLAB_PULL = "collab.pull"
+    COLLAB_REVOKE = "collab.revoke"
 
 
 class Outcome(StrEnum):
@@ -93,6 +97,10 @@ ACTION_LABELS: dict[str, str] = {
     Action.CALL_OPEN: N_("Support call opened"),
     Action.APPLICATION_SUBMIT: N_("Application submitted"),
     Action.SELECTION_RUN: N_("Selection run"),
+    Action.COLLAB_OFFER: N_("Data offer published or withdrawn"),
+    Action.COLLAB_AGREEMENT: N_("Data agreement step"),
+    Action.COLLAB_PULL: N_("Shared data pulled"),
+    Action.COLLAB_REVOKE: N_("Data agreement revoked"),
 }
 OUTCOME_LABELS: dict[str, str] = {
     Outcome.OK: N_("Succeeded"),

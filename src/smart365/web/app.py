@@ -22,6 +22,8 @@ from smart365.assessment import campaign_pages
 from smart365.assessment import pages as assessment_pages
 from smart365.centre import api as centre_api
 from smart365.centre import pages as centre_pages
+from smart365.collab import api as collab_api
+from smart365.collab import pages as collab_pages
 from smart365.core.errors import AppError, Invalid, field_reason
 from smart365.core.i18n import N_, current_locale, negotiate
 from smart365.fleet import pages as fleet_pages
@@ -145,6 +147,8 @@ def create_app(system: System) -> FastAPI:
     app.include_router(testbed_pages.pages)  # AI test-bed: data, runs in the background, results, deploy
     app.include_router(fleet_pages.pages)  # the centre's connected plants: what each plant forwards
     app.include_router(programme_pages.pages)  # support programmes: calls, applications, review, selection
+    app.include_router(collab_pages.pages)  # data collaboration: offers, agreements, pulls, the usage log
+    app.include_router(collab_api.router)
     app.include_router(assets.pages)  # /favicon.ico and /docs (Swagger UI from static/vendor)
     app.include_router(influx.router)  # InfluxDB-compatible /write, /api/v2/write, /query, /ping for Telegraf & co.
     for router in signal_pages.routers:  # a firm's new-signal inbox and series mappings
@@ -160,6 +164,6 @@ def create_app(system: System) -> FastAPI:
     )
     # what the centre received from a firm's plants on the firm page; plants reporting now on the centre's dashboard
     registry_pages.install_sections([fleet_pages.company_section])
-    centre_pages.install_figures([fleet_pages.dashboard_figure])
+    centre_pages.install_figures([fleet_pages.dashboard_figure, collab_pages.dashboard_figure])
     install_api_contract(app)  # /openapi.json documents the error bodies as sent; database value errors are 422
     return app

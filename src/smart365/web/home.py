@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from fastapi import APIRouter, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from smart365.core.i18n import gettext
 from smart365.core.tenancy import Principal, Role
@@ -48,6 +48,8 @@ def dashboard(request: Request, principal: PagePrincipal, session: PageSession) 
         return member_home(request, session, principal, principal.company_id)
     if principal.role is Role.CONSULTANT:
         return consultant_home(request, session)
+    if principal.role is Role.DATA_PARTNER:  # a partner sees no firm's figures: its home is the offers naming it
+        return RedirectResponse("/collab", status_code=303)
     summary = population_summary(session)
     charts = {
         "regions": {

@@ -1,0 +1,140 @@
+"""The collaboration API (``/api/v1/collab``): the catalogue, an offer with its ODRL policy, requests, an
+agreement, pulls, and a firm's usage log with its chain verified. The same checks as the pages
+(:mod:`smart365.collab.service`): a caller reaches only what it is a party to."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import StreamingResponse
+
+from smart365.collab import service
+from smart365.collab.service import AgreementView, OfferView, Who
+from smart365.web.deps import ApiPrincipal, get_db, request_actor, system_of
+
+router = APIRouter(prefix="/api/v1/collab", tags=["collab"])
+
+
+class OfferOut(BaseModel):
+    id: int
+    company_id: int
+    company: str
+    title: str
+    description: str
+    state: str
+    tags: list[str]
+    data_start: datetime
+    data_end: datetime
+    policy: dict[str, Any] = Field(description="the usage policy as ODRL 2.2 JSON-LD (an odrl:Offer)")
+    reading: list[str] = Field(description="the policy in plain words, in the request's language")
+
+    @classmethod
+    def of(cls, v: OfferView) -> OfferOut:
+        return cls(id=v.id, company_id=v.company_id, company=v.company, title=v.title, description=v.description,
+                   state=v.state, tags=v.tags, data_start=v.data_start, data_end=v.data_end, policy=v.jsonld,
+                   reading=v.reading)  # fmt: skip
+
+
+class AgreementOut(BaseModel):
+    id: int
+    offer_id: int
+    provider: str
+    consumer: str
+    purpose: str
+    state: str = Field(description="the Dataspace Protocol state: REQUESTED … FINALIZED, or TERMINATED")
+    uses: int
+    reason: str | None
+    reading: list[str]
+    finalized_at: datetime | None
+    terminated_at: datetime | None
+
+    @classmethod
+    def of(cls, v: AgreementView) -> AgreementOut:
+        return cls(id=v.id, offer_id=v.offer_id, provider=v.provider, consumer=v.consumer, purpose=v.purpose,
+                   state=v.state, uses=v.uses, reason=v.reason, reading=v.reading, finalized_at=v.finalized_at,
+                   terminated_at=v.terminated_at)  # fmt: skip
+
+
+class RequestIn(BaseModel):
+    """A request for an agreement on an offer, for one of its purposes."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"purpose": "quality"}]})
+
+    purpose: str = Field(min_length=1, max_length=20)
+
+
+class LogLineOut(BaseModel):
+    seq: int
+    at: datetime
+    kind: str
+    actor: str
+    offer_id: int | None
+    agreement_id: int | None
+    details: dict[str, Any]
+    hash: str
+
+
+class LogOut(BaseModel):
+    verified: bool
+    records: int
+    first_bad_seq: int | None = Field(description="the first record that does not fit its chain, if any")
+    first_bad_reason: str | None
+    lines: list[LogLineOut]
+
+
+def _who(request: Request, principal: Any) -> Who:
+    return Who(principal, request_actor(request))
+
+
+@router.get("/offers", response_model=list[OfferOut])
+def catalogue(request: Request, principal: ApiPrincipal) -> list[OfferOut]:
+    """The published offers whose policy names the caller."""
+    return [OfferOut.of(v) for v in service.catalogue(get_db(request), _who(request, principal))]
+
+
+@router.get("/offers/{offer_id}", response_model=OfferOut)
+def offer(request: Request, offer_id: int, principal: ApiPrincipal) -> OfferOut:
+    return OfferOut.of(service.offer(get_db(request), _who(request, principal), offer_id))
+
+
+@router.post("/offers/{offer_id}/agreements", response_model=AgreementOut, status_code=201)
+def request_agreement(request: Request, offer_id: int, body: RequestIn, principal: ApiPrincipal) -> AgreementOut:
+    """Request an agreement (REQUESTED); the firm accepts it on its page."""
+    db, who = get_db(request), _who(request, principal)
+    agreement_id = service.request(db, who, offer_id, body.purpose)
+    return AgreementOut.of(service.agreement(db, who, agreement_id))
+
+
+@router.get("/agreements/{agreement_id}", response_model=AgreementOut)
+def agreement(request: Request, agreement_id: int, principal: ApiPrincipal) -> AgreementOut:
+    return AgreementOut.of(service.agreement(get_db(request), _who(request, principal), agreement_id))
+
+
+@router.post("/agreements/{agreement_id}/pull", response_class=StreamingResponse,
+             responses={200: {"content": {"text/csv": {}}}})  # fmt: skip
+def pull(request: Request, agreement_id: int, principal: ApiPrincipal) -> StreamingResponse:
+    """The agreement's data as CSV, checked against the agreement now: 403 with the reason when it does not
+    allow the pull (not finalized, revoked, expired, every use made)."""
+    granted = service.pull(get_db(request), system_of(request).store, _who(request, principal), agreement_id)
+    disposition = f"attachment; filename=\"{granted.filename}\"; filename*=UTF-8''{quote(granted.filename)}"
+    return StreamingResponse(granted.chunks, media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": disposition})  # fmt: skip
+
+
+@router.get("/companies/{company_id}/log", response_model=LogOut)
+def usage_log(request: Request, company_id: int, principal: ApiPrincipal) -> LogOut:
+    """The firm's usage log (newest 500 records) and its chain verified now."""
+    db, who = get_db(request), _who(request, principal)
+    lines = service.usage_log(db, who, company_id)
+    found = service.verify_firm(db, who, company_id)
+    bad = found.first_bad
+    return LogOut(
+        verified=found.ok, records=found.records, first_bad_seq=bad.seq if bad else None,
+        first_bad_reason=bad.reason if bad else None,
+        lines=[LogLineOut(seq=x.seq, at=x.at, kind=x.kind, actor=x.actor, offer_id=x.offer_id,
+                          agreement_id=x.agreement_id, details=x.details, hash=x.hash) for x in lines],
+    )  # fmt: skip
