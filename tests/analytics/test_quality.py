@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.model_selection import StratifiedKFold
 
 from smart365.analytics import quality
 from smart365.analytics.contract import Predictor, load
@@ -199,7 +200,7 @@ def test_indicators_and_bags_are_chosen_on_the_training_rows(monkeypatch: pytest
     fit = quality.ensemble_fit_predict([FAST], l1_c=(0.1,), indicators=True, bags=4)
     scorer = fit(x, y)
     fails = int(y.sum())
-    inner = [2 * int(y[tr].sum()) for tr, _ in quality.StratifiedKFold(3, shuffle=True, random_state=0).split(x, y)]
+    inner = [2 * int(y[tr].sum()) for tr, _ in StratifiedKFold(3, shuffle=True, random_state=0).split(x, y)]
     # 3 out-of-fold bag sets, then the final one: each bag holds a fold's defects and as many good rows
     assert seen == [(n, 5) for n in inner for _ in range(4)] + [(2 * fails, 5)] * 4
     proba, pred = scorer(test.drop(columns="fail"))
@@ -226,7 +227,7 @@ def test_bagged_average_fits_on_training_rows_only(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(quality.lgb, "train", train_spy)
     cfg = quality.BagsConfig(bags=3, trees=40, folds=3)
     scorer = quality.bagged_fit_predict(cfg)(x, y)
-    inner = [2 * int(y[tr].sum()) for tr, _ in quality.StratifiedKFold(3, shuffle=True, random_state=0).split(x, y)]
+    inner = [2 * int(y[tr].sum()) for tr, _ in StratifiedKFold(3, shuffle=True, random_state=0).split(x, y)]
     assert seen == [n for n in inner for _ in range(3)] + [2 * int(y.sum())] * 3
     proba, pred = scorer(test.drop(columns="fail"))
     assert ((proba >= 0) & (proba <= 1)).all() and set(np.unique(pred)) <= {0, 1}

@@ -38,15 +38,11 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy.signal import lfilter
-from sklearn.ensemble import IsolationForest
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.neural_network import MLPRegressor
 
 from smart365.analytics.contract import Detector, EvalResult, ModelState, register, stopwatch
 from smart365.analytics.datasets import SKAB_SENSORS, SkabExperiment, load_skab
@@ -55,6 +51,18 @@ from smart365.analytics.trees import flatten as flatten_trees
 from smart365.analytics.trees import walk as walk_trees
 from smart365.core.errors import Invalid
 from smart365.core.i18n import N_, gettext, translate_in
+from smart365.core.lazy import lazy
+
+if TYPE_CHECKING:
+    import scipy.signal as sp_signal
+    import sklearn.ensemble as sk_ensemble
+    import sklearn.exceptions as sk_exceptions
+    import sklearn.neural_network as sk_neural
+else:
+    sk_ensemble = lazy("sklearn.ensemble")
+    sk_exceptions = lazy("sklearn.exceptions")
+    sk_neural = lazy("sklearn.neural_network")
+    sp_signal = lazy("scipy.signal")
 
 FloatArray = NDArray[np.float64]
 MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution is 0.6745 σ
@@ -149,7 +157,7 @@ def ewma(x: FloatArray, alpha: float, start: FloatArray) -> tuple[FloatArray, Fl
     if len(x) == 0:
         return x.copy(), start
     zi = ((1 - alpha) * start)[None, :]
-    s, _ = lfilter([alpha], [1.0, -(1.0 - alpha)], x, axis=0, zi=zi)
+    s, _ = sp_signal.lfilter([alpha], [1.0, -(1.0 - alpha)], x, axis=0, zi=zi)
     smoothed = np.asarray(s, dtype=float)
     return smoothed, smoothed[-1].copy()
 
@@ -370,7 +378,7 @@ class IsolationForestDetector:
         std = np.nanstd(x, axis=0)
         self.std = np.where(std > _EPS, std, 1.0)
         cfg = self.config
-        forest = IsolationForest(
+        forest = sk_ensemble.IsolationForest(
             n_estimators=cfg.trees, max_samples=min(cfg.max_samples, len(x)), random_state=cfg.seed
         ).fit(self._standard(x))
         self.trees = _flatten_forest(forest)
@@ -405,7 +413,7 @@ class IsolationForestDetector:
                    float(state.params["threshold"]))  # fmt: skip
 
 
-def _flatten_forest(forest: IsolationForest) -> dict[str, NDArray[Any]]:
+def _flatten_forest(forest: sk_ensemble.IsolationForest) -> dict[str, NDArray[Any]]:
     """The forest's trees as arrays (:func:`~smart365.analytics.trees.flatten`) and the sample size its path
     lengths scale by."""
     flat = flatten_trees(forest.estimators_, forest.estimators_features_)
@@ -460,10 +468,10 @@ class AutoencoderDetector:
         self.std = np.where(std > _EPS, std, 1.0)
         xs = np.nan_to_num((x - self.mean) / self.std)
         cfg = self.config
-        net = MLPRegressor(hidden_layer_sizes=(cfg.hidden, cfg.bottleneck, cfg.hidden), activation="tanh", alpha=1e-3,
-                           max_iter=cfg.max_iter, random_state=cfg.seed)  # fmt: skip
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)  # a short normal history rarely converges fully
+        net = sk_neural.MLPRegressor(hidden_layer_sizes=(cfg.hidden, cfg.bottleneck, cfg.hidden), activation="tanh",
+                                     alpha=1e-3, max_iter=cfg.max_iter, random_state=cfg.seed)  # fmt: skip
+        with warnings.catch_warnings():  # a short normal history rarely converges fully
+            warnings.simplefilter("ignore", sk_exceptions.ConvergenceWarning)
             net.fit(xs, xs)
         self.weights = [np.asarray(w, dtype=float) for w in net.coefs_]
         self.biases = [np.asarray(b, dtype=float) for b in net.intercepts_]
@@ -729,7 +737,7 @@ class TrendDetector:
             restart = np.diff(np.r_[before, t]) > self.config.max_gap_s
         restart[0] |= carry is None
         position = run_lengths(~restart[:, None], np.array([carry[2] if carry else 0]))[:, 0]
-        slopes = lfilter(slope_filter(h), [1.0], zz, axis=0)  # over the last h rows, the first rows padded
+        slopes = sp_signal.lfilter(slope_filter(h), [1.0], zz, axis=0)  # over the last h rows, the first rows padded
         recent = slopes[len(earlier) :]
         older = np.vstack([np.zeros((h, z.shape[1])), slopes])[len(earlier) : len(earlier) + len(z)]  # h rows before
         valid = position >= 2 * h - 1

@@ -33,6 +33,7 @@ array([[2.]])
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import time
@@ -142,6 +143,13 @@ class Predictor(Model, Protocol):
 
 M = TypeVar("M", bound=type[Model])
 _REGISTRY: dict[str, type[Model]] = {}
+#: The module that defines each family of kinds (the part of ``kind`` before the first dot): :func:`load`
+#: imports it the first time it meets one, so a process that only serves pages never imports the models.
+_HOMES = {
+    "anomaly": "smart365.analytics.anomaly",
+    "quality": "smart365.analytics.quality",
+    "rul": "smart365.analytics.rul",
+}
 
 
 def register(cls: M) -> M:
@@ -150,9 +158,21 @@ def register(cls: M) -> M:
     return cls
 
 
+def home(family: str, module: str) -> None:
+    """Name the module that registers the kinds ``family.*``, for :func:`load` to import when it needs one.
+
+    >>> home("doc", "smart365.analytics.contract")
+    >>> _HOMES["doc"]
+    'smart365.analytics.contract'
+    """
+    _HOMES[family] = module
+
+
 def load(data: bytes | ModelState) -> Model:
     """Rebuild any registered model from saved bytes or a state."""
     state = data if isinstance(data, ModelState) else ModelState.from_bytes(data)
+    if state.kind not in _REGISTRY and (module := _HOMES.get(state.kind.split(".", 1)[0])):
+        importlib.import_module(module)
     cls = _REGISTRY.get(state.kind)
     if cls is None:
         raise ModelStateError(N_("Unknown model kind: {kind}."), kind=state.kind)

@@ -31,25 +31,37 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy.stats import rankdata
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
-from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from smart365.analytics.contract import EvalResult, ModelState, Predictor, register, stopwatch
 from smart365.analytics.datasets import SecomData, load_secom
 from smart365.analytics.metrics import balanced_error_rate
 from smart365.core.errors import Invalid
 from smart365.core.i18n import N_, gettext, translate_in
+from smart365.core.lazy import lazy
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
+    import scipy.stats as sp_stats
+    import sklearn.impute as sk_impute
+    import sklearn.linear_model as sk_linear
+    import sklearn.metrics as sk_metrics
+    import sklearn.model_selection as sk_selection
+    import sklearn.pipeline as sk_pipeline
+    import sklearn.preprocessing as sk_preprocessing
+else:
+    lgb = lazy("lightgbm")
+    sk_impute = lazy("sklearn.impute")
+    sk_linear = lazy("sklearn.linear_model")
+    sk_metrics = lazy("sklearn.metrics")
+    sk_pipeline = lazy("sklearn.pipeline")
+    sk_preprocessing = lazy("sklearn.preprocessing")
+    sk_selection = lazy("sklearn.model_selection")
+    sp_stats = lazy("scipy.stats")
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -331,15 +343,15 @@ def _filled(numeric: pd.DataFrame) -> FloatArray:
 
 def _single_auc(numeric: pd.DataFrame, positive: NDArray[np.bool_]) -> FloatArray:
     """max(AUC, 1 − AUC) of each column alone (Mann–Whitney from ranks; missing → median)."""
-    ranks = rankdata(_filled(numeric), axis=0)
+    ranks = sp_stats.rankdata(_filled(numeric), axis=0)
     n_pos, n_neg = positive.sum(), (~positive).sum()
     auc = (ranks[positive].sum(axis=0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
     return np.asarray(np.maximum(auc, 1 - auc), dtype=float)
 
 
 def _abs_spearman(numeric: pd.DataFrame, y: FloatArray) -> FloatArray:
-    rx = rankdata(_filled(numeric), axis=0)
-    ry = rankdata(y)
+    rx = sp_stats.rankdata(_filled(numeric), axis=0)
+    ry = sp_stats.rankdata(y)
     rx, ry = rx - rx.mean(axis=0), ry - ry.mean()
     denom = np.sqrt((rx**2).sum(axis=0) * (ry**2).sum())
     return np.asarray(np.abs(np.divide(rx.T @ ry, denom, out=np.zeros(rx.shape[1]), where=denom > 0)), dtype=float)
@@ -443,7 +455,7 @@ class QualityModel:
         """Margins of each training row from a model that did not see it; early-stopped tree counts."""
         margins = np.zeros(len(y))
         best = []
-        folds = StratifiedKFold(self.config.folds, shuffle=True, random_state=self.config.seed)
+        folds = sk_selection.StratifiedKFold(self.config.folds, shuffle=True, random_state=self.config.seed)
         for tr, va in folds.split(x, y):
             keep = top_columns(x[tr], y[tr], self.config.select)  # selected inside the fold: no leakage
             # The validation loss is weighted like the training loss, so early stopping judges the same objective.
@@ -540,7 +552,7 @@ def platt_scaling(margins: FloatArray, y: IntArray) -> tuple[float, float]:
     >>> bool(a > 0), round(float(sigmoid(a * 0.0 + b)[()]), 2)
     (True, 0.5)
     """
-    lr = LogisticRegression(C=1e4, max_iter=1000).fit(margins[:, None], y)
+    lr = sk_linear.LogisticRegression(C=1e4, max_iter=1000).fit(margins[:, None], y)
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])
 
 
@@ -551,7 +563,7 @@ def ber_threshold(proba: FloatArray, y: IntArray) -> float:
     >>> ber_threshold(np.array([0.1, 0.2, 0.3, 0.6, 0.7]), np.array([0, 0, 1, 1, 1]))
     0.25
     """
-    fpr, tpr, cuts = roc_curve(y, proba)
+    fpr, tpr, cuts = sk_metrics.roc_curve(y, proba)
     i = int(np.argmax(tpr - fpr))  # BER = ½(1 − TPR + FPR)
     below = proba[proba < cuts[i]]
     return float((cuts[i] + below.max()) / 2) if below.size else float(cuts[i])
@@ -587,14 +599,14 @@ def quality_fit_predict(configs: Sequence[QualityConfig] | None = None) -> FitPr
     return fit
 
 
-def logistic_baseline(c: float = 0.01) -> Pipeline:
+def logistic_baseline(c: float = 0.01) -> sk_pipeline.Pipeline:
     """Median imputation, standardisation, L2 logistic regression with balanced class weights.
 
     ``c`` = 0.01 (strong shrinkage) is set in advance: hundreds of noisy columns, few fails.
     """
-    return make_pipeline(
-        SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(),
-        LogisticRegression(C=c, class_weight="balanced", max_iter=5000),
+    return sk_pipeline.make_pipeline(
+        sk_impute.SimpleImputer(strategy="median", keep_empty_features=True), sk_preprocessing.StandardScaler(),
+        sk_linear.LogisticRegression(C=c, class_weight="balanced", max_iter=5000),
     )  # fmt: skip
 
 
@@ -610,12 +622,12 @@ def logistic_fit_predict(x: pd.DataFrame, y: IntArray) -> Scorer:
     return score
 
 
-def l1_logistic(c: float) -> Pipeline:
+def l1_logistic(c: float) -> sk_pipeline.Pipeline:
     """Median imputation, standardisation, L1 (sparse) logistic regression with balanced class weights."""
-    return make_pipeline(
-        SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(),
-        LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", class_weight="balanced", max_iter=5000,
-                           random_state=0),  # liblinear shuffles: seeded, not from the global RNG
+    return sk_pipeline.make_pipeline(
+        sk_impute.SimpleImputer(strategy="median", keep_empty_features=True), sk_preprocessing.StandardScaler(),
+        sk_linear.LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", class_weight="balanced", max_iter=5000,
+                                     random_state=0),  # liblinear shuffles: seeded, not from the global RNG
     )  # fmt: skip
 
 
@@ -635,7 +647,7 @@ class BalancedBags:
     c: float
     bags: int = 15
     seed: int = 0
-    members: list[Pipeline] = field(default_factory=list)
+    members: list[sk_pipeline.Pipeline] = field(default_factory=list)
 
     def fit(self, x: FloatArray, y: IntArray) -> Self:
         rng = np.random.default_rng(self.seed)
@@ -715,7 +727,8 @@ def ensemble_fit_predict(
         cols = [str(c) for c in numeric.columns if numeric[c].nunique() > 1]
         flags = missing_indicators(x[cols]) if indicators else []
         xs = _linear_matrix(x, cols, flags)
-        folds = list(StratifiedKFold(gbm.config.folds, shuffle=True, random_state=gbm.config.seed).split(xs, y))
+        splitter = sk_selection.StratifiedKFold(gbm.config.folds, shuffle=True, random_state=gbm.config.seed)
+        folds = list(splitter.split(xs, y))
         linear_oof, c = _best_l1(xs, y, folds, l1_c, bags)
         stats = (_standardised(gbm.oof_margins), _standardised(linear_oof))
         combined = _average((gbm.oof_margins, linear_oof), stats)
@@ -733,7 +746,7 @@ def ensemble_fit_predict(
     return fit
 
 
-def _linear(c: float, bags: int) -> Pipeline | BalancedBags:
+def _linear(c: float, bags: int) -> sk_pipeline.Pipeline | BalancedBags:
     return BalancedBags(c, bags) if bags > 0 else l1_logistic(c)
 
 
@@ -807,7 +820,7 @@ def bagged_fit_predict(config: BagsConfig | None = None) -> FitPredict:
         cols = [str(c) for c in numeric.columns if numeric[c].nunique() > 1]
         xs = x[cols].to_numpy(dtype=float)
         oof = np.zeros(len(y))
-        for tr, va in StratifiedKFold(cfg.folds, shuffle=True, random_state=cfg.seed).split(xs, y):
+        for tr, va in sk_selection.StratifiedKFold(cfg.folds, shuffle=True, random_state=cfg.seed).split(xs, y):
             oof[va] = _bags(xs[tr], y[tr], cfg)(xs[va])
         cut = ber_threshold(oof, y)
         a, b = platt_scaling(oof, y)
@@ -824,12 +837,13 @@ def bagged_fit_predict(config: BagsConfig | None = None) -> FitPredict:
 
 def _bags(x: FloatArray, y: IntArray, cfg: BagsConfig) -> Callable[[FloatArray], FloatArray]:
     """Fits the bags on (x, y); returns the averaged, standardised score."""
-    prep = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()).fit(x)
+    imputer = sk_impute.SimpleImputer(strategy="median", keep_empty_features=True)
+    prep = sk_pipeline.make_pipeline(imputer, sk_preprocessing.StandardScaler()).fit(x)
     xl = prep.transform(x)
     pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     draws = _draws(pos, neg, cfg)
     trees = [lgb.train(cfg.lgb_params(), lgb.Dataset(x[r], y[r]), cfg.trees) for r in draws]
-    linear = [LogisticRegression(C=cfg.c, l1_ratio=1.0, solver="liblinear", class_weight="balanced",
+    linear = [sk_linear.LogisticRegression(C=cfg.c, l1_ratio=1.0, solver="liblinear", class_weight="balanced",
                                  max_iter=5000).fit(xl[r], y[r]) for r in draws]  # fmt: skip
 
     def raw(z: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -856,7 +870,7 @@ def secom_cv(data: SecomData, fit_predict: FitPredict, name: str, folds: int = 1
     x, y = data.features, data.fail
     bers, pred_all = [], np.zeros(len(y), dtype=np.int64)
     fit_s = score_s = 0.0
-    for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
+    for tr, te in sk_selection.StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
         with stopwatch() as t_fit:
             scorer = fit_predict(x.iloc[tr], y[tr])
         with stopwatch() as t_score:
@@ -886,9 +900,10 @@ def secom_time_split(data: SecomData, fit_predict: FitPredict, name: str, train_
         scorer = fit_predict(x.iloc[tr], y[tr])
     with stopwatch() as t_score:
         proba, pred = scorer(x.iloc[te])
-    fpr, tpr, _ = roc_curve(y[te], proba)
+    fpr, tpr, _ = sk_metrics.roc_curve(y[te], proba)
     metrics = {
-        "roc_auc": float(roc_auc_score(y[te], proba)), "pr_auc": float(average_precision_score(y[te], proba)),
+        "roc_auc": float(sk_metrics.roc_auc_score(y[te], proba)),
+        "pr_auc": float(sk_metrics.average_precision_score(y[te], proba)),
         "ber": balanced_error_rate(y[te], pred), "recall_at_far10": float(np.interp(0.10, fpr, tpr)),
         "fail_rate_test": float(y[te].mean()), "brier": float(np.mean((proba - y[te]) ** 2)),
         "brier_prior": float(np.mean((y[tr].mean() - y[te]) ** 2)),  # the training fail rate as the forecast

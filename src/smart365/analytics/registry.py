@@ -18,7 +18,6 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from smart365.analytics import anomaly  # noqa: F401 - registers the detector kinds for contract.load
 from smart365.analytics.contract import Detector, Model, ModelState, load
 from smart365.analytics.models import AnalyticsModel
 from smart365.core import audit

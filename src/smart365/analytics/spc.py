@@ -15,15 +15,22 @@ Pp, Ppk with confidence intervals. Everything is vectorised with NumPy.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import signal, stats
-from scipy.special import gammaln
 
 from smart365.core.errors import Invalid
 from smart365.core.i18n import N_, gettext
+from smart365.core.lazy import lazy
+
+if TYPE_CHECKING:
+    import scipy.special as sp_special
+    from scipy import signal, stats
+else:
+    signal = lazy("scipy.signal")
+    sp_special = lazy("scipy.special")
+    stats = lazy("scipy.stats")
 
 FloatArray = NDArray[np.float64]
 IndexArray = NDArray[np.intp]
@@ -69,7 +76,7 @@ def c4(n: int) -> float:
     >>> round(c4(2), 4), round(c4(10), 4)
     (0.7979, 0.9727)
     """
-    return float(np.sqrt(2.0 / (n - 1)) * np.exp(gammaln(n / 2) - gammaln((n - 1) / 2)))
+    return float(np.sqrt(2.0 / (n - 1)) * np.exp(sp_special.gammaln(n / 2) - sp_special.gammaln((n - 1) / 2)))
 
 
 def constants(n: int) -> Constants:

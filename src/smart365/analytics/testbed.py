@@ -33,28 +33,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from sklearn.dummy import DummyClassifier
-from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.metrics import (
-    average_precision_score,
-    balanced_accuracy_score,
-    brier_score_loss,
-    f1_score,
-    mean_absolute_error,
-    r2_score,
-    roc_auc_score,
-)
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from smart365.analytics import anomaly
 from smart365.analytics.contract import stopwatch
@@ -71,7 +54,29 @@ from smart365.analytics.quality import (
 )
 from smart365.core.errors import AppError, Invalid
 from smart365.core.i18n import N_
+from smart365.core.lazy import lazy
 from smart365.core.uploads import FileTooLarge, ReadLimits, check_parquet, check_workbook
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
+    import sklearn.dummy as sk_dummy
+    import sklearn.ensemble as sk_ensemble
+    import sklearn.impute as sk_impute
+    import sklearn.linear_model as sk_linear
+    import sklearn.metrics as sk_metrics
+    import sklearn.model_selection as sk_selection
+    import sklearn.pipeline as sk_pipeline
+    import sklearn.preprocessing as sk_preprocessing
+else:
+    lgb = lazy("lightgbm")
+    sk_dummy = lazy("sklearn.dummy")
+    sk_ensemble = lazy("sklearn.ensemble")
+    sk_impute = lazy("sklearn.impute")
+    sk_linear = lazy("sklearn.linear_model")
+    sk_metrics = lazy("sklearn.metrics")
+    sk_pipeline = lazy("sklearn.pipeline")
+    sk_preprocessing = lazy("sklearn.preprocessing")
+    sk_selection = lazy("sklearn.model_selection")
 
 Task = Literal["classification", "regression", "anomaly"]
 TASKS: tuple[Task, ...] = ("classification", "regression", "anomaly")
@@ -676,7 +681,7 @@ class Calibrated:
     >>> rng = np.random.default_rng(0)
     >>> x = pd.DataFrame({"a": rng.normal(size=300)})
     >>> y = (x.a + rng.normal(0, 0.5, 300) > 1.2).astype(np.int64).to_numpy()
-    >>> m = Calibrated(lambda: LogisticRegression(), positive=1).fit(x, y)
+    >>> m = Calibrated(lambda: sk_linear.LogisticRegression(), positive=1).fit(x, y)
     >>> bool(0.0 < m.cut < 1.0), bool(m.predict_proba(pd.DataFrame({"a": [3.0]}))[0, 1] > 0.8)
     (True, True)
     """
@@ -706,8 +711,8 @@ class Calibrated:
         if min(target.sum(), (1 - target).sum()) < INNER_FOLDS:
             return None  # too few of a class to calibrate: raw probabilities, threshold 0.5
         grouped = groups is not None and pd.unique(groups).size >= INNER_FOLDS
-        splitter = (StratifiedGroupKFold(INNER_FOLDS) if grouped
-                    else StratifiedKFold(INNER_FOLDS, shuffle=True, random_state=0))  # fmt: skip
+        splitter = (sk_selection.StratifiedGroupKFold(INNER_FOLDS) if grouped
+                    else sk_selection.StratifiedKFold(INNER_FOLDS, shuffle=True, random_state=0))  # fmt: skip
         oof = np.zeros(len(y))
         for tr, va in splitter.split(x, target, groups if grouped else None):
             if np.unique(target[tr]).size < 2 or np.unique(target[va]).size < 2:
@@ -733,13 +738,17 @@ def _wrapped(factory: Callable[[], Any], positive: int | None = None) -> Callabl
 
 
 def _linear(model: Any) -> Callable[[], Any]:
-    return lambda: make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(), model)
+    def pipeline() -> Any:
+        imputer = sk_impute.SimpleImputer(strategy="median", keep_empty_features=True)
+        return sk_pipeline.make_pipeline(imputer, sk_preprocessing.StandardScaler(), model)
+
+    return pipeline
 
 
 def _forest(cls: Any, n: int, threads: int, **kw: Any) -> Callable[[], Any]:
     share = min(1.0, RF_MAX_ROWS / max(n, 1))
-    return lambda: make_pipeline(
-        SimpleImputer(strategy="median", keep_empty_features=True),
+    return lambda: sk_pipeline.make_pipeline(
+        sk_impute.SimpleImputer(strategy="median", keep_empty_features=True),
         cls(n_estimators=100, min_samples_leaf=2, max_samples=share, n_jobs=threads, random_state=0, **kw),
     )
 
@@ -753,11 +762,11 @@ def classification_candidates(n: int, threads: int = 1, positive: int | None = N
         random_state=0)  # fmt: skip
     return [
         Candidate("LightGBM", False, _wrapped(boost, positive)),
-        Candidate("linear (logistic)", False, _wrapped(_linear(LogisticRegression(class_weight="balanced",
+        Candidate("linear (logistic)", False, _wrapped(_linear(sk_linear.LogisticRegression(class_weight="balanced",
                                                                                   max_iter=2000)), positive)),
-        Candidate("random forest", False, _wrapped(_forest(RandomForestClassifier, n, threads,
+        Candidate("random forest", False, _wrapped(_forest(sk_ensemble.RandomForestClassifier, n, threads,
                                                            class_weight="balanced_subsample"), positive)),
-        Candidate("majority class", True, _wrapped(lambda: DummyClassifier(strategy="prior"))),
+        Candidate("majority class", True, _wrapped(lambda: sk_dummy.DummyClassifier(strategy="prior"))),
     ]  # fmt: skip
 
 
@@ -768,8 +777,8 @@ def regression_candidates(n: int, threads: int = 1) -> list[Candidate]:
     )
     return [
         Candidate("LightGBM", False, _wrapped(boost)),
-        Candidate("linear (ridge)", False, _wrapped(_linear(Ridge(alpha=1.0)))),
-        Candidate("random forest", False, _wrapped(_forest(RandomForestRegressor, n, threads))),
+        Candidate("linear (ridge)", False, _wrapped(_linear(sk_linear.Ridge(alpha=1.0)))),
+        Candidate("random forest", False, _wrapped(_forest(sk_ensemble.RandomForestRegressor, n, threads))),
         Candidate("mean (training)", True, lambda x, y, groups=None: _Constant(float(np.mean(y)))),
         Candidate("last value", True, lambda x, y, groups=None: _Constant(float(y[-1]))),
     ]  # fmt: skip
@@ -847,7 +856,8 @@ def fold_metrics(
     {'balanced_accuracy': nan, 'f1_macro': nan, 'roc_auc': nan, 'pr_auc': nan, 'brier': nan}
     """
     if task == "regression":
-        return {"rmse": rmse(y, pred), "mae": float(mean_absolute_error(y, pred)), "r2": float(r2_score(y, pred))}
+        mae, r2 = sk_metrics.mean_absolute_error(y, pred), sk_metrics.r2_score(y, pred)
+        return {"rmse": rmse(y, pred), "mae": float(mae), "r2": float(r2)}
     if task == "anomaly":
         m = skab_outlier_metrics([y], [pred])
         if not np.any(y):
@@ -859,13 +869,14 @@ def fold_metrics(
         return dict.fromkeys(keys, NAN)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = {"balanced_accuracy": float(balanced_accuracy_score(y, pred)),
-               "f1_macro": float(f1_score(y, pred, average="macro"))}  # fmt: skip
+        out = {"balanced_accuracy": float(sk_metrics.balanced_accuracy_score(y, pred)),
+               "f1_macro": float(sk_metrics.f1_score(y, pred, average="macro"))}  # fmt: skip
     if scored:
         assert proba is not None
         hit = (y == positive).astype(np.int64)
-        out |= {"roc_auc": float(roc_auc_score(hit, proba)), "pr_auc": float(average_precision_score(hit, proba)),
-                "brier": float(brier_score_loss(hit, np.clip(proba, 0.0, 1.0)))}  # fmt: skip
+        out |= {"roc_auc": float(sk_metrics.roc_auc_score(hit, proba)),
+                "pr_auc": float(sk_metrics.average_precision_score(hit, proba)),
+                "brier": float(sk_metrics.brier_score_loss(hit, np.clip(proba, 0.0, 1.0)))}  # fmt: skip
     return out
 
 
@@ -1191,4 +1202,4 @@ def _multiclass_auc(y: NDArray[Any], proba: FloatArray, y_train: NDArray[Any], c
         return NAN
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return float(roc_auc_score(y, proba, multi_class="ovr", average="macro"))
+        return float(sk_metrics.roc_auc_score(y, proba, multi_class="ovr", average="macro"))

@@ -36,16 +36,21 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import linear_sum_assignment
 
 from smart365.centre.categories import categories_by_id
 from smart365.core.errors import Invalid, NotFound
 from smart365.core.i18n import LOCALES, N_, translate_in
+from smart365.core.lazy import lazy
 from smart365.registry.vocab import EQUIPMENT_KINDS, REGIONS, region_code
+
+if TYPE_CHECKING:
+    import scipy.optimize as sp_optimize
+else:
+    sp_optimize = lazy("scipy.optimize")
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -346,7 +351,7 @@ def solve(
     blocked = -2.0 * (bonus + largest + 1.0)  # never chosen: a free zero-value column is always cheaper
     value = np.where(eligible[:, slots], fit[:, slots] + bonus, blocked)
     value = np.hstack([value, np.zeros((n_firms, n_firms))])
-    rows, cols = linear_sum_assignment(value, maximize=True)
+    rows, cols = sp_optimize.linear_sum_assignment(value, maximize=True)
     return {int(r): int(slots[c]) for r, c in zip(rows, cols, strict=True) if c < slots.size and eligible[r, slots[c]]}
 
 

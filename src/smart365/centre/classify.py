@@ -23,21 +23,31 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
-from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax, softmax
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score
-from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from smart365.centre.categories import Category, load_categories, load_seed_tickets
 from smart365.centre.text import FloatArray, TfidfSpace, Vocabulary, char_ngrams, tokenize_many
 from smart365.core.errors import Invalid, NotFound
 from smart365.core.i18n import N_
+from smart365.core.lazy import lazy
+
+if TYPE_CHECKING:
+    import scipy.optimize as sp_optimize
+    import scipy.special as sp_special
+    import sklearn.linear_model as sk_linear
+    import sklearn.metrics as sk_metrics
+    import sklearn.model_selection as sk_selection
+    from scipy import sparse
+else:
+    sk_linear = lazy("sklearn.linear_model")
+    sk_metrics = lazy("sklearn.metrics")
+    sk_selection = lazy("sklearn.model_selection")
+    sp_optimize = lazy("scipy.optimize")
+    sp_special = lazy("scipy.special")
+    sparse = lazy("scipy.sparse")
 
 #: Seed of every split in this module (hold-out and folds): results are reproducible run to run.
 SEED = 365
@@ -165,7 +175,7 @@ class TicketClassifier:
         """``(len(texts), n_classes)`` probabilities, columns in :attr:`classes` order; rows sum to 1."""
         fitted = self._state()
         logits = _logits(fitted, texts)
-        return np.asarray(softmax(logits / (fitted.temperature if calibrated else 1.0), axis=1))
+        return np.asarray(sp_special.softmax(logits / (fitted.temperature if calibrated else 1.0), axis=1))
 
     # ---- state --------------------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
@@ -301,10 +311,10 @@ def _fit_plain(config: ClassifierConfig, texts: Sequence[str], labels: Sequence[
     )
     fitted = _Fitted(sorted(set(labels)), words, chars, np.zeros(0), np.zeros(0), config.char_ngrams)
     x = _features(fitted, texts)
-    model = LogisticRegression(C=config.c, max_iter=config.max_iter)
+    model = sk_linear.LogisticRegression(C=config.c, max_iter=config.max_iter)
     model.fit(x, list(labels))
     coef, intercept = np.asarray(model.coef_, dtype=np.float64), np.asarray(model.intercept_, dtype=np.float64)
-    if coef.shape[0] == 1:  # binary: sklearn keeps one row for the second class; softmax needs both
+    if coef.shape[0] == 1:  # binary: sklearn keeps one row for the second class; sp_special.softmax needs both
         coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
     fitted.classes = [str(c) for c in model.classes_]
     fitted.coef, fitted.intercept = coef, intercept
@@ -319,7 +329,7 @@ def _fit_temperature(config: ClassifierConfig, examples: Sequence[Example], extr
         return 1.0
     classes = sorted(set(y.tolist()) | {c for _, c in extra})  # the classes the final model will have
     logits = np.zeros((len(examples), len(classes)))
-    for train, test in StratifiedKFold(folds, shuffle=True, random_state=SEED).split(np.zeros(len(y)), y):
+    for train, test in sk_selection.StratifiedKFold(folds, shuffle=True, random_state=SEED).split(np.zeros(len(y)), y):
         fitted = _fit_plain(config, *_corpus([examples[i] for i in train], extra))
         columns = np.asarray([fitted.classes.index(c) if c in fitted.classes else -1 for c in classes])
         fold_logits = _logits(fitted, [examples[i].text for i in test])
@@ -327,10 +337,10 @@ def _fit_temperature(config: ClassifierConfig, examples: Sequence[Example], extr
     target = np.searchsorted(classes, y)
 
     def nll(log_t: float) -> float:
-        log_p = log_softmax(logits / np.exp(log_t), axis=1)
+        log_p = sp_special.log_softmax(logits / np.exp(log_t), axis=1)
         return float(-log_p[np.arange(len(target)), target].mean())
 
-    return float(np.exp(minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded").x))
+    return float(np.exp(sp_optimize.minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded").x))
 
 
 # ---- evaluation ---------------------------------------------------------------------------------------
@@ -358,8 +368,8 @@ def score(labels: Sequence[str], proba: FloatArray, classes: Sequence[str]) -> S
     predicted = classes_arr[order[:, 0]]
     top3 = (classes_arr[order[:, :3]] == truth[:, np.newaxis]).any(axis=1)
     return Scores(
-        accuracy=float(accuracy_score(truth, predicted)),
-        macro_f1=float(f1_score(truth, predicted, average="macro", labels=list(classes), zero_division=0)),
+        accuracy=float(sk_metrics.accuracy_score(truth, predicted)),
+        macro_f1=float(sk_metrics.f1_score(truth, predicted, average="macro", labels=list(classes), zero_division=0)),
         top3_accuracy=float(top3.mean()),
         ece=expected_calibration_error(proba.max(axis=1), predicted == truth),
         n=len(truth),
@@ -390,7 +400,7 @@ def holdout_split(labels: Sequence[str], test_size: float = 0.25, seed: int = SE
     (12, 4, True)
     """
     index = np.arange(len(labels))
-    train, test = train_test_split(index, test_size=test_size, random_state=seed, stratify=list(labels))
+    train, test = sk_selection.train_test_split(index, test_size=test_size, random_state=seed, stratify=list(labels))
     return np.sort(train).astype(np.int64), np.sort(test).astype(np.int64)
 
 
@@ -421,7 +431,7 @@ def cross_validate(
     """Stratified k-fold scores (one per fold); each fold trains only on its own training tickets."""
     y = np.asarray([t.category for t in tickets])
     out: list[Scores] = []
-    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
+    for train, test in sk_selection.StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
         model = TicketClassifier(config).fit_tickets([tickets[i] for i in train], extra)
         texts = [tickets[i].text for i in test]
         out.append(score(y[test].tolist(), model.predict_proba(texts), model.classes))

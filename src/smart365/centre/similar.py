@@ -17,14 +17,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import sparse
 
 from smart365.centre.categories import load_seed_tickets
 from smart365.centre.text import FloatArray, TfidfSpace, Vocabulary, tokenize_many
 from smart365.core.errors import Invalid
 from smart365.core.i18n import N_
+from smart365.core.lazy import lazy
+
+if TYPE_CHECKING:
+    from scipy import sparse
+else:
+    sparse = lazy("scipy.sparse")
 
 SNIPPET_CHARS = 80
 

@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
+
+from smart365.core.lazy import lazy
+
+if TYPE_CHECKING:
+    from scipy import sparse
+else:
+    sparse = lazy("scipy.sparse")
 
 if TYPE_CHECKING:
     from kiwipiepy import Kiwi

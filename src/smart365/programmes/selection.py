@@ -32,14 +32,19 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
 
 from smart365.core.errors import AppError
 from smart365.core.i18n import N_, gettext
+from smart365.core.lazy import lazy
 from smart365.registry.vocab import REGIONS
+
+if TYPE_CHECKING:
+    import scipy.optimize as sp_optimize
+else:
+    sp_optimize = lazy("scipy.optimize")
 
 #: HiGHS stops at this relative gap (0.01 %, well inside the 0.1 % promised) or at the time limit.
 MIP_REL_GAP = 1e-4
@@ -232,11 +237,11 @@ def _largest_request(
     caps = np.array([1.0 if (j == i or candidates[j].requested <= rules.cap) else 0.0 for j in range(n)])
     low = np.zeros(n)
     low[i] = 1.0
-    result = milp(
+    result = sp_optimize.milp(
         cost,
         integrality=np.ones(n),
-        bounds=Bounds(low, caps),
-        constraints=LinearConstraint(np.vstack(rows), lower, upper),
+        bounds=sp_optimize.Bounds(low, caps),
+        constraints=sp_optimize.LinearConstraint(np.vstack(rows), lower, upper),
         options={"time_limit": time_limit, "mip_rel_gap": gap},
     )
     if result.x is None:
@@ -290,11 +295,11 @@ def _solve(
         if high[force] == 0:
             return None
         low[force] = 1.0
-    result = milp(
+    result = sp_optimize.milp(
         -scores,
         integrality=np.ones(n),
-        bounds=Bounds(low, high),
-        constraints=LinearConstraint(np.vstack(rows), lower, upper),
+        bounds=sp_optimize.Bounds(low, high),
+        constraints=sp_optimize.LinearConstraint(np.vstack(rows), lower, upper),
         options={"time_limit": time_limit, "mip_rel_gap": gap},
     )
     if result.x is None:  # infeasible (status 2), or the time ran out before any feasible point

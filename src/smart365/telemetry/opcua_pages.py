@@ -15,10 +15,9 @@ import asyncio
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from asyncua import ua
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
@@ -26,6 +25,7 @@ from starlette.responses import RedirectResponse, Response
 from smart365.core import audit
 from smart365.core.errors import AppError, Forbidden, Invalid, NotFound, field_reason
 from smart365.core.i18n import N_, _
+from smart365.core.lazy import lazy
 from smart365.core.tenancy import Principal, Role
 from smart365.registry import service as registry
 from smart365.registry.models import Equipment, Tag
@@ -36,6 +36,11 @@ from smart365.telemetry.opcua_pki import Pki
 from smart365.telemetry.sources import SourceIdentity, opcua_session
 from smart365.web.deps import Csrf, PageForm, PagePrincipal, PageSession, system_of
 from smart365.web.templating import render
+
+if TYPE_CHECKING:
+    from asyncua import ua
+else:
+    ua = lazy("asyncua.ua")
 
 pages = APIRouter(include_in_schema=False)
 BROWSE_TIMEOUT_S = 20.0

@@ -21,20 +21,23 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from asyncua import Client, ua
-from asyncua.common.utils import ServiceError
-from asyncua.crypto.cert_gen import setup_self_signed_certificate
-from asyncua.crypto.truststore import TrustStore
-from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from smart365.core.lazy import lazy
+
+if TYPE_CHECKING:
+    from asyncua import Client, ua
+    from asyncua.common import utils
+    from asyncua.crypto import cert_gen, truststore, validator
+else:  # asyncua loads with the first secured session, not with every process
+    ua, utils = lazy("asyncua.ua"), lazy("asyncua.common.utils")
+    cert_gen, truststore, validator = (lazy(f"asyncua.crypto.{m}") for m in ("cert_gen", "truststore", "validator"))
+
 Folder = Literal["trusted", "rejected"]
-#: What a server's certificate must pass: within its validity, its URI the server's own, and trusted.
-CHECKS = CertificateValidatorOptions.TIME_RANGE | CertificateValidatorOptions.URI | CertificateValidatorOptions.TRUSTED
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ class Pki:
         """This installation's certificate, made now if there is none (or it expired or no longer fits)."""
         uri = self.application_uri(installation)
         self.own_cert.parent.mkdir(parents=True, exist_ok=True)
-        await setup_self_signed_certificate(self.own_key, self.own_cert, uri, socket.gethostname(),
+        await cert_gen.setup_self_signed_certificate(self.own_key, self.own_cert, uri, socket.gethostname(),
                                             [ExtendedKeyUsageOID.CLIENT_AUTH], {})  # fmt: skip
         return read_certificate(self.own_cert)
 
@@ -112,14 +115,16 @@ class Pki:
         await self.own(installation)
         checker = None
         if any(self.folder("trusted").glob("*.der")):  # asyncua's store cannot be empty: nothing trusted yet
-            store = TrustStore([self.folder("trusted")], [])
+            store = truststore.TrustStore([self.folder("trusted")], [])
             await store.load()
-            checker = CertificateValidator(CHECKS, store)
+            # within its validity, its URI the server's own, and trusted
+            options = validator.CertificateValidatorOptions
+            checker = validator.CertificateValidator(options.TIME_RANGE | options.URI | options.TRUSTED, store)
 
         async def validate(cert: x509.Certificate, application: Any) -> None:
             try:
                 if checker is None:
-                    raise ServiceError(ua.StatusCodes.BadCertificateUntrusted)
+                    raise utils.ServiceError(ua.StatusCodes.BadCertificateUntrusted)
                 await checker(cert, application)
             except Exception:
                 der = cert.public_bytes(Encoding.DER)

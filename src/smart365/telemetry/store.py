@@ -35,18 +35,23 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Protocol, Self
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
 
 import duckdb
 import numpy as np
-import psycopg
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 from numpy.typing import NDArray
 
 from smart365.core.db import libpq_url
+from smart365.core.lazy import lazy
 from smart365.telemetry.batch import DEAD_LETTER_SCHEMA, NAT_US, TS_TYPE, Batch, to_epoch_us
 from smart365.telemetry.ingest_log import IngestLog
+
+if TYPE_CHECKING:
+    import psycopg
+else:
+    psycopg = lazy("psycopg")  # the server shape only: the embedded one never loads it
 
 _log = logging.getLogger(__name__)
 

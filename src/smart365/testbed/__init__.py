@@ -10,3 +10,7 @@ progress live and then the result in plain Korean, and the winner can be deploye
 
 The engine itself is :mod:`smart365.analytics.testbed`. May import core, registry, telemetry and analytics.
 """
+
+from smart365.analytics.contract import home
+
+home("testbed", "smart365.testbed.deploy")  # the test-bed winners' kinds, for contract.load

@@ -24,9 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, ClassVar, Self, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
@@ -53,10 +52,16 @@ from smart365.core import audit
 from smart365.core.db import SEOUL
 from smart365.core.errors import Conflict, Invalid
 from smart365.core.i18n import N_
+from smart365.core.lazy import lazy
 from smart365.monitoring.scoring import row_period_s
 from smart365.registry.models import Tag
 from smart365.testbed.models import TestbedRun
 from smart365.testbed.tables import Staging
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
+else:
+    lgb = lazy("lightgbm")
 
 SAVABLE = {"LightGBM": "testbed.lightgbm", "linear (ridge)": "testbed.linear", "linear (logistic)": "testbed.linear",
            "random forest": "testbed.forest",

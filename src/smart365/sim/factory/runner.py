@@ -18,12 +18,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from smart365.core.lazy import lazy
 from smart365.sim.factory.modbus_server import PressModbusServer
 from smart365.sim.factory.mqtt_publisher import MqttPublisher
-from smart365.sim.factory.opcua_server import DEFAULT_USERS, PlantOpcUaServer
 from smart365.sim.factory.physics import TAGS, Plant, write_labels
+
+if TYPE_CHECKING:
+    from smart365.sim.factory import opcua_server
+else:  # the OPC UA server (asyncua) loads when a simulated plant starts, not with every command
+    opcua_server = lazy("smart365.sim.factory.opcua_server")
 
 
 @dataclass
@@ -42,7 +47,7 @@ class FactoryConfig:
     duration: float | None = None
     faults: bool = True
     fault_horizon_s: float = 8 * 3600
-    users: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_USERS))
+    users: dict[str, str] = field(default_factory=lambda: dict(opcua_server.DEFAULT_USERS))
     mqtt_group: str = "smart365"
     mqtt_edge: str = "hanbit-ansan"
     mqtt_site: str = "ansan"
@@ -100,7 +105,7 @@ class Factory:
         self.config = config
         self.plant = plant or Plant.showcase(seed=config.seed, start=config.start or datetime.now(UTC))
         machines = self.plant.machines.values()
-        self.opcua = PlantOpcUaServer(
+        self.opcua = opcua_server.PlantOpcUaServer(
             {m.name: (m.line, TAGS[m.kind]) for m in machines if m.kind == "cnc"},
             port=config.opcua_port,
             host=config.host,

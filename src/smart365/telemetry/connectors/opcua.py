@@ -19,17 +19,21 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from asyncua import Client, Node, ua
-from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from pydantic import Field
 
+from smart365.core.lazy import lazy
 from smart365.telemetry.batch import QUALITY_BAD, QUALITY_GOOD, QUALITY_UNCERTAIN, Batch
 from smart365.telemetry.connectors.base import Connector, ConnectorConfig, TagPoint
 
-_SERVER_OBJECT = ua.NodeId(ua.Int32(ua.ObjectIds.Server))
-_HAS_PROPERTY = ua.NodeId(ua.Int32(ua.ObjectIds.HasProperty))
+if TYPE_CHECKING:
+    import asyncua
+    from asyncua import Client, Node, ua
+    from asyncua.crypto import security_policies
+else:  # asyncua (about 25 MB) loads with the first OPC UA machine, not with every process
+    asyncua, ua = lazy("asyncua"), lazy("asyncua.ua")
+    security_policies = lazy("asyncua.crypto.security_policies")
 
 
 class OpcUaTag(TagPoint):
@@ -84,7 +88,7 @@ def quality_of(status: ua.StatusCode | None) -> int:
 
 async def _client(cfg: OpcUaConfig) -> Client:
     """A client for ``cfg``'s endpoint and login, secured when ``cfg.security`` asks (not connected yet)."""
-    client = Client(cfg.endpoint, timeout=cfg.timeout_s)
+    client = asyncua.Client(cfg.endpoint, timeout=cfg.timeout_s)
     if cfg.username:
         client.set_user(cfg.username)
         client.set_password(cfg.password or "")
@@ -93,7 +97,7 @@ async def _client(cfg: OpcUaConfig) -> Client:
 
         mode = getattr(ua.MessageSecurityMode, cfg.mode)
         await Pki(Path(cfg.pki_dir or ".smart365/opcua")).secure(
-            client, cfg.installation, SecurityPolicyBasic256Sha256, mode
+            client, cfg.installation, security_policies.SecurityPolicyBasic256Sha256, mode
         )
     return client
 
@@ -120,7 +124,8 @@ async def _walk(client: Client, node: Node, path: str, depth: int, found: list[T
         return
     refs = await node.get_references(refs=ua.ObjectIds.HierarchicalReferences, direction=ua.BrowseDirection.Forward)
     for ref in refs:
-        if ref.NodeId == _SERVER_OBJECT or ref.ReferenceTypeId == _HAS_PROPERTY:
+        server, has_property = (ua.NodeId(ua.Int32(i)) for i in (ua.ObjectIds.Server, ua.ObjectIds.HasProperty))
+        if ref.NodeId == server or ref.ReferenceTypeId == has_property:
             continue
         child = client.get_node(ref.NodeId)
         child_path = f"{path}/{ref.BrowseName.Name}" if path else ref.BrowseName.Name
