@@ -46,6 +46,7 @@ from smart365.core.throttle import LoginThrottle
 from smart365.fleet.forwarded import forwarded_evidence
 from smart365.monitoring import notify
 from smart365.monitoring.runtime import AlarmMonitor, Collection
+from smart365.telemetry import corrections
 from smart365.telemetry.leases import DatabaseLeases, Leases, SoleCollector
 from smart365.telemetry.sources import SourceIdentity, refuse_unreadable_sources
 from smart365.telemetry.store import TimeSeriesStore, open_store
@@ -184,6 +185,7 @@ def bootstrap(settings: Settings | None = None, *, db: Database | None = None, s
     if shape == "centre":
         return _centre_worker(settings, db)
     store = open_store(settings.timeseries_target)
+    store.corrections = corrections.policies(db)  # each firm's rule for a point re-sent with another value
     alarms = AlarmMonitor(db, store=store)
     collects = shape == "worker" or (settings.collect if settings.collect is not None else embedded)
     collection = None

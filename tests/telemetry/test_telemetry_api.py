@@ -33,6 +33,7 @@ def test_member_ingests_json_and_reads_latest_and_series(client: TestClient, wor
         "received": 4,
         "stored": 4,
         "already_stored": 0,
+        "conflicts": 0,
         "dead_letter": 0,
         "rejected": [],
         "rejected_by_reason": [],

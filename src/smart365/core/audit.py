@@ -53,6 +53,7 @@ class Action(StrEnum):
     API_KEY_CREATE = "api_key.create"
     API_KEY_REVOKE = "api_key.revoke"
     SIGNAL_ASSIGN = "signal.assign"
+    CORRECTION_POLICY = "ingest.correction_policy"
     NOTIFY_CHANNEL = "notify.channel"
     NOTIFY = "notify.delivery"
     OPCUA_TRUST = "opcua.trust"
@@ -93,6 +94,7 @@ ACTION_LABELS: dict[str, str] = {
     Action.OPCUA_TRUST: N_("OPC UA server trusted"),
     Action.OPCUA_UNTRUST: N_("OPC UA server no longer trusted"),
     Action.SIGNAL_ASSIGN: N_("Signal mapped to a tag"),
+    Action.CORRECTION_POLICY: N_("Correction policy changed"),
     Action.CALL_CREATE: N_("Support call created"),
     Action.CALL_OPEN: N_("Support call opened"),
     Action.APPLICATION_SUBMIT: N_("Application submitted"),

@@ -28,6 +28,8 @@ class Company(TenantScoped, Timestamped, Base):
     revenue_band: Mapped[str | None] = mapped_column(String(20))
     systems: Mapped[list[str]] = mapped_column(JSON, default=list)
     smart_factory_year: Mapped[int | None] = mapped_column(Integer)
+    #: a point re-sent with another value: keep_first, overwrite or keep_both (telemetry.corrections)
+    correction_policy: Mapped[str] = mapped_column(String(12), default="keep_first", server_default="keep_first")
 
     sites: Mapped[list[Site]] = relationship(
         back_populates="company", cascade="all, delete-orphan", order_by="Site.name"

@@ -88,7 +88,12 @@ class RejectedCount(BaseModel):
 class IngestResult(BaseModel):
     received: int
     stored: int = Field(description="points stored now")
-    already_stored: int = Field(description="points the store already held (re-sent data)")
+    already_stored: int = Field(description="points the store already held with the same value (re-sent data)")
+    conflicts: int = Field(
+        default=0,
+        description="points the store already held with another value: settled by the firm's correction policy, "
+        "the value not kept is in the point's revisions",
+    )
     dead_letter: int = Field(description="rejected points and lines, every one kept in the dead-letter table")
     rejected: list[Rejected] = Field(description=f"the first {MAX_REJECTED_SHOWN} rejected, by row")
     rejected_by_reason: list[RejectedCount] = Field(default_factory=list, description="all rejected, by reason")
@@ -190,8 +195,12 @@ def store_points(
     """
     received = len(batch) + len(errors)
     result = pipeline.process(batch)
-    save = store.append if count_new else store.accept
-    stored = save(result.accepted) if len(result.accepted) else 0
+    conflicts = 0
+    if not count_new:
+        stored = store.accept(result.accepted)
+    else:
+        written = store.write(result.accepted)
+        stored, conflicts = written.new, written.conflicts
     if on_stored is not None and len(result.accepted):
         try:
             on_stored(result.accepted)
@@ -208,7 +217,8 @@ def store_points(
     return IngestResult(
         received=received,
         stored=stored,
-        already_stored=len(result.accepted) - stored,
+        already_stored=len(result.accepted) - stored - conflicts,
+        conflicts=conflicts,
         dead_letter=len(result.dead) + len(errors),
         rejected=_first_rejected(errors, rows[result.dead.position], result.dead.reason_codes()),
         rejected_by_reason=[_count(code, n) for code, n in counts.most_common()],

@@ -202,7 +202,7 @@ def _answer(request: Request, result: IngestResult) -> Response:
     refused = [r for r in result.rejected if r.reason_en != reason_text("duplicate", "en")]
     dropped = sum(r.count for r in lost)
     details = "; ".join(f"line {r.row}: {r.reason_en}" for r in refused[:MAX_REASONS_IN_MESSAGE])
-    written = result.stored + result.already_stored
+    written = result.stored + result.already_stored + result.conflicts
     prefix = "partial write: " if written else ""
     message = f"{prefix}unable to parse or store {dropped} point(s): {details} dropped={dropped}"
     extra = {

@@ -1,6 +1,9 @@
 """A firm's new-signal inbox (신규 신호함) and its series mappings: the page under the firm
 (``/companies/{id}/signals``, linked from the firm's page) and the same for scripts (``/api/v1/…/signals``).
 
+The page also holds the firm's correction policy (정정 정책: what a point re-sent with another value does, see
+:mod:`~smart365.telemetry.corrections`) and its latest revisions.
+
 The inbox lists the series the firm's InfluxDB clients sent that no tag stands for yet, with their last value,
 first sighting and how many points are kept for them; a person names each one (in Korean, as the shop
 floor calls it) and assigns it to a machine, which makes the registry tag, maps the series to it and
@@ -11,7 +14,7 @@ copies the kept points onto it. Who may do what is the registry's rule: whoever 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Form, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,9 +24,10 @@ from starlette.responses import RedirectResponse, Response
 
 from smart365.registry import service as registry
 from smart365.registry.models import Company, Equipment, Line, Site
-from smart365.telemetry import signals
+from smart365.telemetry import corrections, signals
 from smart365.telemetry.api import get_store
 from smart365.telemetry.models import SeriesMapping
+from smart365.telemetry.store import Correction
 from smart365.web.deps import ApiSession, Csrf, PageSession
 from smart365.web.templating import render
 
@@ -63,7 +67,21 @@ def signals_page(request: Request, company_id: int, session: PageSession) -> Res
         mapped=signals.list_series(session, store, company.id, inbox=False),
         machines=_machines(session, company.id),
         write_url=base,
+        policy=company.correction_policy,
+        policies=corrections.POLICY_LABELS,
+        revisions=corrections.recent_revisions(session, store, company.id),
     )
+
+
+@pages.post("/companies/{company_id}/signals/corrections", dependencies=[Csrf])
+def corrections_form(
+    company_id: int, session: PageSession, policy: Annotated[str, Form()] = ""
+) -> Response:
+    """Change the firm's correction policy (audited)."""
+    company = registry.get(session, Company, company_id)
+    corrections.set_policy(session, company, policy)
+    session.commit()
+    return RedirectResponse(f"/companies/{company.id}/signals#corrections", status_code=303)
 
 
 @pages.post("/companies/{company_id}/signals/{series_id}/assign", dependencies=[Csrf])
@@ -176,3 +194,50 @@ def map_signal(request: Request, session: ApiSession, company_id: int, data: Map
 
 
 routers = (pages, api)
+
+
+class RevisionOut(BaseModel):
+    """A value a point was sent with that is not (or no longer) its value."""
+
+    received_at: datetime
+    tag_id: int
+    ts: datetime
+    value: float
+    outcome: str = Field(description="refused (first value kept), replaced (overwritten) or correction (kept both)")
+
+
+class CorrectionsOut(BaseModel):
+    """The firm's correction policy and its latest revisions (last 30 days, newest first)."""
+
+    policy: Correction
+    revisions: list[RevisionOut]
+
+
+class CorrectionsIn(BaseModel):
+    """What a point re-sent with another value does from now on."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"policy": "overwrite"}]})
+
+    policy: Correction
+
+
+def _corrections(request: Request, session: Session, company: Company) -> CorrectionsOut:
+    revisions = corrections.recent_revisions(session, get_store(request), company.id)
+    return CorrectionsOut(policy=cast(Correction, company.correction_policy), revisions=[
+        RevisionOut(received_at=r.received_at, tag_id=r.tag.id, ts=r.ts, value=r.value, outcome=r.outcome)
+        for r in revisions])  # fmt: skip
+
+
+@api.get("/companies/{company_id}/corrections", response_model=CorrectionsOut)
+def corrections_get(request: Request, company_id: int, session: ApiSession) -> CorrectionsOut:
+    """The firm's correction policy and latest revisions."""
+    return _corrections(request, session, registry.get(session, Company, company_id))
+
+
+@api.put("/companies/{company_id}/corrections", response_model=CorrectionsOut)
+def corrections_put(request: Request, company_id: int, body: CorrectionsIn, session: ApiSession) -> CorrectionsOut:
+    """Set the firm's correction policy (audited)."""
+    company = registry.get(session, Company, company_id)
+    corrections.set_policy(session, company, body.policy)
+    session.commit()
+    return _corrections(request, session, company)

@@ -5,7 +5,12 @@ Tables (the same in both databases): ``ts_points`` (raw points), ``ts_rollup_1m`
 and ``ts_dead_letter`` (rejected rows with their reason).
 
 - **Idempotent appends.** :meth:`TimeSeriesStore.append` stores only the (tag_id, ts) pairs it does not hold
-  yet and returns how many it stored, so a batch delivered twice is stored once; the first stored value wins.
+  yet and returns how many it stored, so a batch delivered twice is stored once.
+- **Corrections are not duplicates.** A point re-sent with *another* value or quality is a conflict, settled
+  by the policy of the tag's firm (:attr:`TimeSeriesStore.corrections`) in the same transaction: keep the
+  first value (the re-sent one is kept as *refused*), overwrite (the older value is kept as *replaced*, and
+  the rollups and latest value follow), or keep both (the re-sent one is kept as a *correction*). Every
+  other value of a point is in ``ts_revisions``, as a historian keeps revisions (:meth:`~TimeSeriesStore.revisions`).
 - **Rollups** are merged from the newly stored rows inside the same transaction, so they always match the
   raw table for the affected buckets; :meth:`~TimeSeriesStore.retention` rebuilds the bucket it cuts through.
 - **Downsampled ranges** never return more than ``max_points`` buckets per tag and keep the true minimum and
@@ -30,12 +35,12 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, get_args
 
 import duckdb
 import numpy as np
@@ -73,6 +78,24 @@ RANGE_SCHEMA = pa.schema(
 """One row per tag and bucket; ``bucket`` is the bucket's start, ``first_ts``/``last_ts`` the real points."""
 LATEST_SCHEMA = pa.schema([("tag_id", pa.int64()), ("ts", TS_TYPE), ("value", pa.float64()), ("quality", pa.int16())])
 DEAD_LETTER_OUT_SCHEMA = pa.schema([("received_at", TS_TYPE), *DEAD_LETTER_SCHEMA])
+REVISION_SCHEMA = pa.schema([("received_at", TS_TYPE), *LATEST_SCHEMA, ("outcome", pa.string())])
+"""Another value a point was sent with: ``refused`` or ``correction`` (the re-sent value, the first one kept) or
+``replaced`` (the older value, overwritten by the re-sent one)."""
+
+Correction = Literal["keep_first", "overwrite", "keep_both"]
+"""A firm's policy for a point re-sent with another value (:attr:`TimeSeriesStore.corrections`)."""
+CORRECTIONS: tuple[Correction, ...] = get_args(Correction)
+_OUTCOMES: dict[Correction, str] = {"keep_first": "refused", "overwrite": "replaced", "keep_both": "correction"}
+CorrectionPolicies = Callable[[list[int]], Mapping[int, Correction]]
+"""The policy of each of these tags' firms (a tag left out keeps the first value)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What :meth:`TimeSeriesStore.write` did with a batch."""
+
+    new: int  # points not held before, now stored
+    conflicts: int  # points held already with another value or quality, settled by their correction policy
 
 
 class SupportsArrow(Protocol):
@@ -172,8 +195,13 @@ _DDL = (
     "tag_id BIGINT NOT NULL, ts TIMESTAMPTZ, value FLOAT8, quality SMALLINT, reason VARCHAR NOT NULL, "
     "message_en VARCHAR NOT NULL, message_ko VARCHAR NOT NULL, raw VARCHAR)",
     "ALTER TABLE ts_dead_letter ADD COLUMN IF NOT EXISTS raw VARCHAR",  # a store made before raw lines were kept
+    "CREATE TABLE IF NOT EXISTS ts_revisions (received_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp, "
+    "tag_id BIGINT NOT NULL, ts TIMESTAMPTZ NOT NULL, value FLOAT8 NOT NULL, quality SMALLINT NOT NULL, "
+    "outcome VARCHAR NOT NULL)",
 )
 _POINTS_COLUMNS = "tag_id BIGINT NOT NULL, ts TIMESTAMPTZ NOT NULL, value FLOAT8 NOT NULL, quality SMALLINT NOT NULL"
+#: A transaction's conflicts (points held with another value) and the outcome of each conflicting tag.
+_TEMP_COLUMNS = {"_ts_conflict": _POINTS_COLUMNS, "_ts_outcome": "tag_id BIGINT NOT NULL, outcome VARCHAR NOT NULL"}
 _MERGE_LATEST = """
 INSERT INTO ts_latest (tag_id, ts, value, quality)
 SELECT tag_id, ts, value, quality FROM _ts_new
@@ -182,6 +210,7 @@ ON CONFLICT (tag_id) DO UPDATE SET ts = excluded.ts, value = excluded.value, qua
 WHERE excluded.ts > ts_latest.ts
 """
 _AGGREGATES = "min(vmin), max(vmax), sum(vsum), CAST(sum(n) AS BIGINT), min(first_ts), max(last_ts)"
+_OF_POINTS = "min(value), max(value), sum(value), count(*), min(ts), max(ts)"  # a rollup bucket from raw points
 
 
 def _ts_sql(epoch_us: int) -> str:
@@ -235,6 +264,7 @@ class _Append:
     batch: Batch
     counted: bool = True  # the caller wants to know how many points were new
     new: int | None = None
+    conflicts: int = 0
     error: Exception | None = None
     segment: int | None = None  # accepted through the ingest log: nobody waits, the log is told
 
@@ -262,6 +292,9 @@ class TimeSeriesStore(ABC):
         self._work = threading.Event()  # the log's writer thread has something to store
         self._writer: threading.Thread | None = None
         self._closing = False
+        #: Each tag's firm's policy for a point re-sent with another value (the composition root installs the
+        #: registry's); ``None``: every firm keeps the first value.
+        self.corrections: CorrectionPolicies | None = None
 
     # public API -------------------------------------------------------------------------------------
 
@@ -284,7 +317,22 @@ class TimeSeriesStore(ABC):
         ...     sum(pool.map(store.append, batches + batches))  # the second copies are already held
         16
         """
-        return self._stored_now(_checked(batch), counted=True)
+        return self.write(batch).new
+
+    def write(self, batch: Batch) -> Written:
+        """:meth:`append`, also saying how many points came again with another value (settled by
+        :attr:`corrections` before this returns).
+
+        >>> store = DuckDBStore(":memory:")
+        >>> store.write(Batch.from_columns(1, [0, 1], [1.0, 2.0]))
+        Written(new=2, conflicts=0)
+        >>> store.write(Batch.from_columns(1, [0, 1, 2], [1.0, 2.5, 3.0]))  # 2.0 corrected to 2.5
+        Written(new=1, conflicts=1)
+        >>> store.read(1, 0, 3).value.tolist(), store.revisions(1, 0, 3).column("outcome").to_pylist()
+        ([1.0, 2.0, 3.0], ['refused'])
+        """
+        mine = self._stored_now(_checked(batch), counted=True)
+        return Written(mine.new or 0, mine.conflicts)
 
     def accept(self, batch: Batch) -> int:
         """Take the batch for storing: durable when this returns, stored soon after; returns its points.
@@ -301,7 +349,8 @@ class TimeSeriesStore(ABC):
         """
         batch = _checked(batch)
         if self._log is None or not len(batch):
-            self._stored_now(batch, counted=False)
+            if len(batch):
+                self._stored_now(batch, counted=False)
             return len(batch)
         segment = self._log.write(batch)
         with self._waiting_lock:
@@ -312,11 +361,12 @@ class TimeSeriesStore(ABC):
         self._work.set()
         return len(batch)
 
-    def _stored_now(self, batch: Batch, counted: bool) -> int:
-        """Queue the batch and store groups until it is stored; its new points (0 when not ``counted``)."""
-        if not len(batch):
-            return 0
+    def _stored_now(self, batch: Batch, counted: bool) -> _Append:
+        """Queue the batch and store groups until it is stored; what came of it (no count unless ``counted``)."""
         mine = _Append(batch, counted=counted)
+        if not len(batch):
+            mine.new = 0
+            return mine
         with self._waiting_lock:
             self._waiting.append(mine)
         with self._lock:
@@ -324,7 +374,7 @@ class TimeSeriesStore(ABC):
                 self._commit_group(self._next_group())
         if mine.error is not None:
             raise mine.error
-        return mine.new or 0
+        return mine
 
     def _store_accepted(self) -> None:
         """The writer thread: store what the log acknowledged, a group at a time, until the store closes."""
@@ -394,7 +444,7 @@ class TimeSeriesStore(ABC):
         try:
             counts = self._store_together(batches)
             if uncounted:
-                counts = [0] * len(group)  # stored, not told apart
+                counts = [(0, 0)] * len(group)  # stored, not told apart
         except Exception as error:
             if len(group) > 1:
                 for waiting in group:  # find the batch at fault; the others are stored
@@ -405,8 +455,8 @@ class TimeSeriesStore(ABC):
                 _log.exception("an acknowledged batch could not be stored; it stays in the ingest log")
                 self._logged(group[0], failed=True)
             return
-        for waiting, new in zip(group, counts, strict=True):
-            waiting.new = new
+        for waiting, (new, conflicts) in zip(group, counts, strict=True):
+            waiting.new, waiting.conflicts = new, conflicts
             if waiting.segment is not None:
                 self._logged(waiting)
 
@@ -414,17 +464,69 @@ class TimeSeriesStore(ABC):
         assert self._log is not None and waiting.segment is not None
         self._log.stored(waiting.segment, len(waiting.batch), failed=failed)
 
-    def _store_together(self, batches: list[Batch]) -> list[int]:
+    def _store_together(self, batches: list[Batch]) -> list[tuple[int, int]]:
         """One transaction: each batch's new points in order (a later batch sees the earlier ones as held),
-        then the rollups and latest values from all of them."""
+        then the rollups and latest values from all of them, then the conflicts; (new, conflicts) a batch."""
         with self._transaction():
             counts = [self._stage_new(batch, first=i == 0) for i, batch in enumerate(batches)]
-            if any(counts):
+            if any(new for new, _ in counts):
                 self._fill_temp("_ts_m", self._minute_partials_sql())
                 for level in (ROLLUP_1M, ROLLUP_1H):
                     self._execute(self._merge_rollup_sql(level))
                 self._execute(_MERGE_LATEST)
+            if any(conflicts for _, conflicts in counts):
+                ranges = [batch.time_range() for batch in batches]
+                self._settle_conflicts(min(lo for lo, _ in ranges), max(hi for _, hi in ranges))
         return counts
+
+    def _note_conflicts(self, batch: Batch, new: int) -> int:
+        """Keep in ``_ts_conflict`` the points of the batch (staged as ``_ts_in``, ``new`` of them stored now)
+        held with another value; how many."""
+        if new == len(batch):
+            return 0  # the usual case, at no cost: nothing was held already
+        return self._execute(
+            "INSERT INTO _ts_conflict SELECT i.tag_id, i.ts, i.value, i.quality FROM _ts_in AS i "
+            f"JOIN (SELECT * FROM ts_points WHERE {_time_bounds(batch)}) AS p USING (tag_id, ts) "
+            "WHERE p.value IS DISTINCT FROM i.value OR p.quality <> i.quality"
+        )
+
+    def _settle_conflicts(self, lo: int, hi: int) -> None:
+        """Apply each conflicting tag's policy; keep the other value of every conflict in ``ts_revisions``.
+        The conflicts lie in ``[lo, hi]`` (epoch µs)."""
+        tags = [int(t) for t in self._scalars("SELECT DISTINCT tag_id FROM _ts_conflict")]
+        policies = self.corrections(tags) if self.corrections is not None else {}
+        outcomes = ", ".join(f"({tag}, '{_OUTCOMES[policies.get(tag, 'keep_first')]}')" for tag in tags)
+        self._fill_temp("_ts_outcome", f"SELECT * FROM (VALUES {outcomes}) AS o (tag_id, outcome)")
+        within = f"ts BETWEEN {_ts_sql(lo)} AND {_ts_sql(hi)}"  # prunes the raw table (DuckDB has no index)
+        replaced = "(SELECT c.* FROM _ts_conflict AS c JOIN _ts_outcome USING (tag_id) WHERE outcome = 'replaced')"
+        self._execute(
+            "INSERT INTO ts_revisions (tag_id, ts, value, quality, outcome) SELECT p.tag_id, p.ts, p.value, p.quality, "
+            f"'replaced' FROM (SELECT * FROM ts_points WHERE {within}) AS p JOIN {replaced} AS r USING (tag_id, ts) "
+            "UNION ALL SELECT c.tag_id, c.ts, c.value, c.quality, o.outcome FROM _ts_conflict AS c "
+            "JOIN _ts_outcome AS o USING (tag_id) WHERE o.outcome <> 'replaced'"
+        )
+        for table in ("ts_points", "ts_latest"):
+            self._execute(
+                f"UPDATE {table} SET value = r.value, quality = r.quality FROM {replaced} AS r "
+                f"WHERE {table}.tag_id = r.tag_id AND {table}.ts = r.ts AND {table}.{within}"
+            )
+        self._rebuild_rollups(replaced, lo, hi)
+        self._execute("DELETE FROM _ts_conflict")
+
+    def _rebuild_rollups(self, replaced: str, lo: int, hi: int) -> None:
+        """Compute again the rollup buckets that hold an overwritten point of ``[lo, hi]``: minutes from the
+        raw points, then hours from the minutes."""
+        for level, source, column in ((ROLLUP_1M, "ts_points", "ts"), (ROLLUP_1H, ROLLUP_1M.table, "bucket")):
+            width = level.width_us
+            keys = f"(SELECT DISTINCT tag_id, {self._bucket_sql('ts', width, 0)} FROM {replaced} AS r)"
+            bucket, aggregates = self._bucket_sql(column, width, 0), _AGGREGATES if column == "bucket" else _OF_POINTS
+            within = f"{column} >= {_ts_sql(lo // width * width)} AND {column} < {_ts_sql((hi // width + 1) * width)}"
+            self._execute(f"DELETE FROM {level.table} WHERE (tag_id, bucket) IN {keys}")
+            self._execute(
+                f"INSERT INTO {level.table} (tag_id, bucket, vmin, vmax, vsum, n, first_ts, last_ts) "
+                f"SELECT tag_id, {bucket}, {aggregates} FROM {source} WHERE {within} AND (tag_id, {bucket}) IN {keys} "
+                "GROUP BY 1, 2"
+            )
 
     def dead_letter(self, rows: SupportsArrow | pa.Table) -> int:
         """Keep rejected rows (``DeadLetters`` or a table in ``DEAD_LETTER_SCHEMA``); returns the count.
@@ -511,6 +613,22 @@ class TimeSeriesStore(ABC):
         )
         return Batch.from_arrow(self._query(sql, LATEST_SCHEMA))
 
+    def revisions(self, tag_ids: int | Iterable[int], start: Any, end: Any) -> pa.Table:
+        """The other values the tags' points of ``[start, end)`` were sent with (``REVISION_SCHEMA``), by time.
+
+        >>> s = DuckDBStore(":memory:"); s.corrections = lambda tags: {tag: "overwrite" for tag in tags}
+        >>> _ = s.append(Batch.from_columns(5, [0], [1.0])); s.write(Batch.from_columns(5, [0], [1.5]))
+        Written(new=0, conflicts=1)
+        >>> s.latest(5).column("value").to_pylist(), s.revisions(5, 0, 1).column("value").to_pylist()
+        ([1.5], [1.0])
+        """
+        tag_filter = f"tag_id IN ({_in_list(_tag_list(tag_ids)) or 'NULL'})"
+        sql = (
+            f"SELECT received_at, tag_id, ts, value, quality, outcome FROM ts_revisions WHERE {tag_filter} "
+            f"AND ts >= {_ts_sql(_as_epoch_us(start))} AND ts < {_ts_sql(_as_epoch_us(end))} ORDER BY ts, received_at"
+        )
+        return self._query_rows(sql, REVISION_SCHEMA)
+
     def count(self, tag_ids: int | Iterable[int] | None = None) -> int:
         """How many raw points are stored (for the tags, when given).
 
@@ -545,6 +663,7 @@ class TimeSeriesStore(ABC):
             for index in (1, 2):
                 self._cut_rollup(index, cut)
             self._execute(f"DELETE FROM ts_latest WHERE ts < {_ts_sql(cut)}")
+            self._execute(f"DELETE FROM ts_revisions WHERE ts < {_ts_sql(cut)}")
             self._execute(f"DELETE FROM ts_dead_letter WHERE received_at < {_ts_sql(cut)}")
         return deleted
 
@@ -618,9 +737,13 @@ class TimeSeriesStore(ABC):
         """Rows of any query (few of them), as a table in ``schema``."""
 
     @abstractmethod
-    def _stage_new(self, batch: Batch, first: bool) -> int:
+    def _stage_new(self, batch: Batch, first: bool) -> tuple[int, int]:
         """Insert the batch's (unique) points that ``ts_points`` lacks and add them to ``_ts_new`` (which the
-        ``first`` batch of a transaction starts afresh)."""
+        ``first`` batch of a transaction starts afresh); note its conflicts; (new points, conflicts)."""
+
+    @abstractmethod
+    def _scalars(self, sql: str) -> list[Any]:
+        """The first column of a query's rows, read inside the current write transaction."""
 
     @abstractmethod
     def _fill_temp(self, name: str, select_sql: str) -> None:
@@ -675,6 +798,7 @@ class DuckDBStore(TimeSeriesStore):
         self._con.execute(f"CREATE TABLE IF NOT EXISTS ts_points ({_POINTS_COLUMNS})")
         for ddl in _DDL:
             self._con.execute(ddl)
+        self._con.execute(f"CREATE TEMP TABLE _ts_conflict ({_TEMP_COLUMNS['_ts_conflict']})")
         if ingest_log and self.path != ":memory:":
             self._log = IngestLog(Path(f"{self.path}.ingest"))
             self._recover()
@@ -710,7 +834,7 @@ class DuckDBStore(TimeSeriesStore):
     def _query_rows(self, sql: str, schema: pa.Schema) -> pa.Table:
         return self._query(sql, schema)
 
-    def _stage_new(self, batch: Batch, first: bool) -> int:
+    def _stage_new(self, batch: Batch, first: bool) -> tuple[int, int]:
         staged = "_ts_new" if first else "_ts_step"  # a later batch of the group is added to _ts_new after
         self._con.register("_ts_in", batch.to_arrow())
         try:
@@ -719,11 +843,15 @@ class DuckDBStore(TimeSeriesStore):
                 "SELECT i.* FROM _ts_in AS i ANTI JOIN "
                 f"(SELECT tag_id, ts FROM ts_points WHERE {_time_bounds(batch)}) AS p USING (tag_id, ts)",
             )
+            if not first:
+                self._execute("INSERT INTO _ts_new SELECT * FROM _ts_step")
+            new = self._execute(f"INSERT INTO ts_points SELECT * FROM {staged}")
+            return new, self._note_conflicts(batch, new)
         finally:
             self._con.unregister("_ts_in")
-        if not first:
-            self._execute("INSERT INTO _ts_new SELECT * FROM _ts_step")
-        return self._execute(f"INSERT INTO ts_points SELECT * FROM {staged}")
+
+    def _scalars(self, sql: str) -> list[Any]:
+        return [row[0] for row in self._con.execute(sql).fetchall()]
 
     def _fill_temp(self, name: str, select_sql: str) -> None:
         self._con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select_sql}")
@@ -815,7 +943,8 @@ class PostgresStore(TimeSeriesStore):
             self._conn.execute("CREATE INDEX IF NOT EXISTS ts_points_ts_brin ON ts_points USING brin (ts)")
             for ddl in _DDL:
                 self._conn.execute(ddl)
-        for name, columns in (("_ts_in", _POINTS_COLUMNS), ("_ts_new", _POINTS_COLUMNS), ("_ts_m", _ROLLUP_COLUMNS)):
+        temps = {"_ts_in": _POINTS_COLUMNS, "_ts_new": _POINTS_COLUMNS, "_ts_m": _ROLLUP_COLUMNS, **_TEMP_COLUMNS}
+        for name, columns in temps.items():
             self._conn.execute(f"CREATE TEMP TABLE {name} ({columns}) ON COMMIT DELETE ROWS")
 
     def close(self) -> None:
@@ -845,7 +974,7 @@ class PostgresStore(TimeSeriesStore):
             rows = cursor.execute(sql.encode()).fetchall()
         return pa.Table.from_pylist([dict(zip(schema.names, row, strict=True)) for row in rows], schema=schema)
 
-    def _stage_new(self, batch: Batch, first: bool) -> int:
+    def _stage_new(self, batch: Batch, first: bool) -> tuple[int, int]:
         columns: list[NDArray[Any]] = [batch.tag_id, batch.ts_us, batch.value, batch.quality]
         with self._conn.cursor() as cursor:
             if not first:  # the transaction's temporary tables are emptied at commit; _ts_in holds one batch
@@ -859,7 +988,11 @@ class PostgresStore(TimeSeriesStore):
                 b"WITH ins AS (INSERT INTO ts_points SELECT * FROM _ts_in ON CONFLICT DO NOTHING "
                 b"RETURNING tag_id, ts, value, quality) INSERT INTO _ts_new SELECT * FROM ins"
             )
-            return max(cursor.rowcount, 0)
+            new = max(cursor.rowcount, 0)
+        return new, self._note_conflicts(batch, new)
+
+    def _scalars(self, sql: str) -> list[Any]:
+        return [row[0] for row in self._conn.execute(sql.encode()).fetchall()]
 
     def _fill_temp(self, name: str, select_sql: str) -> None:
         # Temporary tables here are emptied at every commit, and each is filled once per transaction.
