@@ -30,7 +30,7 @@ from sqlalchemy import select
 
 from smart365.analytics.registry import deployed
 from smart365.bootstrap import bootstrap, records
-from smart365.core.db import Database
+from smart365.core.db import Database, libpq_url
 from smart365.core.settings import Settings
 from smart365.core.tenancy import SYSTEM
 from smart365.monitoring.models import AlarmEvent, AlarmRule
@@ -241,6 +241,12 @@ def _running(metrics_port: int) -> set[str]:
     return set(re.findall(r'smart365_connector_up\{connector="([^"]+)"', text))
 
 
+def _named(timeseries_url: str) -> set[int]:
+    """The tags the store's Grafana views name (docs/grafana.md)."""
+    with psycopg.connect(libpq_url(timeseries_url)) as conn:
+        return {row[0] for row in conn.execute("SELECT tag_id FROM grafana_tags")}
+
+
 @pytest.mark.postgres
 def test_two_workers_share_the_connectors_and_a_killed_ones_move_to_the_other(
     tmp_path: Path, pg_urls: tuple[str, str]
@@ -267,6 +273,7 @@ def test_two_workers_share_the_connectors_and_a_killed_ones_move_to_the_other(
                 return all(len(m) == 2 for m in mine) and not (mine[0] & mine[1])
 
             _wait(shared, 90, "both workers running two connectors each, none twice", every=1)
+            _wait(lambda: set(tag_of.values()) <= _named(timeseries_url), 30, "the tags named in the Grafana views")
             since = {tag_id: store.count(tag_id) for tag_id in tag_of.values()}  # the registered history
             for protocol, tag_id in tag_of.items():
                 _wait(lambda tag_id=tag_id: store.count(tag_id) > since[tag_id], 30, f"{protocol} points collected")

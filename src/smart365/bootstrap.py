@@ -47,6 +47,7 @@ from smart365.fleet.forwarded import forwarded_evidence
 from smart365.monitoring import notify
 from smart365.monitoring.runtime import AlarmMonitor, Collection
 from smart365.telemetry import corrections
+from smart365.telemetry.grafana import TagNames
 from smart365.telemetry.leases import DatabaseLeases, Leases, SoleCollector
 from smart365.telemetry.sources import SourceIdentity, refuse_unreadable_sources
 from smart365.telemetry.store import TimeSeriesStore, open_store
@@ -204,6 +205,7 @@ def bootstrap(settings: Settings | None = None, *, db: Database | None = None, s
         collection,
         testbed,
         throttle,
+        plugins=[] if embedded else [TagNames()],  # the names the store's Grafana views show
         fleet=_uplink(settings, db, store),
         notifier=notifier,
         forwarded_evidence=forwarded_evidence,

@@ -66,11 +66,16 @@ def test_a_key_ingests_its_firms_tags_and_no_other(app: Any, client: TestClient,
     assert text.status_code == 200, text.text
 
 
+#: What a firm's key may call: ingest, and reading its tags' latest values and series (dashboards).
+KEY_ROUTES = {("POST", "/api/v1/ingest"), ("GET", "/api/v1/tags/{tag_id}/latest"),
+              ("GET", "/api/v1/tags/{tag_id}/series")}  # fmt: skip
+
+
 def test_a_key_is_refused_on_every_other_route(app: Any, client: TestClient, world: World) -> None:
     key = _new_key(client, world).json()["key"]
     walked = 0
     for method, path, _route in _routes(app):
-        if (method, path) in PUBLIC or (method, path) in MACHINE_ONLY or path == "/api/v1/ingest":
+        if (method, path) in PUBLIC or (method, path) in MACHINE_ONLY or (method, path) in KEY_ROUTES:
             continue
         for headers in ({"Authorization": f"Bearer {key}"}, {"X-API-Key": key}):
             response = _call(app, client, method, path, world.ids_a, headers)

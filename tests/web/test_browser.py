@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -106,4 +107,36 @@ def test_member_imports_tags_from_a_file_after_seeing_its_bad_row(live_server: s
     page.get_by_role("link", name="기업으로 돌아가기").click()
     page.get_by_role("link", name="MCT-01").first.click()
     expect(page.get_by_role("cell", name="coolant_flow")).to_be_visible()
+    page.close()
+
+
+def test_member_chooses_to_overwrite_corrections_and_reads_the_revision(live_server: str, browser) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    page = open_own_firm(logged_in(browser, live_server))
+    page.get_by_role("link", name="MCT-01").first.click()
+    equipment = page.url.rstrip("/").rsplit("/", 1)[-1]
+    page.go_back()
+    page.get_by_test_id("signals-link").click()
+    page.get_by_label("새 값으로 덮어쓰기", exact=False).check()
+    page.get_by_test_id("corrections-form").get_by_role("button", name="저장").click()
+    expect(page.get_by_label("새 값으로 덮어쓰기", exact=False)).to_be_checked()
+
+    token = page.request.post(f"{live_server}/api/v1/auth/token",
+                              form={"username": "member@hanbit.example", "password": DEMO_PASSWORD}).json()  # fmt: skip
+    headers = {"Authorization": f"Bearer {token['access_token']}", "Content-Type": "text/plain"}
+    ts = (time.time_ns() // 10**9 - 60) * 10**9  # a point a gateway sends twice, the second time corrected
+    answers = [page.request.post(f"{live_server}/api/v1/ingest", headers=headers,
+                                 data=f"mct,equipment_id={equipment} spindle_load={v} {ts}").json()
+               for v in (55.5, 57.25)]  # fmt: skip
+    assert (answers[0]["stored"], answers[1]["conflicts"]) == (1, 1), answers
+    page.reload()
+    rows = page.get_by_test_id("revision-row")
+    expect(rows.first).to_contain_text("55.5")
+    expect(rows.first).to_contain_text("대체")
+    shot(page, "10-signals-corrections-ko")
+    page.context.add_cookies([{"name": "lang", "value": "en", "url": live_server}])
+    page.reload()
+    expect(page.get_by_test_id("revision-row").first).to_contain_text("replaced")
+    shot(page, "10-signals-corrections-en")
     page.close()

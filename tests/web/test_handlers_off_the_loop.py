@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 from smart365.web import deps
 from tests.web.test_tenancy_matrix import _routes
 
-SESSIONS = {deps.page_session, deps.api_session, deps.ingest_session, deps.influx_session}
+SESSIONS = {deps.page_session, deps.api_session, deps.key_session, deps.influx_session}
 
 
 def _takes_a_session(dependant: Dependant) -> bool:

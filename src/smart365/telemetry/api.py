@@ -37,7 +37,7 @@ from smart365.telemetry.line_protocol import REASONS as LINE_REASONS
 from smart365.telemetry.metrics import DEAD_LETTERS, INGEST_POINTS
 from smart365.telemetry.pipeline import REASONS, Pipeline, TagSpec, reason_text, unreadable_letters
 from smart365.telemetry.store import TimeSeriesStore
-from smart365.web.deps import ApiSession, InflatedBody, IngestSession, system_of
+from smart365.web.deps import ApiSession, InflatedBody, KeySession, system_of
 
 router = APIRouter(prefix="/api/v1", tags=["telemetry"])
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def get_store(request: Request) -> TimeSeriesStore:
 
 
 @router.post("/ingest", response_model=IngestResult, openapi_extra={"requestBody": INGEST_BODY})
-def ingest(request: Request, session: IngestSession, body: InflatedBody, precision: str = "ns") -> IngestResult:
+def ingest(request: Request, session: KeySession, body: InflatedBody, precision: str = "ns") -> IngestResult:
     """Store a batch of points: JSON ``{"points": [...]}`` or line protocol (``text/plain``), sent as it is or
     with ``Content-Encoding: gzip`` (413 when it unpacks past the body limit).
 
@@ -280,7 +280,7 @@ class Series(BaseModel):
 
 
 @router.get("/tags/{tag_id}/latest", response_model=Latest)
-def latest(request: Request, session: ApiSession, tag_id: int) -> Latest:
+def latest(request: Request, session: KeySession, tag_id: int) -> Latest:
     """The newest value of a tag (nulls when nothing has arrived yet)."""
     registry.get(session, Tag, tag_id)
     rows = get_store(request).latest([tag_id]).to_pylist()
@@ -290,13 +290,16 @@ def latest(request: Request, session: ApiSession, tag_id: int) -> Latest:
 @router.get("/tags/{tag_id}/series", response_model=Series)
 def series(
     request: Request,
-    session: ApiSession,
+    session: KeySession,
     tag_id: int,
     start: datetime | None = None,
     end: datetime | None = None,
     max_points: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> Series:
-    """Min/max/avg per bucket over ``[start, end)`` (default: the last 24 hours), at most ``max_points``."""
+    """Min/max/avg per bucket over ``[start, end)`` (default: the last 24 hours), at most ``max_points``.
+
+    A firm's API key may read it too: Grafana's JSON recipe (``docs/grafana.md``) does.
+    """
     tag = registry.get(session, Tag, tag_id)
     end = _aware(end) if end else datetime.now(UTC)
     start = _aware(start) if start else end - timedelta(hours=24)

@@ -1,8 +1,9 @@
 """The time-series store: one interface, an embedded DuckDB file and a PostgreSQL server behind it.
 
 Tables (the same in both databases): ``ts_points`` (raw points), ``ts_rollup_1m`` and ``ts_rollup_1h``
-(min, max, sum, count, first and last timestamp per tag and bucket), ``ts_latest`` (newest point per tag)
-and ``ts_dead_letter`` (rejected rows with their reason).
+(min, max, sum, count, first and last timestamp per tag and bucket), ``ts_latest`` (newest point per tag),
+``ts_dead_letter`` (rejected rows with their reason), ``ts_revisions`` (values a point was sent with and does
+not hold) and ``ts_tags`` (the registry's names, for the ``grafana_*`` views dashboards read).
 
 - **Idempotent appends.** :meth:`TimeSeriesStore.append` stores only the (tag_id, ts) pairs it does not hold
   yet and returns how many it stored, so a batch delivered twice is stored once.
@@ -79,6 +80,9 @@ RANGE_SCHEMA = pa.schema(
 LATEST_SCHEMA = pa.schema([("tag_id", pa.int64()), ("ts", TS_TYPE), ("value", pa.float64()), ("quality", pa.int16())])
 DEAD_LETTER_OUT_SCHEMA = pa.schema([("received_at", TS_TYPE), *DEAD_LETTER_SCHEMA])
 REVISION_SCHEMA = pa.schema([("received_at", TS_TYPE), *LATEST_SCHEMA, ("outcome", pa.string())])
+#: The registry's tags as the SQL views for dashboards name them (:meth:`TimeSeriesStore.name_tags`).
+TAG_NAMES_SCHEMA = pa.schema([("tag_id", pa.int64()), ("company_id", pa.int64()), ("equipment", pa.string()),
+                              ("tag", pa.string()), ("label", pa.string()), ("unit", pa.string())])  # fmt: skip
 """Another value a point was sent with: ``refused`` or ``correction`` (the re-sent value, the first one kept) or
 ``replaced`` (the older value, overwritten by the re-sent one)."""
 
@@ -186,6 +190,17 @@ _ROLLUP_COLUMNS = (
     "vsum FLOAT8 NOT NULL, n BIGINT NOT NULL, first_ts TIMESTAMPTZ NOT NULL, last_ts TIMESTAMPTZ NOT NULL, "
     "PRIMARY KEY (tag_id, bucket)"
 )
+_NAMED = "t.company_id, t.equipment, t.tag, t.label AS metric, t.unit"
+#: What dashboards read (docs/grafana.md): the points and rollups with the registry's names, never the tables
+#: behind them, which may change between releases.
+_VIEWS = {
+    "grafana_points": f'SELECT p.ts AS "time", p.tag_id, {_NAMED}, p.value FROM ts_points AS p '
+                      "JOIN ts_tags AS t USING (tag_id)",
+    **{f"grafana_rollup_{width}": f'SELECT r.bucket AS "time", r.tag_id, {_NAMED}, r.vsum / r.n AS avg, '
+                                  f"r.vmin AS min, r.vmax AS max, r.n AS count FROM ts_rollup_{width} AS r "
+                                  "JOIN ts_tags AS t USING (tag_id)" for width in ("1m", "1h")},
+    "grafana_tags": "SELECT tag_id, company_id, equipment, tag, label AS metric, unit FROM ts_tags",
+}  # fmt: skip
 _DDL = (
     f"CREATE TABLE IF NOT EXISTS ts_rollup_1m ({_ROLLUP_COLUMNS})",
     f"CREATE TABLE IF NOT EXISTS ts_rollup_1h ({_ROLLUP_COLUMNS})",
@@ -198,6 +213,9 @@ _DDL = (
     "CREATE TABLE IF NOT EXISTS ts_revisions (received_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp, "
     "tag_id BIGINT NOT NULL, ts TIMESTAMPTZ NOT NULL, value FLOAT8 NOT NULL, quality SMALLINT NOT NULL, "
     "outcome VARCHAR NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS ts_tags (tag_id BIGINT PRIMARY KEY, company_id BIGINT NOT NULL, "
+    "equipment VARCHAR NOT NULL, tag VARCHAR NOT NULL, label VARCHAR NOT NULL, unit VARCHAR)",
+    *(f"CREATE OR REPLACE VIEW {view} AS {select}" for view, select in _VIEWS.items()),
 )
 _POINTS_COLUMNS = "tag_id BIGINT NOT NULL, ts TIMESTAMPTZ NOT NULL, value FLOAT8 NOT NULL, quality SMALLINT NOT NULL"
 #: A transaction's conflicts (points held with another value) and the outcome of each conflicting tag.
@@ -542,8 +560,24 @@ class TimeSeriesStore(ABC):
         table = table.select(DEAD_LETTER_SCHEMA.names).cast(DEAD_LETTER_SCHEMA)
         if table.num_rows:
             with self._lock, self._transaction():
-                self._insert_dead_letters(table)
+                self._insert_rows("ts_dead_letter", table)
         return int(table.num_rows)
+
+    def name_tags(self, tags: pa.Table) -> None:
+        """Replace the tag names the ``grafana_*`` views show with ``tags`` (``TAG_NAMES_SCHEMA``): the store
+        keeps numbers only, and a dashboard on SQL wants the names people use.
+
+        >>> s = DuckDBStore(":memory:"); _ = s.append(Batch.from_columns(7, [0], [1.5]))
+        >>> s.name_tags(pa.Table.from_pylist([{"tag_id": 7, "company_id": 1, "equipment": "MCT-01",
+        ...     "tag": "spindle_load", "label": "주축 부하", "unit": "%"}], schema=TAG_NAMES_SCHEMA))
+        >>> s._con.execute("SELECT metric, value FROM grafana_points").fetchall()
+        [('주축 부하', 1.5)]
+        """
+        tags = tags.select(TAG_NAMES_SCHEMA.names).cast(TAG_NAMES_SCHEMA)
+        with self._lock, self._transaction():
+            self._execute("DELETE FROM ts_tags")
+            if tags.num_rows:
+                self._insert_rows("ts_tags", tags)
 
     def latest(self, tag_ids: int | Iterable[int] | None = None) -> pa.Table:
         """The newest point of each tag (all tags when ``None``), in ``LATEST_SCHEMA``, by tag id.
@@ -750,8 +784,8 @@ class TimeSeriesStore(ABC):
         """Make the transaction's temporary table ``name`` hold exactly the rows of ``select_sql``."""
 
     @abstractmethod
-    def _insert_dead_letters(self, table: pa.Table) -> None:
-        """Bulk-insert rows in ``DEAD_LETTER_SCHEMA``."""
+    def _insert_rows(self, name: str, table: pa.Table) -> None:
+        """Bulk-insert ``table``'s rows into the table ``name`` (columns by name)."""
 
     @abstractmethod
     def _bucket_sql(self, column: str, width_us: int, origin_us: int) -> str:
@@ -856,13 +890,13 @@ class DuckDBStore(TimeSeriesStore):
     def _fill_temp(self, name: str, select_sql: str) -> None:
         self._con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select_sql}")
 
-    def _insert_dead_letters(self, table: pa.Table) -> None:
-        self._con.register("_ts_dead", table)
+    def _insert_rows(self, name: str, table: pa.Table) -> None:
+        self._con.register("_ts_rows", table)
         try:
-            columns = ", ".join(DEAD_LETTER_SCHEMA.names)
-            self._con.execute(f"INSERT INTO ts_dead_letter ({columns}) SELECT {columns} FROM _ts_dead")
+            columns = ", ".join(table.schema.names)
+            self._con.execute(f"INSERT INTO {name} ({columns}) SELECT {columns} FROM _ts_rows")
         finally:
-            self._con.unregister("_ts_dead")
+            self._con.unregister("_ts_rows")
 
     def _bucket_sql(self, column: str, width_us: int, origin_us: int) -> str:
         offset = f"(epoch_us({column}) - {origin_us})"
@@ -998,14 +1032,14 @@ class PostgresStore(TimeSeriesStore):
         # Temporary tables here are emptied at every commit, and each is filled once per transaction.
         self._execute(f"INSERT INTO {name} {select_sql}")
 
-    def _insert_dead_letters(self, table: pa.Table) -> None:
+    def _insert_rows(self, name: str, table: pa.Table) -> None:
         buffer = io.BytesIO()
         options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
         pa_csv.write_csv(table, buffer, write_options=options)
-        columns = ", ".join(DEAD_LETTER_SCHEMA.names)
+        columns = ", ".join(table.schema.names)
         with (
             self._conn.cursor() as cursor,
-            cursor.copy(f"COPY ts_dead_letter ({columns}) FROM STDIN (FORMAT csv)".encode()) as copy,
+            cursor.copy(f"COPY {name} ({columns}) FROM STDIN (FORMAT csv)".encode()) as copy,
         ):
             copy.write(buffer.getvalue())
 

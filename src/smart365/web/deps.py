@@ -5,8 +5,9 @@ does the rest (:mod:`smart365.core.tenancy`).
 
 Credentials: a browser session (a server-side row named by the signed cookie), a user's bearer token, or a
 firm's API key (``Authorization: Bearer s365_…`` or ``X-API-Key``). An API key is admitted only by
-:data:`IngestSession` and :data:`InfluxSession` (the InfluxDB-compatible write, which takes the key where
-InfluxDB clients put their credentials); every other dependency answers 403 to it. Each request session carries
+:data:`KeySession` (the ingest route, and a tag's latest value and series: what a gateway or a dashboard
+reads) and :data:`InfluxSession` (the InfluxDB-compatible write, which takes the key where InfluxDB clients
+put their credentials); every other dependency answers 403 to it. Each request session carries
 the audit actor (the user and the client address), so features' audit records say who and from where.
 """
 
@@ -123,8 +124,8 @@ def current_principal(request: Request, token: Annotated[str | None, Depends(oau
     return principal
 
 
-def ingest_principal(request: Request, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
-    """Like :func:`current_principal`, and a firm's API key is welcome too: the one route that admits keys."""
+def key_principal(request: Request, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
+    """Like :func:`current_principal`, and a firm's API key is welcome too (ingest, and reading a tag's series)."""
     credential = _credential(request, token)
     principal = _resolve(request, credential, key_ok=True)[1]
     if not credential and request.method not in SAFE_METHODS:
@@ -187,8 +188,8 @@ def api_session(request: Request, principal: Annotated[Principal, Depends(curren
     yield from _scoped_session(request, principal)
 
 
-def ingest_session(request: Request, principal: Annotated[Principal, Depends(ingest_principal)]) -> Iterator[Session]:
-    """A session scoped to the caller of the ingest route (a user or a firm's API key)."""
+def key_session(request: Request, principal: Annotated[Principal, Depends(key_principal)]) -> Iterator[Session]:
+    """A session scoped to a user or a firm's API key (the routes a gateway or a dashboard calls)."""
     yield from _scoped_session(request, principal)
 
 
@@ -253,7 +254,7 @@ def _check_csrf(request: Request, sent: str | None) -> None:
 
 ApiPrincipal = Annotated[Principal, Depends(current_principal)]
 ApiSession = Annotated[Session, Depends(api_session, scope="function")]
-IngestSession = Annotated[Session, Depends(ingest_session, scope="function")]
+KeySession = Annotated[Session, Depends(key_session, scope="function")]
 PagePrincipal = Annotated[Principal, Depends(page_principal)]
 PageSession = Annotated[Session, Depends(page_session, scope="function")]
 CentreAdmin = Annotated[Principal, Depends(require_roles(Role.CENTRE_ADMIN))]
