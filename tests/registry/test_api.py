@@ -85,3 +85,41 @@ def test_list_filters_and_paging(client: TestClient, world: World) -> None:
     assert client.get("/api/v1/companies?q=1018600011", headers=admin).json()["items"][0]["id"] == world.firm_a
     page = client.get("/api/v1/companies?size=1&page=2", headers=admin).json()
     assert (page["total"], len(page["items"])) == (2, 1)
+
+
+def test_a_password_in_a_machines_address_is_masked_everywhere_and_kept_when_sent_back(
+    client: TestClient, world: World
+) -> None:
+    from sqlalchemy import select
+
+    from smart365.core.tenancy import SYSTEM
+    from smart365.registry.models import Equipment
+    from smart365.telemetry.sources import SourceRow, connector_configs
+    from tests.web.test_tenancy_matrix import _page_client
+
+    member = bearer(client, world.emails["member_a"])
+    line = client.get(f"/api/v1/equipment/{world.ids_a['equipment_id']}", headers=member).json()["line_id"]
+    secret = "opc.tcp://operator:s3cret@127.0.0.1:4840/ua"
+    made = client.post(f"/api/v1/lines/{line}/equipment", headers=member,
+                       json={"name": "MCT-09", "protocol": "opcua", "endpoint": secret})  # fmt: skip
+    assert made.status_code == 201 and made.json()["endpoint"] == "opc.tcp://operator:****@127.0.0.1:4840/ua"
+    machine = made.json()["id"]
+    page = _page_client(client.app, world.emails["member_a"]).get(f"/equipment/{machine}").text
+    assert "operator:****@127.0.0.1" in page and "s3cret" not in page
+
+    moved = client.patch(f"/api/v1/equipment/{machine}", headers=member,
+                         json={"endpoint": "opc.tcp://operator:****@127.0.0.1:4841/ua"})  # fmt: skip
+    assert moved.status_code == 200 and "s3cret" not in moved.text
+
+    def stored() -> str | None:
+        with world.db.session(SYSTEM) as session:
+            return session.scalar(select(Equipment.endpoint).where(Equipment.id == machine))
+
+    assert stored() == "opc.tcp://operator:s3cret@127.0.0.1:4841/ua"  # the mask kept the password
+    changed = {"endpoint": "opc.tcp://operator:n3w@127.0.0.1:4841/ua"}  # a new password replaces the old one
+    assert client.patch(f"/api/v1/equipment/{machine}", headers=member, json=changed).status_code == 200
+    assert stored() == "opc.tcp://operator:n3w@127.0.0.1:4841/ua"
+
+    specs, problems = connector_configs([SourceRow("opcua", stored() or "", 1, "ns=2;s=Plant/x")])
+    assert not problems and specs[0].name == "opcua opc.tcp://operator:****@127.0.0.1:4841/ua"
+    assert "operator:n3w@" in specs[0].config["endpoint"]  # the connector still logs in with it

@@ -32,6 +32,7 @@ from smart365.telemetry.sources import (
     SourceIdentity,
     SourceProblem,
     connector_configs,
+    connector_name,
     registry_sources,
     sparkplug_node,
 )
@@ -207,7 +208,7 @@ class Collection:
         """The health of the connector serving a machine's endpoint (``None`` when this process runs none)."""
         if not endpoint:
             return None
-        name = f"{protocol} {endpoint}"  # how sources.connector_configs names a connector
+        name = connector_name(protocol, endpoint)
         return next((h for h in self.health() if h["name"] == name), None)
 
     async def stop(self) -> None:

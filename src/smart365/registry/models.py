@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from smart365.core.db import Base, CompanyOwned, TenantScoped, Timestamped
 from smart365.core.i18n import gettext
+from smart365.core.redact import keep_password, redact_url
 from smart365.registry.vocab import SIGNAL_LABELS
 
 
@@ -87,6 +88,16 @@ class Equipment(CompanyOwned, Timestamped, Base):
     tags: Mapped[list[Tag]] = relationship(
         back_populates="equipment", cascade="all, delete-orphan", order_by="Tag.name"
     )
+
+    @validates("endpoint")
+    def _keep_password(self, _key: str, endpoint: str | None) -> str | None:
+        """An address sent back with its password masked keeps the password it had (:mod:`~smart365.core.redact`)."""
+        return keep_password(endpoint, self.endpoint)
+
+    @property
+    def shown_endpoint(self) -> str | None:
+        """The address as pages and API answers show it: its password masked."""
+        return redact_url(self.endpoint)
 
 
 class Tag(CompanyOwned, Timestamped, Base):

@@ -6,10 +6,11 @@ import re
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_serializer
 from pydantic_core import PydanticCustomError
 
 from smart365.core.i18n import N_
+from smart365.core.redact import redact_url
 from smart365.registry.brn import brn_is_valid, normalize_brn
 from smart365.registry.vocab import (
     DATA_TYPES,
@@ -252,6 +253,10 @@ class EquipmentOut(EquipmentIn):
     id: int
     company_id: int
     line_id: int
+
+    @field_serializer("endpoint")
+    def _masked(self, endpoint: str | None) -> str | None:
+        return redact_url(endpoint)  # the password stays in the registry; a PATCH with the mask keeps it
 
 
 class TagIn(BaseModel):

@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 
 from smart365.core.errors import AppError
 from smart365.core.i18n import N_, gettext, translate_in
+from smart365.core.redact import redact_url
 from smart365.registry.models import Equipment, Tag
 from smart365.telemetry.connectors import create
 
@@ -186,6 +187,15 @@ def _sparkplug_tag(tag_id: int, address: str) -> dict[str, Any]:
     return {"tag_id": tag_id, "edge": edge, "device": device, "metric": metric}
 
 
+def connector_name(protocol: str, endpoint: str | None) -> str:
+    """How a connector is named in health, metrics and logs: protocol and address, its password masked.
+
+    >>> connector_name("opcua", "opc.tcp://op:s3cret@plc:4840")
+    'opcua opc.tcp://op:****@plc:4840'
+    """
+    return f"{protocol} {redact_url(endpoint)}"
+
+
 def client_id(endpoint: str, installation: str = "") -> str:
     """The MQTT client id of the connector for ``endpoint`` in this installation: stable across restarts (the
     MQTT connector's persistent session lives under it), different between installations, 23 characters (the
@@ -259,7 +269,7 @@ def connector_configs(
             continue
         key = (row.protocol, row.endpoint)
         if key not in configs:
-            configs[key] = ConnectorSpec(row.protocol, f"{row.protocol} {row.endpoint}", base | {"tags": []})
+            configs[key] = ConnectorSpec(row.protocol, connector_name(row.protocol, row.endpoint), base | {"tags": []})
         configs[key].config["tags"].append(tag)
     return list(configs.values()), problems
 
