@@ -264,6 +264,25 @@ def spent(session: Session, company_ids: Sequence[int]) -> dict[tuple[int, str],
     return {(cid, kpi): float(total) for cid, kpi, total in rows}
 
 
+def decide_cells(members: Sequence[tuple[int, dict[str, float]]], used: dict[tuple[int, str], float],
+                 labels: dict[str, str] | None = None) -> list[Cell]:  # fmt: skip
+    """Every KPI's cell for a group's members (firm id, figures), given the ε each has spent per KPI: what a
+    release holds. A DP cell needs every firm having the KPI to have ε left for it.
+
+    >>> group = [(i, {"oee": 0.5 + 0.01 * i}) for i in range(6)]
+    >>> [(c.kpi, c.rule, c.n) for c in decide_cells(group, {})]
+    [('oee', 'quartile', 6)]
+    >>> [c.rule for c in decide_cells([(i, {"oee": 0.6}) for i in range(60)], {(3, "oee"): 3.0})]
+    ['budget']
+    """
+    cells: list[Cell] = []
+    for code in sorted({code for _cid, figures in members for code in figures}):
+        having = [(cid, figures[code]) for cid, figures in members if code in figures]
+        budget_ok = all(used.get((cid, code), 0.0) + EPSILON <= BUDGET_PER_KPI + 1e-9 for cid, _v in having)
+        cells.append(decide(kpi_of(code, labels), [v for _cid, v in having], budget_ok=budget_ok))
+    return cells
+
+
 def release_for(session: Session, level: str, key: str, members: Sequence[Member],
                 labels: dict[str, str] | None = None) -> BenchRelease:  # fmt: skip
     """The group's release for its members as they are now: the stored one, or a new one (its cells decided,
@@ -275,11 +294,7 @@ def release_for(session: Session, level: str, key: str, members: Sequence[Member
         return found
     codes = sorted({code for m in members for code in m.figures})
     used = spent(session, [m.profile.company_id for m in members])
-    cells: list[Cell] = []
-    for code in codes:
-        having = [m for m in members if code in m.figures]
-        budget_ok = all(used.get((m.profile.company_id, code), 0.0) + EPSILON <= BUDGET_PER_KPI + 1e-9 for m in having)
-        cells.append(decide(kpi_of(code, labels), [m.figures[code] for m in having], budget_ok=budget_ok))
+    cells = decide_cells([(m.profile.company_id, m.figures) for m in members], used, labels)
     release = BenchRelease(group_key=key, level=level, firms=len(members), membership_sha256=membership,
                            cells=[c.as_data() for c in cells], prov="{}")  # fmt: skip
     try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib.metadata import version as _installed
 from typing import Any
 
@@ -33,14 +34,16 @@ dp.enable_features("contrib")  # the Laplace mechanism over floats and binary_se
 D_IN = 2
 
 
+@lru_cache(maxsize=4096)
 def _measurement(n: int, bounds: tuple[float, float], scale: float) -> Any:
     space = dp.vector_domain(dp.atom_domain(bounds=(float(bounds[0]), float(bounds[1])), nan=False), size=n)
     return (space, dp.symmetric_distance()) >> dp.t.then_mean() >> dp.m.then_laplace(scale)
 
 
+@lru_cache(maxsize=4096)
 def scale_for(n: int, bounds: tuple[float, float], epsilon: float) -> float:
     """The Laplace scale OpenDP needs for the clamped mean of ``n`` values within ``epsilon`` (about
-    ``(hi - lo) / (n · epsilon)``).
+    ``(hi - lo) / (n · epsilon)``); kept per (n, bounds, ε), since it depends on nothing else.
 
     >>> round(scale_for(50, (0.0, 100.0), 1.0), 6)
     2.0
