@@ -53,6 +53,7 @@ from smart365.collab.disclosure import (
 )
 from smart365.collab.models import BenchMember, BenchRelease, BudgetEntry
 from smart365.collab.provenance import release_bundle
+from smart365.collab.service import LogKind
 from smart365.core import audit
 from smart365.core.db import Database, utcnow
 from smart365.core.errors import Forbidden
@@ -65,7 +66,7 @@ from smart365.registry.vocab import REGIONS
 from smart365.telemetry.store import TimeSeriesStore
 
 WINDOW = timedelta(days=7)
-JOINED, LEFT, RELEASED = "benchmark.joined", "benchmark.left", "benchmark.release"
+JOINED, LEFT, RELEASED = LogKind.BENCH_JOINED, LogKind.BENCH_LEFT, LogKind.BENCH_RELEASE
 
 #: Group levels, finest first: (code, what the page calls it).
 LEVELS: tuple[tuple[str, str], ...] = (
