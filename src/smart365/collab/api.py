@@ -5,10 +5,10 @@ agreement, pulls, and a firm's usage log with its chain verified. The same check
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import StreamingResponse
 
@@ -172,7 +172,8 @@ class BenchOut(BaseModel):
 
 
 @router.get("/benchmarks", response_model=BenchOut)
-def benchmarks_of(request: Request, principal: ApiPrincipal, company_id: int | None = None) -> BenchOut:
+def benchmarks_of(request: Request, principal: ApiPrincipal,
+                  company_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None) -> BenchOut:  # fmt: skip
     """The caller's firm's benchmark (a member), or a firm the caller may see (``company_id``): its own figures
     and its group's release, every cell with the rule behind it. Another firm's figure is never in it."""
     from smart365.collab import benchmarks
@@ -212,7 +213,7 @@ def benchmarks_join(request: Request, principal: ApiPrincipal) -> BenchOut:
     if principal.role is not Role.COMPANY_MEMBER or principal.company_id is None:
         raise benchmarks.NotYourFirm()
     benchmarks.join(get_db(request), system_of(request).store, principal, request_actor(request), principal.company_id)
-    return benchmarks_of(request, principal)
+    return benchmarks_of(request, principal, None)
 
 
 @router.post("/benchmarks/leave", status_code=204)

@@ -55,7 +55,7 @@ from smart365.collab.models import BenchMember, BenchRelease, BudgetEntry
 from smart365.collab.provenance import release_bundle
 from smart365.collab.service import LogKind
 from smart365.core import audit
-from smart365.core.db import Database, utcnow
+from smart365.core.db import Database, as_utc, utcnow
 from smart365.core.errors import Forbidden
 from smart365.core.i18n import N_, current_locale, gettext
 from smart365.core.tenancy import SYSTEM, Role
@@ -304,7 +304,7 @@ def release_for(session: Session, level: str, key: str, members: Sequence[Member
             session.flush()
     except IntegrityError:  # another request made the same release first: show that one
         return session.scalars(same).one()
-    release.prov = release_bundle(release.id, key, level, len(members), codes, release.created_at.isoformat())
+    release.prov = release_bundle(release.id, key, level, len(members), codes, as_utc(release.created_at).isoformat())
     prov_sha = hashlib.sha256(release.prov.encode()).hexdigest()
     dp_codes = [c.kpi for c in cells if c.rule == Rule.DP]
     for m in members:
@@ -388,7 +388,7 @@ def view(db: Database, store: TimeSeriesStore | None, principal: Any, company_id
         figures = firm_figures(session, store, company_id)
         member = session.scalars(select(BenchMember).where(BenchMember.company_id == company_id)).first()
         joined = member is not None and member.active
-        result = View(company_id, company.name, joined, member.joined_at if joined and member else None,
+        result = View(company_id, company.name, joined, as_utc(member.joined_at) if joined and member else None,
                       _acts(principal, company_id), figures)  # fmt: skip
         pool = _pool(session)
         result.pool = len(pool)
@@ -404,7 +404,7 @@ def view(db: Database, store: TimeSeriesStore | None, principal: Any, company_id
         by_code = {c["kpi"]: c for c in release.cells}
         result.level, result.group, result.firms = level, profile.describe(level), len(members)
         result.passed = [(lv, profile.describe(lv), n) for lv, n in passed]
-        result.release_id, result.release_at = release.id, release.created_at
+        result.release_id, result.release_at = release.id, as_utc(release.created_at)
         result.prov = json.loads(release.prov)
         for figure in figures:
             code = figure.kpi.code
