@@ -156,3 +156,35 @@ def test_the_api_gives_the_cells_and_the_provenance(client: TestClient, world: W
     assert other.json()["company_id"] == world.firm_b  # a member only ever reads its own firm
     partner = client.get("/api/v1/collab/benchmarks", headers=bearer(client, world.emails["partner"]))
     assert partner.status_code == 403
+
+
+def test_the_figures_come_from_the_firms_own_machines(world: World) -> None:
+    """OEE, its factors, unplanned downtime and energy per part from state, counter and kWh tags in the store."""
+    from datetime import UTC, datetime, timedelta
+
+    from smart365.monitoring.models import OeeSetting
+    from smart365.registry.models import Tag
+    from smart365.telemetry.batch import Batch
+    from smart365.telemetry.store import DuckDBStore
+
+    now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    t0 = int((now - timedelta(hours=2)).timestamp() * 1e6)
+    minute = 60_000_000
+    with world.db.session(SYSTEM) as s:
+        tags = {name: Tag(company_id=world.firm_a, equipment_id=world.ids_a["equipment_id"], name=name, unit=unit)
+                for name, unit in (("state", None), ("count", "ea"), ("bad", "ea"), ("energy", "kWh"))}  # fmt: skip
+        s.add_all(tags.values())
+        s.flush()
+        s.add(OeeSetting(company_id=world.firm_a, equipment_id=world.ids_a["equipment_id"], ideal_cycle_s=30.0,
+                         state_tag_id=tags["state"].id, count_tag_id=tags["count"].id, bad_tag_id=tags["bad"].id))
+        ids = {name: tag.id for name, tag in tags.items()}
+    store = DuckDBStore(":memory:")
+    store.append(Batch.from_columns(ids["state"], [t0, t0 + 90 * minute], [1.0, 2.0]))  # 90 min running, 30 down
+    store.append(Batch.from_columns(ids["count"], [t0, t0 + 90 * minute], [0.0, 100.0]))
+    store.append(Batch.from_columns(ids["bad"], [t0, t0 + 90 * minute], [0.0, 5.0]))
+    store.append(Batch.from_columns(ids["energy"], [t0, t0 + 90 * minute], [1000.0, 1050.0]))
+    with world.db.session(SYSTEM) as s:
+        figures = {f.kpi.code: f.value for f in benchmarks.firm_figures(s, store, world.firm_a, now=now)}
+    assert round(figures["availability"] or 0, 4) == 0.75 and round(figures["quality"] or 0, 4) == 0.95
+    assert round(figures["unplanned_downtime"] or 0, 4) == 0.25 and round(figures["energy_per_part"] or 0, 4) == 0.5
+    assert figures["oee"] is not None and figures["cpk"] is None and figures["fpy"] is None

@@ -12,8 +12,11 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import StreamingResponse
 
-from smart365.collab import service
+from smart365.collab import benchmarks, service
 from smart365.collab.service import AgreementView, OfferView, Who
+from smart365.core.errors import Forbidden
+from smart365.core.i18n import gettext
+from smart365.core.tenancy import Role
 from smart365.web.deps import ApiPrincipal, get_db, request_actor, system_of
 
 router = APIRouter(prefix="/api/v1/collab", tags=["collab"])
@@ -176,10 +179,6 @@ def benchmarks_of(request: Request, principal: ApiPrincipal,
                   company_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None) -> BenchOut:  # fmt: skip
     """The caller's firm's benchmark (a member), or a firm the caller may see (``company_id``): its own figures
     and its group's release, every cell with the rule behind it. Another firm's figure is never in it."""
-    from smart365.collab import benchmarks
-    from smart365.core.errors import Forbidden
-    from smart365.core.tenancy import Role
-
     if principal.role is Role.DATA_PARTNER:
         raise Forbidden()
     db = get_db(request)
@@ -188,8 +187,6 @@ def benchmarks_of(request: Request, principal: ApiPrincipal,
         return BenchOut(company_id=None, joined=False, joined_at=None, pool=benchmarks.pool_size(db), level=None,
                         group=None, firms=0, fallbacks=[], release_id=None, provenance=None, cells=[])  # fmt: skip
     v = benchmarks.view(db, system_of(request).store, principal, firm)
-    from smart365.core.i18n import gettext
-
     cells = [BenchCellOut(kpi=r.kpi.code, label=benchmarks.locale_label(r.kpi), own=r.own,
                           absent=gettext(r.absent) if r.absent else None, rule=r.rule, rule_label=r.rule_label,
                           firms=r.n, mean=r.mean if r.rule == "dp" else None, epsilon=r.epsilon, quartile=r.quartile,
@@ -207,9 +204,6 @@ def benchmarks_of(request: Request, principal: ApiPrincipal,
 @router.post("/benchmarks/join", response_model=BenchOut)
 def benchmarks_join(request: Request, principal: ApiPrincipal) -> BenchOut:
     """Put the caller's firm's figures (computed now from its own data) in the pool, and return where it stands."""
-    from smart365.collab import benchmarks
-    from smart365.core.tenancy import Role
-
     if principal.role is not Role.COMPANY_MEMBER or principal.company_id is None:
         raise benchmarks.NotYourFirm()
     benchmarks.join(get_db(request), system_of(request).store, principal, request_actor(request), principal.company_id)
@@ -219,9 +213,6 @@ def benchmarks_join(request: Request, principal: ApiPrincipal) -> BenchOut:
 @router.post("/benchmarks/leave", status_code=204)
 def benchmarks_leave(request: Request, principal: ApiPrincipal) -> None:
     """Take the caller's firm's figures out of the pool."""
-    from smart365.collab import benchmarks
-    from smart365.core.tenancy import Role
-
     if principal.role is not Role.COMPANY_MEMBER or principal.company_id is None:
         raise benchmarks.NotYourFirm()
     benchmarks.leave(get_db(request), principal, request_actor(request), principal.company_id)

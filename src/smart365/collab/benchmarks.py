@@ -18,6 +18,27 @@ contributing firm's privacy budget. Asking again with the same members returns t
 'ksic=29|size=10-49|region=gyeonggi'
 >>> Profile(1, "29", "10-49", "gyeonggi", True).key("sobujang")
 'sobujang=1'
+
+Six firms of one group in the pool; the first sees its place, never a peer's value:
+
+>>> import pathlib, tempfile
+>>> from smart365.core import migrate
+>>> from smart365.core.tenancy import Principal
+>>> url = f"sqlite:///{pathlib.Path(tempfile.mkdtemp()) / 'r.db'}"
+>>> migrate.upgrade(url)
+>>> db = Database(url)
+>>> with db.session(SYSTEM) as s:
+...     firms = [Company(name=f"F{i}", brn=f"10{i:08d}", ksic_code="29229", region="gyeonggi", employees=20)
+...              for i in range(6)]
+...     s.add_all(firms); s.flush()
+...     _ = [enter(s, f.id, {"oee": 0.55 + 0.04 * i}, audit.Actor(None, "doc")) for i, f in enumerate(firms)]
+...     first = firms[0].id
+>>> v = view(db, None, Principal(user_id=None, role=Role.COMPANY_MEMBER, company_id=first), first)
+>>> v.level, v.firms, [(r.kpi.code, r.rule, r.n, r.mean, r.quartile) for r in v.rows if r.rule]
+('ksic_size_region', 6, [('oee', 'quartile', 6, None, 4)])
+>>> again = view(db, None, Principal(user_id=None, role=Role.COMPANY_MEMBER, company_id=first), first)
+>>> again.release_id == v.release_id, ledger.verify(db).ok
+(True, True)
 """
 
 from __future__ import annotations
@@ -239,7 +260,13 @@ def _pool(session: Session) -> list[Member]:
 
 def choose_group(profile: Profile, pool: Sequence[Member]) -> tuple[str, list[Member], list[tuple[str, int]]]:
     """The finest level whose group holds at least five firms of the pool, its members, and the finer levels
-    passed over with their sizes (the page states each fallback)."""
+    passed over with their sizes (the page states each fallback).
+
+    >>> pool = [Member(Profile(i, "29", "10-49", "busan" if i < 2 else "seoul", True), {}, "") for i in range(6)]
+    >>> level, members, passed = choose_group(Profile(0, "29", "10-49", "busan", True), pool)
+    >>> level, len(members), passed
+    ('ksic_size', 6, [('ksic_size_region', 2)])
+    """
     passed: list[tuple[str, int]] = []
     for level, _label in LEVELS:
         key = profile.key(level)
@@ -251,6 +278,12 @@ def choose_group(profile: Profile, pool: Sequence[Member]) -> tuple[str, list[Me
 
 
 def membership_digest(members: Sequence[Member]) -> str:
+    """SHA-256 of the members and their figures' digests: a release is kept per value of it.
+
+    >>> a = Member(Profile(1, "29", None, "seoul", False), {}, "x")
+    >>> membership_digest([a]) == membership_digest([a]), membership_digest([a]) == membership_digest([])
+    (True, False)
+    """
     return hashlib.sha256(json.dumps(sorted((m.profile.company_id, m.sha) for m in members)).encode()).hexdigest()
 
 
@@ -472,5 +505,9 @@ def pool_size(db: Database) -> int:
 
 
 def locale_label(kpi: Kpi) -> str:
-    """The KPI's label in the current language (maturity domains carry their Korean name)."""
+    """The KPI's label in the current language (a maturity domain's name was taken in it).
+
+    >>> locale_label(KPIS["quality"]), locale_label(maturity_kpi("PLN", "생산계획"))
+    ('양품률', '생산계획')
+    """
     return kpi.label if kpi.code.startswith(MATURITY_PREFIX) else gettext(kpi.label)

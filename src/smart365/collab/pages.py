@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from smart365.collab import service
+from smart365.collab import benchmarks, service
 from smart365.collab.policy import (
     PAYMENT_LABELS,
     PURPOSE_LABELS,
@@ -344,8 +344,6 @@ def _bench_firm(request: Request, principal: Principal) -> int | None:
 def benchmarks_page(request: Request, principal: PagePrincipal) -> Response:
     """Where the firm stands against firms like it, once its figures are in the pool: join (one click), then every
     KPI's cell with the rule behind it; before joining, the figures it would give, computed from its own data."""
-    from smart365.collab import benchmarks
-
     db = get_db(request)
     firm = _bench_firm(request, principal)
     if principal.role is Role.DATA_PARTNER:
@@ -361,8 +359,6 @@ def benchmarks_page(request: Request, principal: PagePrincipal) -> Response:
 @pages.post("/collab/benchmarks/join", dependencies=[Csrf])
 def benchmarks_join(request: Request, principal: PagePrincipal) -> Response:
     """Put the firm's figures in the pool (or refresh them), then show where it stands."""
-    from smart365.collab import benchmarks
-
     if principal.role is not Role.COMPANY_MEMBER or principal.company_id is None:
         raise Forbidden(N_("Only the firm's own members join or leave its benchmark pool."))
     benchmarks.join(get_db(request), system_of(request).store, principal, request_actor(request), principal.company_id)
@@ -372,8 +368,6 @@ def benchmarks_join(request: Request, principal: PagePrincipal) -> Response:
 @pages.post("/collab/benchmarks/leave", dependencies=[Csrf])
 def benchmarks_leave(request: Request, principal: PagePrincipal) -> Response:
     """Take the firm's figures out of the pool."""
-    from smart365.collab import benchmarks
-
     if principal.role is not Role.COMPANY_MEMBER or principal.company_id is None:
         raise Forbidden(N_("Only the firm's own members join or leave its benchmark pool."))
     benchmarks.leave(get_db(request), principal, request_actor(request), principal.company_id)
