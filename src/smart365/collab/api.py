@@ -5,15 +5,18 @@ agreement, pulls, and a firm's usage log with its chain verified. The same check
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import StreamingResponse
 
-from smart365.collab import service
+from smart365.collab import benchmarks, service
 from smart365.collab.service import AgreementView, OfferView, Who
+from smart365.core.errors import Forbidden
+from smart365.core.i18n import gettext
+from smart365.core.tenancy import Role
 from smart365.web.deps import ApiPrincipal, get_db, request_actor, system_of
 
 router = APIRouter(prefix="/api/v1/collab", tags=["collab"])
@@ -138,3 +141,78 @@ def usage_log(request: Request, company_id: int, principal: ApiPrincipal) -> Log
         lines=[LogLineOut(seq=x.seq, at=x.at, kind=x.kind, actor=x.actor, offer_id=x.offer_id,
                           agreement_id=x.agreement_id, details=x.details, hash=x.hash) for x in lines],
     )  # fmt: skip
+
+
+# -- peer benchmarks --------------------------------------------------------------------------------------------
+
+
+class BenchCellOut(BaseModel):
+    kpi: str
+    label: str
+    own: float | None = Field(description="the firm's own figure (its own data), null when absent")
+    absent: str | None = Field(description="why the firm's data cannot give this KPI")
+    rule: str | None = Field(description="suppressed | dominance | quartile | budget | dp; null: not in the pool")
+    rule_label: str
+    firms: int
+    mean: float | None = Field(description="the group's mean with differential privacy; only under rule dp")
+    epsilon: float | None
+    quartile: int | None = Field(description="the firm's own quartile in the group, 1 the best quarter")
+    epsilon_spent: float = Field(description="the firm's privacy budget spent on this KPI so far")
+
+
+class BenchOut(BaseModel):
+    company_id: int | None
+    joined: bool
+    joined_at: datetime | None
+    pool: int = Field(description="firms in the pool (a count)")
+    level: str | None
+    group: str | None
+    firms: int
+    fallbacks: list[str] = Field(description="finer groups passed over, each with fewer than 5 firms")
+    release_id: int | None
+    provenance: dict[str, Any] | None = Field(description="the release's W3C PROV-JSON bundle")
+    cells: list[BenchCellOut]
+
+
+@router.get("/benchmarks", response_model=BenchOut)
+def benchmarks_of(request: Request, principal: ApiPrincipal,
+                  company_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None) -> BenchOut:  # fmt: skip
+    """The caller's firm's benchmark (a member), or a firm the caller may see (``company_id``): its own figures
+    and its group's release, every cell with the rule behind it. Another firm's figure is never in it."""
+    if principal.role is Role.DATA_PARTNER:
+        raise Forbidden()
+    db = get_db(request)
+    firm = principal.company_id if principal.role is Role.COMPANY_MEMBER else company_id
+    if firm is None:
+        return BenchOut(company_id=None, joined=False, joined_at=None, pool=benchmarks.pool_size(db), level=None,
+                        group=None, firms=0, fallbacks=[], release_id=None, provenance=None, cells=[])  # fmt: skip
+    v = benchmarks.view(db, system_of(request).store, principal, firm)
+    cells = [BenchCellOut(kpi=r.kpi.code, label=benchmarks.locale_label(r.kpi), own=r.own,
+                          absent=gettext(r.absent) if r.absent else None, rule=r.rule, rule_label=r.rule_label,
+                          firms=r.n, mean=r.mean if r.rule == "dp" else None, epsilon=r.epsilon, quartile=r.quartile,
+                          epsilon_spent=r.spent) for r in v.rows]  # fmt: skip
+    if not v.joined:
+        cells = [BenchCellOut(kpi=f.kpi.code, label=benchmarks.locale_label(f.kpi), own=f.value,
+                              absent=gettext(f.absent) if f.absent else None, rule=None,
+                              rule_label=gettext("not in the pool"), firms=0, mean=None, epsilon=None, quartile=None,
+                              epsilon_spent=0.0) for f in v.figures]  # fmt: skip
+    return BenchOut(company_id=v.company_id, joined=v.joined, joined_at=v.joined_at, pool=v.pool, level=v.level,
+                    group=v.group, firms=v.firms, fallbacks=[words for _lv, words, _n in v.passed],
+                    release_id=v.release_id, provenance=v.prov, cells=cells)  # fmt: skip
+
+
+@router.post("/benchmarks/join", response_model=BenchOut)
+def benchmarks_join(request: Request, principal: ApiPrincipal) -> BenchOut:
+    """Put the caller's firm's figures (computed now from its own data) in the pool, and return where it stands."""
+    if principal.role is not Role.COMPANY_MEMBER or principal.company_id is None:
+        raise benchmarks.NotYourFirm()
+    benchmarks.join(get_db(request), system_of(request).store, principal, request_actor(request), principal.company_id)
+    return benchmarks_of(request, principal, None)
+
+
+@router.post("/benchmarks/leave", status_code=204)
+def benchmarks_leave(request: Request, principal: ApiPrincipal) -> None:
+    """Take the caller's firm's figures out of the pool."""
+    if principal.role is not Role.COMPANY_MEMBER or principal.company_id is None:
+        raise benchmarks.NotYourFirm()
+    benchmarks.leave(get_db(request), principal, request_actor(request), principal.company_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from smart365.core.db import Base, CompanyOwned, Timestamped, utcnow
@@ -92,3 +92,51 @@ class UsageRecord(Base):
     details: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class BenchMember(CompanyOwned, Timestamped, Base):
+    """A firm in the peer-benchmark pool: since when, which KPIs it gives, and the figures themselves (computed
+    from its own data when it joined or refreshed). No other firm ever reads a row of it; releases aggregate
+    them under the disclosure rules."""
+
+    __tablename__ = "collab_bench_members"
+    __table_args__ = (UniqueConstraint("company_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    left_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    kpis: Mapped[list[str]] = mapped_column(JSON, default=list)
+    figures: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    figures_sha256: Mapped[str] = mapped_column(String(64))
+    joined_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class BenchRelease(Base):
+    """One release of a group's benchmark: every KPI's cell (rule, n, the DP mean where allowed), for one state of
+    the group's membership. Asking again with the same members returns this row, the same noise."""
+
+    __tablename__ = "collab_bench_releases"
+    __table_args__ = (UniqueConstraint("group_key", "membership_sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_key: Mapped[str] = mapped_column(String(200), index=True)
+    level: Mapped[str] = mapped_column(String(30))
+    firms: Mapped[int] = mapped_column(Integer)
+    membership_sha256: Mapped[str] = mapped_column(String(64))
+    cells: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    prov: Mapped[str] = mapped_column(Text)  # the W3C PROV-JSON bundle
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BudgetEntry(Base):
+    """The privacy budget ledger: ε one firm's figure for one KPI spent in one release (append-only)."""
+
+    __tablename__ = "collab_bench_budget"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("collab_bench_releases.id", ondelete="CASCADE"), index=True)
+    kpi: Mapped[str] = mapped_column(String(60))
+    epsilon: Mapped[float] = mapped_column(Float)
+    spent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

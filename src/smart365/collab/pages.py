@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from smart365.collab import service
+from smart365.collab import benchmarks, service
 from smart365.collab.policy import (
     PAYMENT_LABELS,
     PURPOSE_LABELS,
@@ -327,3 +327,48 @@ def dashboard_figure(request: Request, session: Session, principal: Principal) -
 
 
 __all__ = ["Assignee", "Policy", "dashboard_figure", "pages", "to_form"]
+
+
+# -- peer benchmarks (give to get) ------------------------------------------------------------------------------
+
+
+def _bench_firm(request: Request, principal: Principal) -> int | None:
+    """Whose benchmark: a member's own firm; the centre or a consultant names one (``?company_id=``)."""
+    if principal.role is Role.COMPANY_MEMBER:
+        return principal.company_id
+    raw = request.query_params.get("company_id", "")
+    return int(raw) if raw.isdigit() else None
+
+
+@pages.get("/collab/benchmarks")
+def benchmarks_page(request: Request, principal: PagePrincipal) -> Response:
+    """Where the firm stands against firms like it, once its figures are in the pool: join (one click), then every
+    KPI's cell with the rule behind it; before joining, the figures it would give, computed from its own data."""
+    db = get_db(request)
+    firm = _bench_firm(request, principal)
+    if principal.role is Role.DATA_PARTNER:
+        raise Forbidden()
+    if firm is None:
+        return render(request, "collab/benchmarks.html", v=None, pool=benchmarks.pool_size(db),
+                      level_labels=benchmarks.LEVEL_LABELS, **_helpers())  # fmt: skip
+    v = benchmarks.view(db, system_of(request).store, principal, firm)
+    return render(request, "collab/benchmarks.html", v=v, pool=v.pool, level_labels=benchmarks.LEVEL_LABELS,
+                  label=benchmarks.locale_label, **_helpers())  # fmt: skip
+
+
+@pages.post("/collab/benchmarks/join", dependencies=[Csrf])
+def benchmarks_join(request: Request, principal: PagePrincipal) -> Response:
+    """Put the firm's figures in the pool (or refresh them), then show where it stands."""
+    if principal.role is not Role.COMPANY_MEMBER or principal.company_id is None:
+        raise Forbidden(N_("Only the firm's own members join or leave its benchmark pool."))
+    benchmarks.join(get_db(request), system_of(request).store, principal, request_actor(request), principal.company_id)
+    return RedirectResponse("/collab/benchmarks", status_code=303)
+
+
+@pages.post("/collab/benchmarks/leave", dependencies=[Csrf])
+def benchmarks_leave(request: Request, principal: PagePrincipal) -> Response:
+    """Take the firm's figures out of the pool."""
+    if principal.role is not Role.COMPANY_MEMBER or principal.company_id is None:
+        raise Forbidden(N_("Only the firm's own members join or leave its benchmark pool."))
+    benchmarks.leave(get_db(request), principal, request_actor(request), principal.company_id)
+    return RedirectResponse("/collab/benchmarks", status_code=303)

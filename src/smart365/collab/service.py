@@ -146,6 +146,9 @@ class LogKind(StrEnum):
     PULL = "transfer.pull"
     PULL_DONE = "transfer.done"
     PULL_REFUSED = "transfer.refused"
+    BENCH_JOINED = "benchmark.joined"
+    BENCH_LEFT = "benchmark.left"
+    BENCH_RELEASE = "benchmark.release"
 
 
 LOG_LABELS: dict[str, str] = {
@@ -156,6 +159,9 @@ LOG_LABELS: dict[str, str] = {
     LogKind.PULL: N_("Data pulled"),
     LogKind.PULL_DONE: N_("Pull completed"),
     LogKind.PULL_REFUSED: N_("Pull refused"),
+    LogKind.BENCH_JOINED: N_("Joined the peer-benchmark pool"),
+    LogKind.BENCH_LEFT: N_("Left the peer-benchmark pool"),
+    LogKind.BENCH_RELEASE: N_("Figures used in a benchmark release"),
 }
 
 
@@ -695,8 +701,12 @@ DETAIL_LABELS: dict[str, str] = {
     "rows": N_("Rows"),
     "bytes": N_("Bytes"),
     "complete": N_("Complete"),
+    "kpis": N_("KPIs"),
+    "release": N_("Release"),
+    "group": N_("Group"),
+    "firms": N_("Firms"),
 }
-HIDDEN_DETAILS = {"state", "by", "policy_sha256", "limit", "start", "end"}
+HIDDEN_DETAILS = {"state", "by", "policy_sha256", "limit", "start", "end", "prov_sha256", "rules", "epsilon_spent"}
 
 
 @dataclass(frozen=True)

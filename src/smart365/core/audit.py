@@ -66,6 +66,8 @@ class Action(StrEnum):
     COLLAB_AGREEMENT = "collab.agreement"
     COLLAB_PULL = "collab.pull"
     COLLAB_REVOKE = "collab.revoke"
+    COLLAB_BENCH_JOIN = "collab.bench_join"
+    COLLAB_BENCH_LEAVE = "collab.bench_leave"
 
 
 class Outcome(StrEnum):
@@ -103,6 +105,8 @@ ACTION_LABELS: dict[str, str] = {
     Action.COLLAB_AGREEMENT: N_("Data agreement step"),
     Action.COLLAB_PULL: N_("Shared data pulled"),
     Action.COLLAB_REVOKE: N_("Data agreement revoked"),
+    Action.COLLAB_BENCH_JOIN: N_("Joined the peer-benchmark pool"),
+    Action.COLLAB_BENCH_LEAVE: N_("Left the peer-benchmark pool"),
 }
 OUTCOME_LABELS: dict[str, str] = {
     Outcome.OK: N_("Succeeded"),

@@ -18,7 +18,7 @@ from smart365.registry.models import Company, Equipment, Line, Site, Tag
 from smart365.registry.schemas import CompanyIn
 from smart365.registry.service import create_company
 from smart365.sim.demo_campaigns import seed_campaigns
-from smart365.sim.demo_collab import seed_collab
+from smart365.sim.demo_collab import seed_benchmarks, seed_collab
 from smart365.sim.demo_fleet import seed_fleet
 from smart365.sim.demo_programmes import seed_programmes
 from smart365.sim.factory.runner import Endpoints
@@ -144,6 +144,7 @@ def seed_demo(db: Database, firms: int = 320, progress: Callable[[int, int], Non
         seed_programmes(session, reviewers, showcase.id)  # a selected 2026 support call and an open 2027 one
         showcase_id = showcase.id
     seed_collab(db, showcase_id)  # a handful of firms' data offers and the partner's running agreement
+    seed_benchmarks(db, showcase_id)  # firms of the showcase's industry in the peer-benchmark pool
     return True
 
 

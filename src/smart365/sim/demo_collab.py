@@ -81,3 +81,33 @@ def seed_collab(db: Database, showcase_id: int, now: datetime | None = None) -> 
     service.accept(db, service.SYSTEM_WHO, agreement_id)
     service.agree(db, who, agreement_id)
     return agreement_id
+
+
+def seed_benchmarks(db: Database, showcase_id: int, limit: int = 60) -> int:
+    """Put firms of the showcase's industry (2-digit KSIC) with a submitted survey in the peer-benchmark pool,
+    their figures computed from their own data as a member's click would (here: their maturity domain scores;
+    they have no plant in the demo); the showcase firm is left for its member to join. Returns how many joined
+    (few in a five-firm demo, whose page then says which cells are suppressed)."""
+    from smart365.assessment.models import SurveyResponse
+    from smart365.collab import benchmarks
+
+    with db.session(SYSTEM) as session:
+        showcase = session.get(Company, showcase_id)
+        ksic2 = (showcase.ksic_code if showcase else "")[:2]
+        answered = select(SurveyResponse.company_id).where(SurveyResponse.status == "submitted")
+        same = session.scalars(
+            select(Company.id).where(Company.id != showcase_id, Company.id.in_(answered),
+                                     Company.ksic_code.startswith(ksic2)).order_by(Company.id).limit(limit)
+        ).all()  # fmt: skip
+        others = session.scalars(
+            select(Company.id).where(Company.id != showcase_id, Company.id.in_(answered), Company.id.not_in(same))
+            .order_by(Company.id).limit(max(0, limit - len(same)))
+        ).all()  # fmt: skip
+        joined = 0
+        for company_id in [*same, *others]:
+            figures = {f.kpi.code: float(f.value) for f in benchmarks.firm_figures(session, None, company_id)
+                       if f.value is not None}  # fmt: skip
+            if figures:
+                benchmarks.enter(session, company_id, figures, Actor(None, "demo"))
+                joined += 1
+        return joined
