@@ -65,6 +65,10 @@ class Action(StrEnum):
     COLLAB_AGREEMENT = "collab.agreement"
     COLLAB_PULL = "collab.pull"
     COLLAB_REVOKE = "collab.revoke"
+    SOURCING_NEED = "sourcing.need"
+    SOURCING_PROFILE = "sourcing.profile"
+    SOURCING_ANSWER = "sourcing.answer"
+    SOURCING_STAGE = "sourcing.stage"
 
 
 class Outcome(StrEnum):
@@ -101,6 +105,10 @@ ACTION_LABELS: dict[str, str] = {
     Action.COLLAB_AGREEMENT: N_("Data agreement step"),
     Action.COLLAB_PULL: N_("Shared data pulled"),
     Action.COLLAB_REVOKE: N_("Data agreement revoked"),
+    Action.SOURCING_NEED: N_("Sourcing need posted or closed"),
+    Action.SOURCING_PROFILE: N_("Supplier profile or quality consent changed"),
+    Action.SOURCING_ANSWER: N_("Sourcing need answered"),
+    Action.SOURCING_STAGE: N_("Sourcing pipeline stage changed"),
 }
 OUTCOME_LABELS: dict[str, str] = {
     Outcome.OK: N_("Succeeded"),

@@ -37,6 +37,7 @@ import numpy as np
 
 from smart365.centre.text import cached_tokens
 from smart365.core.i18n import N_, gettext
+from smart365.registry.vocab import REGIONS
 
 #: Certifications a buyer may require, code → name as printed.
 CERTIFICATIONS: dict[str, str] = {
@@ -262,8 +263,14 @@ def criterion_text(c: Mapping[str, Any]) -> str:
 
     >>> print(criterion_text({"msgid": "Holds every required certification: {held}.", "params": {"held": "KS"}}))
     요구 인증을 모두 보유: KS.
+    >>> print(criterion_text({"msgid": "Near the delivery region ({region}).", "params": {"region": "daegu"}}))
+    납품 지역과 같은 권역(대구).
     """
     params = {k: ", ".join(map(str, v)) if isinstance(v, list) else v for k, v in (c.get("params") or {}).items()}
+    if "kind" in params:  # a criterion's label, stored as its msgid
+        params["kind"] = gettext(str(params["kind"]))
+    if params.get("region") in REGIONS:  # a region code
+        params["region"] = gettext(REGIONS[str(params["region"])])
     return gettext(str(c["msgid"])).format(**params)
 
 
@@ -427,7 +434,7 @@ def keyword_rank(profiles: Sequence[Profile], needs: Iterable[Need], top: int = 
 
     retriever = bm25s.BM25()
     retriever.index([keyword_tokens(p.text()) or ["∅"] for p in profiles], show_progress=False)
-    out = []
+    out: list[list[str]] = []
     for need in needs:
         query = [t for t in keyword_tokens(need.text()) if t in retriever.vocab_dict]
         if not query:
