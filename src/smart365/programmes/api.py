@@ -103,7 +103,7 @@ class AnswerIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"company_id": 1, "stage": "interest", "note": "샘플 2주 내 가능"}]})  # fmt: skip
 
-    company_id: int
+    company_id: int = Field(gt=0, le=2**31 - 1)
     stage: str = Field(min_length=1, max_length=20)
     note: str = Field("", max_length=2000)
 

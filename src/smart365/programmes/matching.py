@@ -124,13 +124,13 @@ UNKNOWN = 0.5  # a process, material or item the firm names in words the ontolog
 MISSING_CERT_FACTOR = 0.35
 CANDIDATES = 400  # BM25's best texts re-ranked on the criteria
 LABELS: dict[str, str] = {
-    "text": N_("Description"),
+    "text": N_("Description match"),
     "process": N_("Process"),
     "material": N_("Material"),
-    "item": N_("Item"),
+    "item": N_("Part or product"),
     "certifications": N_("Certifications"),
     "region": N_("Region"),
-    "capacity": N_("Capacity"),
+    "capacity": N_("Monthly capacity"),
     "quality": N_("Measured quality"),
 }
 _STRIP = re.compile(r"[\s\-_]+")
