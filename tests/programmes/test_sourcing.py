@@ -245,3 +245,38 @@ def test_the_pages_in_korean(app: Any, world: World) -> None:
     assert saved.status_code == 422 and "직행률은 0%에서 100% 사이입니다." in saved.text
     mine = member.get(f"/sourcing/needs/{world.ids_a['need_id']}")
     assert mine.status_code == 200 and "우리 기업 매칭: 1위" in mine.text and "추천 공급기업 순위" not in mine.text
+
+
+def test_first_pass_yield_is_measured_from_the_machines_part_counters(app: Any, world: World) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from smart365.monitoring.models import OeeSetting
+    from smart365.registry.models import Tag
+    from smart365.telemetry.batch import Batch
+
+    store = app.state.system.store
+    with world.db.session(SYSTEM) as session:
+        assert sourcing.measured_fpy(session, store, world.firm_a) is None  # no machine counts parts yet
+        tags = {}
+        for name in ("state", "count", "bad"):
+            tag = Tag(company_id=world.firm_a, equipment_id=world.ids_a["equipment_id"], name=f"oee {name}")
+            session.add(tag)
+            session.flush()
+            tags[name] = tag.id
+        session.add(OeeSetting(company_id=world.firm_a, equipment_id=world.ids_a["equipment_id"], ideal_cycle_s=30.0,
+                               state_tag_id=tags["state"], count_tag_id=tags["count"],
+                               bad_tag_id=tags["bad"]))  # fmt: skip
+    start = datetime.now(UTC) - timedelta(hours=10)
+    ts = [start + timedelta(minutes=10 * i) for i in range(61)]
+    store.append(Batch.from_columns(tags["state"], ts, [1.0] * len(ts)))
+    store.append(Batch.from_columns(tags["count"], ts, [20.0 * i for i in range(len(ts))]))  # 1,200 parts
+    store.append(Batch.from_columns(tags["bad"], ts, [0.5 * i for i in range(len(ts))]))  # 30 of them bad
+    with world.db.session(SYSTEM) as session:
+        measured = sourcing.measured_fpy(session, store, world.firm_a)
+        assert measured is not None and measured.fpy == 0.975 and measured.machines == 1 and measured.parts == 1200
+        company = session.get(Company, world.firm_a)
+        assert company is not None
+        sourcing.save_profile(session, company, sourcing.ProfileIn(processes=["CNC 가공"], certifications=["iso9001"],
+                                                                   fpy=0.80, share_quality=True))  # fmt: skip
+        (mine,) = [p for p in sourcing.supplier_profiles(session, store) if p.key == str(world.firm_a)]
+        assert mine.quality is not None and mine.quality.fpy == 0.975  # measured beats stated

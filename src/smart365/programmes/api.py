@@ -7,14 +7,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from smart365.core.errors import NotFound
 from smart365.programmes import matching, sourcing
 from smart365.programmes.models import SourcingNeed, SourcingResponse
 from smart365.registry.models import Company
-from smart365.web.deps import ApiPrincipal, ApiSession
+from smart365.web.deps import ApiPrincipal, ApiSession, system_of
 
 router = APIRouter(prefix="/api/v1", tags=["sourcing"])
 
@@ -139,9 +139,9 @@ def needs(session: ApiSession, principal: ApiPrincipal) -> list[NeedOut]:
 
 
 @router.post("/sourcing/needs", response_model=NeedOut, status_code=201)
-def post_need(session: ApiSession, principal: ApiPrincipal, body: NeedIn) -> NeedOut:
+def post_need(request: Request, session: ApiSession, principal: ApiPrincipal, body: NeedIn) -> NeedOut:
     """Post a need (a data partner or the centre) and rank every firm for it; 422 with the reason when bad."""
-    need = sourcing.post_need(session, sourcing.NeedIn(**body.model_dump()))
+    need = sourcing.post_need(session, sourcing.NeedIn(**body.model_dump()), store=system_of(request).store)
     return NeedOut.of(need, sourcing.need_matches(session, need))
 
 

@@ -13,7 +13,10 @@ Who sees what:
 * a member firm sees the needs it is ranked for, its own reasons, and answers for its own firm only; a
   consultant sees those of the firms assigned to them;
 * measured quality (Cpk, first-pass yield, maturity level) enters the ranking and shows to a buyer only while
-  the firm consents (``share_quality``); withdrawn consent hides it from stored rankings too.
+  the firm consents (``share_quality``); withdrawn consent hides it from stored rankings too. The first-pass
+  yield is measured where the firm's machines count good and total parts (their OEE counters over the last
+  :data:`FPY_DAYS` days, :func:`measured_fpy`); else, like Cpk, it is what the firm states, and says so. The
+  level is the one its latest survey diagnosed.
 
 The pipeline: interest → rfq → sample → evaluation → order (with the amount won), or declined at any step
 before the order. The firm answers (interest or declined) and may withdraw; the buyer (or the centre) moves the
@@ -30,8 +33,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -53,9 +56,13 @@ from smart365.programmes.models import (
 from smart365.registry.models import Company, Equipment
 from smart365.registry.vocab import REGIONS
 
+if TYPE_CHECKING:
+    from smart365.telemetry.store import TimeSeriesStore
+
 #: At most this many firms are kept per need, and only those scoring at least :data:`MIN_SCORE` (0–1).
 MATCH_LIMIT = 20
 MIN_SCORE = 0.4
+FPY_DAYS = 7
 PIPELINE = (Stage.INTEREST, Stage.RFQ, Stage.SAMPLE, Stage.EVALUATION, Stage.ORDER)
 #: What the registry's machines say a firm can do (equipment kind → a process as firms write it).
 EQUIPMENT_PROCESSES = {
@@ -149,14 +156,15 @@ def check_need(data: NeedIn, today: date | None = None) -> dict[str, Any]:
             "certifications": sorted(set(certs)), "region": data.region, "target_date": data.target_date}  # fmt: skip
 
 
-def post_need(session: Session, data: NeedIn) -> SourcingNeed:
-    """Post a need (a data partner for its firm, or the centre) and rank every firm for it at once."""
+def post_need(session: Session, data: NeedIn, store: TimeSeriesStore | None = None) -> SourcingNeed:
+    """Post a need (a data partner for its firm, or the centre) and rank every firm for it at once (``store``:
+    where consenting firms' first-pass yield is measured)."""
     principal = principal_of(session)
     principal.require(Role.CENTRE_ADMIN, Role.DATA_PARTNER)
     need = SourcingNeed(**check_need(data), posted_by=principal.user_id, state=NeedState.OPEN)
     session.add(need)
     session.flush()
-    match_need(session, need)
+    match_need(session, need, store=store)
     audit.record(session, audit.Action.SOURCING_NEED, f"need:{need.id}",
                  details={"buyer": need.buyer, "item": need.item, "state": need.state})  # fmt: skip
     return need
@@ -358,29 +366,68 @@ def _levels(session: Session, ids: set[int]) -> dict[int, float]:
     return {k: s.level for k, s in standings(session).items() if k in ids and s.level is not None}
 
 
-def supplier_profiles(session: Session) -> list[matching.Profile]:
+@dataclass(frozen=True)
+class Measured:
+    """A first-pass yield measured from the firm's machines: good parts over all parts, over how many machines
+    and days."""
+
+    fpy: float
+    machines: int
+    days: int
+    parts: int
+
+
+def measured_fpy(session: Session, store: TimeSeriesStore | None, company_id: int,
+                 now: datetime | None = None) -> Measured | None:  # fmt: skip
+    """The firm's first-pass yield over the last :data:`FPY_DAYS` days from its machines' OEE counters (good and
+    total parts), or ``None`` where no machine counts parts (or there is no store)."""
+    if store is None:
+        return None
+    from smart365.monitoring.service import equipment_oee, oee_settings
+
+    end = now or datetime.now(UTC)
+    start = end - timedelta(days=FPY_DAYS)
+    machines = list(session.scalars(select(Equipment.id).where(Equipment.company_id == company_id)))
+    good = total = 0.0
+    used = 0
+    for setting in oee_settings(session, machines).values():
+        result = equipment_oee(store, setting, start, end)
+        if result is not None and result.total > 0:
+            good, total, used = good + result.good, total + result.total, used + 1
+    if total <= 0:
+        return None
+    return Measured(round(min(1.0, good / total), 4), used, FPY_DAYS, int(total))
+
+
+def supplier_profiles(session: Session, store: TimeSeriesStore | None = None) -> list[matching.Profile]:
     """Every firm's profile as the matcher reads it (read as the system: ranking spans all firms); measured
-    quality only for the firms that consent."""
+    quality only for the firms that consent (the first-pass yield measured where ``store`` has it)."""
     with _as_system(session):
         companies = list(session.scalars(select(Company).order_by(Company.id)))
         stored = {p.company_id: p for p in session.scalars(select(SupplierProfile))}
         kinds = _kinds_by_firm(session)
-        levels = _levels(session, {k for k, p in stored.items() if p.share_quality})
+        consenting = {k for k, p in stored.items() if p.share_quality}
+        levels = _levels(session, consenting)
+        measured = {k: m for k in consenting if (m := measured_fpy(session, store, k)) is not None}
     out = []
     for company in companies:
         view = _view(company, stored.get(company.id), kinds.get(company.id, []))
         quality = None
         if view.share_quality:
-            quality = matching.Quality(view.cpk, view.fpy, levels.get(company.id))
+            fpy = measured[company.id].fpy if company.id in measured else view.fpy
+            quality = matching.Quality(view.cpk, fpy, levels.get(company.id))
         out.append(matching.Profile(str(company.id), tuple(view.products), tuple(view.processes),
                                     tuple(view.materials), view.description, tuple(view.certifications),
                                     company.region, view.capacity, quality))  # fmt: skip
     return out
 
 
-def match_need(session: Session, need: SourcingNeed, profiles: Sequence[matching.Profile] | None = None) -> int:
+def match_need(
+    session: Session, need: SourcingNeed, profiles: Sequence[matching.Profile] | None = None,
+    store: TimeSeriesStore | None = None,
+) -> int:  # fmt: skip
     """Rank every firm for the need and keep the best (at most :data:`MATCH_LIMIT`, scoring ≥ :data:`MIN_SCORE`)."""
-    profiles = list(profiles) if profiles is not None else supplier_profiles(session)
+    profiles = list(profiles) if profiles is not None else supplier_profiles(session, store)
     ranked = matching.Matcher(profiles).rank(as_need(need), top=MATCH_LIMIT) if profiles else []
     kept = [r for r in ranked if r.score >= MIN_SCORE]
     session.execute(delete(SourcingMatch).where(SourcingMatch.need_id == need.id))

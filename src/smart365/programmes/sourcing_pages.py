@@ -25,7 +25,7 @@ from smart365.programmes.models import NEED_STATE_LABELS, STAGE_LABELS, NeedStat
 from smart365.programmes.service import won
 from smart365.registry.models import Company
 from smart365.registry.vocab import REGIONS
-from smart365.web.deps import Csrf, PageForm, PagePrincipal, PageSession
+from smart365.web.deps import Csrf, PageForm, PagePrincipal, PageSession, system_of
 from smart365.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
@@ -118,7 +118,7 @@ def need_post(request: Request, principal: PagePrincipal, session: PageSession, 
             certifications=[str(c) for c in posted.getlist("certifications")],
             region=form.get("region") or None, target_date=_date(form.get("target_date", "")),
         )  # fmt: skip
-        need = sourcing.post_need(session, data)
+        need = sourcing.post_need(session, data, store=system_of(request).store)
     except AppError as exc:
         session.rollback()
         form["certifications"] = posted.getlist("certifications")  # type: ignore[assignment]
@@ -199,10 +199,12 @@ def _profile_page(
     form: Any = None,
 ) -> Response:  # fmt: skip
     profile = sourcing.profile_of(session, company)
+    measured = sourcing.measured_fpy(session, system_of(request).store, company.id)
     can_edit = principal.role in (Role.COMPANY_MEMBER, Role.CENTRE_ADMIN) and principal.can_change(company.id)
     return render(
         request, "programmes/sourcing_profile.html", status_code=422 if error else 200, active="sourcing",
-        company=company, profile=profile, needs=sourcing.firm_needs(session, company), can_edit=can_edit,
+        company=company, profile=profile, measured=measured, needs=sourcing.firm_needs(session, company),
+        can_edit=can_edit,
         error=error, form=form, **_helpers(),
     )  # fmt: skip
 
