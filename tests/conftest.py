@@ -173,6 +173,7 @@ def world(db: Database) -> World:
         ids_a["model_id"] = _model(session, a, ids_a)
         ids_a["channel_id"] = _channel(session, a)
         ids_a |= _application(session, a)
+        ids_a |= _sourcing(session, a, users["partner_p"].id)
     ids_a |= _collab(db, a.id, ids_a["tag_id"], users["partner_p"].id)
     return World(db=db, firm_a=a.id, firm_b=b.id, ids_a=ids_a, emails=emails)
 
@@ -297,6 +298,21 @@ def _application(session: Session, company: Company) -> dict[str, int]:
     plan, lines = f"{SENTINEL} 설비 데이터 수집과 MES 연계 계획", [{"item": "MES", "amount": 100_000_000}]
     data = service.ApplicationIn(plan, lines, 80_000_000, [{"name": "불량률", "target": "1%"}])
     return {"call_id": call.id, "application_id": service.submit_application(session, call, company, data).id}
+
+
+def _sourcing(session: Session, company: Company, partner_id: int) -> dict[str, int]:
+    """Partner P's sourcing need that ranks firm A only (B lacks the certification), and A's answer to it."""
+    from smart365.programmes import sourcing
+
+    profile = sourcing.ProfileIn(products=[f"{SENTINEL} 정밀 샤프트"], processes=["CNC 가공"], materials=["SUS304"],
+                                 certifications=["ISO 9001"], capacity=10_000, cpk=1.5, fpy=0.98)  # fmt: skip
+    sourcing.save_profile(session, company, profile)
+    wanted = sourcing.NeedIn("파트너 P", "스테인리스 샤프트", material="SUS304", process="CNC 가공", quantity=5000,
+                             certifications=["iso9001"], region="gyeonggi")  # fmt: skip
+    need = sourcing.post_need(session, wanted)
+    need.posted_by = partner_id
+    response = sourcing.answer(session, need, company, "interest", f"{SENTINEL} 샘플 가능")
+    return {"need_id": need.id, "response_id": response.id}
 
 
 @pytest.fixture

@@ -30,3 +30,26 @@ def test_the_demo_seeds_a_selected_call_and_an_open_one(db: Database) -> None:
         chosen_firms = {r.company_id for r in chosen}
         assert excluded and all(a.company_id in chosen_firms for a in excluded)
         assert any(a.eligible for a in later)
+
+
+def test_the_demo_seeds_two_buyers_needs_with_ranked_suppliers_even_with_few_firms(db: Database) -> None:
+    from smart365.core.accounts import User
+    from smart365.core.tenancy import Principal, Role
+    from smart365.programmes import sourcing
+    from smart365.programmes.models import SourcingNeed, Stage
+
+    seed_demo(db, firms=4)
+    with db.session(SYSTEM) as session:
+        needs = list(session.scalars(select(SourcingNeed).order_by(SourcingNeed.id)))
+        assert len(needs) == 2 and len({n.buyer for n in needs}) == 2
+        for need in needs:
+            ranked = sourcing.need_matches(session, need)
+            assert ranked and all(m.criteria for m in ranked)
+        result = sourcing.outcomes(session)
+        assert result.orders == 1 and result.won == 186_000_000 and result.by_stage[Stage.SAMPLE] >= 1
+        partner = session.scalar(select(User).where(User.role == Role.DATA_PARTNER))
+        assert partner is not None
+        partner_id = partner.id
+    with db.session(Principal(user_id=partner_id, role=Role.DATA_PARTNER)) as session:
+        (own,) = sourcing.list_needs(session)  # the partner's own need; the other is the centre's for its buyer
+        assert any(m.company == "(주)한빛정밀" for m in sourcing.need_matches(session, own))

@@ -68,6 +68,10 @@ class Action(StrEnum):
     COLLAB_REVOKE = "collab.revoke"
     COLLAB_BENCH_JOIN = "collab.bench_join"
     COLLAB_BENCH_LEAVE = "collab.bench_leave"
+    SOURCING_NEED = "sourcing.need"
+    SOURCING_PROFILE = "sourcing.profile"
+    SOURCING_ANSWER = "sourcing.answer"
+    SOURCING_STAGE = "sourcing.stage"
 
 
 class Outcome(StrEnum):
@@ -107,6 +111,10 @@ ACTION_LABELS: dict[str, str] = {
     Action.COLLAB_REVOKE: N_("Data agreement revoked"),
     Action.COLLAB_BENCH_JOIN: N_("Joined the peer-benchmark pool"),
     Action.COLLAB_BENCH_LEAVE: N_("Left the peer-benchmark pool"),
+    Action.SOURCING_NEED: N_("Sourcing need posted or closed"),
+    Action.SOURCING_PROFILE: N_("Supplier profile or quality consent changed"),
+    Action.SOURCING_ANSWER: N_("Sourcing need answered"),
+    Action.SOURCING_STAGE: N_("Sourcing pipeline stage changed"),
 }
 OUTCOME_LABELS: dict[str, str] = {
     Outcome.OK: N_("Succeeded"),

@@ -3,15 +3,31 @@
 A call is the centre's and every firm may read an open one; an application, its scores and its selection result
 belong to the applying firm (:class:`~smart365.core.db.CompanyOwned`), so tenancy scopes them like any firm row.
 Eligibility rules, scoring criteria and region minimums are data (JSON) on the call, never code.
+
+판로 (sales channels): a buyer's sourcing need, each supplier ranked for it with the reasons per criterion, a
+firm's capability profile (its consent to show measured quality among it) and its answer, which moves through
+the pipeline interest → RFQ → sample → evaluation → order (with the amount won) or is declined.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)  # fmt: skip
 from sqlalchemy.orm import Mapped, mapped_column
 
 from smart365.core.db import Base, CompanyOwned, Timestamped, utcnow
@@ -108,3 +124,116 @@ class SelectionResult(CompanyOwned, Base):
     score: Mapped[float] = mapped_column(Float)
     #: {"kind", "msgid", "params", "needed_score", "fitting_request", "reasons"}
     reason: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# --------------------------------------------------------------------------- 판로 (sales channels)
+
+
+class NeedState(StrEnum):
+    """A sourcing need's life: open to answers, closed by the buyer, or ordered from a supplier."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    ORDERED = "ordered"
+
+
+NEED_STATE_LABELS: dict[str, str] = {
+    NeedState.OPEN: N_("Open"),
+    NeedState.CLOSED: N_("Closed"),
+    NeedState.ORDERED: N_("Ordered"),
+}
+
+
+class Stage(StrEnum):
+    """A supplier's way from a need to an order (판로 pipeline), or out of it."""
+
+    INTEREST = "interest"
+    RFQ = "rfq"
+    SAMPLE = "sample"
+    EVALUATION = "evaluation"
+    ORDER = "order"
+    DECLINED = "declined"
+
+
+STAGE_LABELS: dict[str, str] = {
+    Stage.INTEREST: N_("Interest"),
+    Stage.RFQ: N_("Request for quotation"),
+    Stage.SAMPLE: N_("Sample"),
+    Stage.EVALUATION: N_("Evaluation"),
+    Stage.ORDER: N_("Order"),
+    Stage.DECLINED: N_("Declined"),
+}
+
+
+class SourcingNeed(Timestamped, Base):
+    """A buyer's sourcing need (the partner or another large firm): what, in what, how, how many, to where, by when.
+
+    The buyer's row, not a firm's: a data partner posts its own, the centre posts for any buyer."""
+
+    __tablename__ = "sourcing_needs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    buyer: Mapped[str] = mapped_column(String(200))  # the buying firm's name as it shows
+    posted_by: Mapped[int | None] = mapped_column(Integer, index=True)  # the user; no foreign key
+    item: Mapped[str] = mapped_column(String(200))
+    material: Mapped[str] = mapped_column(String(200), default="")
+    process: Mapped[str] = mapped_column(String(200), default="")
+    spec: Mapped[str] = mapped_column(Text, default="")  # tolerance, drawing notes
+    quantity: Mapped[int | None] = mapped_column(Integer)  # pieces a month
+    certifications: Mapped[list[str]] = mapped_column(JSON, default=list)  # codes of matching.CERTIFICATIONS
+    region: Mapped[str | None] = mapped_column(String(20))  # delivery region; None: anywhere
+    target_date: Mapped[date | None] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(String(20), default=NeedState.OPEN, index=True)
+    matched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SourcingMatch(Base):
+    """A supplier ranked for a need, with every criterion's score and reason (the need's result, kept with it;
+    read only through :mod:`smart365.programmes.sourcing`, which shows a firm its own and a buyer the firms that
+    answered)."""
+
+    __tablename__ = "sourcing_matches"
+    __table_args__ = (UniqueConstraint("need_id", "supplier_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    need_id: Mapped[int] = mapped_column(ForeignKey("sourcing_needs.id", ondelete="CASCADE"), index=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    criteria: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # [{"id", "score", "weight", …}]
+
+
+class SupplierProfile(CompanyOwned, Base):
+    """A firm's capability profile for 판로: what it makes and how, its certifications and capacity, and whether
+    buyers may see its measured quality (Cpk, first-pass yield, maturity level)."""
+
+    __tablename__ = "sourcing_profiles"
+    __table_args__ = (UniqueConstraint("company_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    products: Mapped[list[str]] = mapped_column(JSON, default=list)
+    processes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    materials: Mapped[list[str]] = mapped_column(JSON, default=list)
+    description: Mapped[str] = mapped_column(Text, default="")
+    certifications: Mapped[list[str]] = mapped_column(JSON, default=list)
+    capacity: Mapped[int | None] = mapped_column(Integer)  # pieces a month
+    cpk: Mapped[float | None] = mapped_column(Float)
+    fpy: Mapped[float | None] = mapped_column(Float)  # first-pass yield, 0–1
+    share_quality: Mapped[bool] = mapped_column(Boolean, default=False)  # the firm's consent
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class SourcingResponse(CompanyOwned, Base):
+    """A firm's answer to a need and where it stands in the pipeline; ``won`` is the ordered amount."""
+
+    __tablename__ = "sourcing_responses"
+    __table_args__ = (UniqueConstraint("need_id", "company_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    need_id: Mapped[int] = mapped_column(ForeignKey("sourcing_needs.id", ondelete="CASCADE"), index=True)
+    stage: Mapped[str] = mapped_column(String(20), index=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    won: Mapped[int | None] = mapped_column(BigInteger)  # won, the order's amount
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # [{"stage", "at", "by"}]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

@@ -21,6 +21,7 @@ from smart365.sim.demo_campaigns import seed_campaigns
 from smart365.sim.demo_collab import seed_benchmarks, seed_collab
 from smart365.sim.demo_fleet import seed_fleet
 from smart365.sim.demo_programmes import seed_programmes
+from smart365.sim.demo_sourcing import seed_sourcing
 from smart365.sim.factory.runner import Endpoints
 from smart365.sim.helpdesk import seed_helpdesk
 from smart365.sim.live import point_endpoints, seed_showcase
@@ -142,6 +143,7 @@ def seed_demo(db: Database, firms: int = 320, progress: Callable[[int, int], Non
         seed_fleet(session, utcnow(), showcase_id=showcase.id)  # what a dozen firms' plants forwarded to the centre
         reviewers = [users[Role.CENTRE_ADMIN].id, users[Role.CONSULTANT].id]
         seed_programmes(session, reviewers, showcase.id)  # a selected 2026 support call and an open 2027 one
+        seed_sourcing(session, users[Role.DATA_PARTNER].id, showcase.id)  # 판로: two buyers' needs, ranked suppliers
         showcase_id = showcase.id
     seed_collab(db, showcase_id)  # a handful of firms' data offers and the partner's running agreement
     seed_benchmarks(db, showcase_id)  # firms of the showcase's industry in the peer-benchmark pool

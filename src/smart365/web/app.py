@@ -30,7 +30,9 @@ from smart365.fleet import pages as fleet_pages
 from smart365.monitoring import analytics_pages
 from smart365.monitoring import api as monitoring_api
 from smart365.monitoring import pages as monitoring_pages
+from smart365.programmes import api as programme_api
 from smart365.programmes import pages as programme_pages
+from smart365.programmes import sourcing_pages
 from smart365.registry import api as registry_api
 from smart365.registry import pages as registry_pages
 from smart365.registry import plant_pages
@@ -147,6 +149,8 @@ def create_app(system: System) -> FastAPI:
     app.include_router(testbed_pages.pages)  # AI test-bed: data, runs in the background, results, deploy
     app.include_router(fleet_pages.pages)  # the centre's connected plants: what each plant forwards
     app.include_router(programme_pages.pages)  # support programmes: calls, applications, review, selection
+    app.include_router(sourcing_pages.pages)  # 판로: buyers' needs, ranked suppliers, answers and the pipeline
+    app.include_router(programme_api.router)
     app.include_router(collab_pages.pages)  # data collaboration: offers, agreements, pulls, the usage log
     app.include_router(collab_api.router)
     app.include_router(assets.pages)  # /favicon.ico and /docs (Swagger UI from static/vendor)

@@ -1,7 +1,7 @@
 """correction policy: what a firm's store does with a point re-sent with another value
 
-Revision ID: 0023
-Revises: 0019
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-07 21:40:00.000000
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0023"
-down_revision = "0019"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
