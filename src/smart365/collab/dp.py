@@ -19,16 +19,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import version as _installed
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import opendp.prelude as dp
+if TYPE_CHECKING:
+    from types import ModuleType
 
 #: The version this adapter was written and tested against (pyproject pins it): another one must be checked first.
 OPENDP_VERSION = "0.16.0"
-if _installed("opendp") != OPENDP_VERSION:  # pragma: no cover - the lock file holds it
-    raise ImportError(f"smart365.collab.dp needs opendp=={OPENDP_VERSION}, not {_installed('opendp')}")
 
-dp.enable_features("contrib")  # the Laplace mechanism over floats and binary_search_param live under "contrib"
+
+@lru_cache(maxsize=1)
+def _opendp() -> ModuleType:
+    """OpenDP, loaded on the first release (it brings SciPy and scikit-learn: serve starts without them)."""
+    if _installed("opendp") != OPENDP_VERSION:  # pragma: no cover - the lock file holds it
+        raise ImportError(f"smart365.collab.dp needs opendp=={OPENDP_VERSION}, not {_installed('opendp')}")
+    import opendp.prelude as dp
+
+    dp.enable_features("contrib")  # the Laplace mechanism over floats and binary_search_param live under "contrib"
+    return dp
 
 #: A neighbouring group: one firm's figures replaced by any others (two changes under the symmetric distance).
 D_IN = 2
@@ -36,6 +44,7 @@ D_IN = 2
 
 @lru_cache(maxsize=4096)
 def _measurement(n: int, bounds: tuple[float, float], scale: float) -> Any:
+    dp = _opendp()
     space = dp.vector_domain(dp.atom_domain(bounds=(float(bounds[0]), float(bounds[1])), nan=False), size=n)
     return (space, dp.symmetric_distance()) >> dp.t.then_mean() >> dp.m.then_laplace(scale)
 
@@ -48,7 +57,7 @@ def scale_for(n: int, bounds: tuple[float, float], epsilon: float) -> float:
     >>> round(scale_for(50, (0.0, 100.0), 1.0), 6)
     2.0
     """
-    return float(dp.binary_search_param(lambda s: _measurement(n, bounds, s), d_in=D_IN, d_out=float(epsilon)))
+    return float(_opendp().binary_search_param(lambda s: _measurement(n, bounds, s), d_in=D_IN, d_out=float(epsilon)))
 
 
 @dataclass(frozen=True)
