@@ -244,7 +244,7 @@ def _centre_worker(settings: Settings, db: Database) -> System:
 
 
 def _warm_up(system: System) -> None:
-    """Train the ticket classifier in the background while the server starts."""
+    """Train the ticket classifier in the background while the server starts (where the centre works)."""
     from smart365.centre.api import model_dir
     from smart365.centre.triage import warm_up
 

@@ -261,3 +261,14 @@ def test_the_centres_priority_weights_win_over_the_shipped_ones(world: World, tm
     with world.db.session(SYSTEM) as session:
         save_weights(session, settings, changed)
     assert current_weights(settings).weights.sobujang == 0.0 and shipped.weights.sobujang > 0
+
+
+def test_only_an_installation_the_centre_works_in_trains_the_classifier_at_start_up(db: Any, world: World) -> None:
+    """A plant's own installation (no centre staff) skips the warm-up and stays small; the centre's trains."""
+    from smart365.centre.triage import warm_up
+
+    assert warm_up(db, None) is True  # the world has a centre administrator and consultants
+    with db.session(SYSTEM) as session:
+        for user in session.scalars(select(User).where(User.role.in_(("centre_admin", "consultant")))):
+            user.active = False
+    assert warm_up(db, None) is False  # nobody of the centre can sign in: nothing is trained

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     collect: bool | None = None  # run the registry's connectors in `serve`; None: when the store is embedded
     collect_every_s: float = 5.0  # how often collection re-reads the registry and renews its leases
     lease_ttl_s: float = 15.0  # a dead worker's connectors move to another after at most this + collect_every_s
-    warm_up: bool = True  # train the ticket classifier in the background at start-up
+    warm_up: bool = True  # train the ticket classifier at start-up where the centre works (centre staff sign in here)
     https: bool = False  # served over HTTPS (behind a TLS proxy): Secure cookies and HSTS
     metrics_token: str | None = None  # when set, /metrics wants "Authorization: Bearer <token>"
     #: Proxies (addresses or networks) whose ``X-Forwarded-For`` is believed; empty: the peer is the client.
