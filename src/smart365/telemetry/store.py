@@ -80,11 +80,11 @@ RANGE_SCHEMA = pa.schema(
 LATEST_SCHEMA = pa.schema([("tag_id", pa.int64()), ("ts", TS_TYPE), ("value", pa.float64()), ("quality", pa.int16())])
 DEAD_LETTER_OUT_SCHEMA = pa.schema([("received_at", TS_TYPE), *DEAD_LETTER_SCHEMA])
 REVISION_SCHEMA = pa.schema([("received_at", TS_TYPE), *LATEST_SCHEMA, ("outcome", pa.string())])
+"""Another value a point was sent with: ``refused`` or ``correction`` (the re-sent value, the first one kept) or
+``replaced`` (the older value, overwritten by the re-sent one)."""
 #: The registry's tags as the SQL views for dashboards name them (:meth:`TimeSeriesStore.name_tags`).
 TAG_NAMES_SCHEMA = pa.schema([("tag_id", pa.int64()), ("company_id", pa.int64()), ("equipment", pa.string()),
                               ("tag", pa.string()), ("label", pa.string()), ("unit", pa.string())])  # fmt: skip
-"""Another value a point was sent with: ``refused`` or ``correction`` (the re-sent value, the first one kept) or
-``replaced`` (the older value, overwritten by the re-sent one)."""
 
 Correction = Literal["keep_first", "overwrite", "keep_both"]
 """A firm's policy for a point re-sent with another value (:attr:`TimeSeriesStore.corrections`)."""
