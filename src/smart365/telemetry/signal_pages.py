@@ -193,8 +193,6 @@ def map_signal(request: Request, session: ApiSession, company_id: int, data: Map
     return _view(request, session, row)
 
 
-routers = (pages, api)
-
 
 class RevisionOut(BaseModel):
     """A value a point was sent with that is not (or no longer) its value."""
@@ -241,3 +239,6 @@ def corrections_put(request: Request, company_id: int, body: CorrectionsIn, sess
     corrections.set_policy(session, company, body.policy)
     session.commit()
     return _corrections(request, session, company)
+
+
+routers = (pages, api)
