@@ -193,7 +193,6 @@ def map_signal(request: Request, session: ApiSession, company_id: int, data: Map
     return _view(request, session, row)
 
 
-
 class RevisionOut(BaseModel):
     """A value a point was sent with that is not (or no longer) its value."""
 
