@@ -280,3 +280,7 @@ def test_first_pass_yield_is_measured_from_the_machines_part_counters(app: Any, 
                                                                    fpy=0.80, share_quality=True))  # fmt: skip
         (mine,) = [p for p in sourcing.supplier_profiles(session, store) if p.key == str(world.firm_a)]
         assert mine.quality is not None and mine.quality.fpy == 0.975  # measured beats stated
+    from tests.web.test_tenancy_matrix import _page_client
+
+    page = _page_client(app, world.emails["member_a"]).get(f"/companies/{world.firm_a}/sourcing")
+    assert page.status_code == 200 and "1,200개 중 97.5 %" in page.text  # the profile says the figure is measured
